@@ -1,0 +1,137 @@
+//! The `SealedSecret` custom resource, `gitseal.dev/v1alpha1`.
+//!
+//! ```text
+//!  Secret ──gitseal seal──▶ SealedSecret ──apply──▶ controller ──▶ Secret
+//!                           (these types)
+//! ```
+//!
+//! This crate holds only the API types: no client, no I/O. The CRD YAML in this
+//! directory is generated from them by `cargo run -p gitseal-crds --bin crdgen`
+//! and CI fails when the committed copy drifts.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every gitseal resource.
+pub const GROUP: &str = "gitseal.dev";
+/// Version of the `SealedSecret` API.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` as it appears in manifests.
+pub const API_VERSION: &str = "gitseal.dev/v1alpha1";
+
+/// Desired state of a `SealedSecret`: the sealed values and the Secret they become.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "gitseal.dev",
+    version = "v1alpha1",
+    kind = "SealedSecret",
+    namespaced,
+    status = "SealedSecretStatus",
+    shortname = "sls",
+    category = "gitseal",
+    derive = "PartialEq",
+    doc = "A Secret whose values are sealed with age to the cluster's keys; gitseal-controller unseals it into a Secret of the same name.",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Scope", type_ = "string", json_path = ".spec.scope"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretSpec {
+    /// Where the sealed values may be unsealed. It must agree with the scope bound inside
+    /// every sealed value; the controller refuses the object otherwise.
+    #[serde(default)]
+    pub scope: Scope,
+    /// Data key → standard base64 of a binary age file (see docs/FORMAT.md).
+    pub encrypted_data: BTreeMap<String, String>,
+    /// Data key → ids of the keys (recipients) that value is sealed to. Lets the
+    /// controller try the right key first and tells an operator which key sealed what.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_ids: BTreeMap<String, Vec<String>>,
+    /// Metadata, type and immutability of the Secret the controller writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<SecretTemplate>,
+}
+
+/// Where a sealed value may be unsealed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Bound to one namespace, one name and one data key.
+    #[default]
+    Strict,
+    /// Bound to one namespace; any name and key within it.
+    NamespaceWide,
+    /// Bound to nothing: any namespace, name and key.
+    ClusterWide,
+}
+
+impl Scope {
+    /// The name used in manifests, on the command line and in the sealed header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Strict => "strict",
+            Scope::NamespaceWide => "namespace-wide",
+            Scope::ClusterWide => "cluster-wide",
+        }
+    }
+
+    /// Parses the name used in manifests and on the command line.
+    pub fn from_name(name: &str) -> Option<Scope> {
+        [Scope::Strict, Scope::NamespaceWide, Scope::ClusterWide]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The parts of the resulting Secret that are not its data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretTemplate {
+    /// Labels and annotations of the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<TemplateMetadata>,
+    /// The Secret's `type`, e.g. `Opaque` or `kubernetes.io/tls`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// Whether the Secret is immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
+}
+
+/// Labels and annotations copied onto the Secret.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateMetadata {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Observed state, in the shape kstatus, Argo CD and Flux read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard conditions; gitseal sets `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The CRD YAML exactly as committed in `crds/sealedsecret.yaml`.
+pub fn crd_yaml() -> Result<String, serde_saphyr::ser::Error> {
+    use kube::CustomResourceExt;
+    serde_saphyr::to_string(&SealedSecret::crd())
+}

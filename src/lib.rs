@@ -1,0 +1,1 @@
+pub use gitseal_crds as crds;
