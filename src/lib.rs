@@ -1,1 +1,31 @@
+//! gitseal core: the sealed-value format, scopes, key ids, key rings and the
+//! Secret / SealedSecret manifest model.
+//!
+//! ```text
+//!   Secret YAML ──parse──▶ PlainSecret ──seal_secret──▶ SealedSecret ──to_yaml──▶ Git
+//!                              ▲                            │
+//!                              └────────unseal_secret───────┘  (controller, admin)
+//! ```
+//!
+//! This crate does no I/O: it works on bytes, strings and typed values. Files, terminals,
+//! clocks and the Kubernetes API belong to the `gitseal` CLI and `gitseal-controller`.
+//! The on-the-wire format is specified in `docs/FORMAT.md`.
+
+mod binding;
+mod error;
+mod keys;
+pub mod manifest;
+mod seal;
+pub mod validate;
+pub mod verify;
+
+pub use binding::Binding;
+pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;
+pub use gitseal_crds::{Scope, SealedSecret, SealedSecretSpec, SecretTemplate};
+pub use keys::{KeyId, KeyRing, Recipients, generate_identity, identity_file};
+pub use manifest::PlainSecret;
+pub use seal::{SealedValue, seal_secret, seal_value, unseal_secret, unseal_value};
+
+/// Largest total size of a Secret's data that Kubernetes accepts (1 MiB).
+pub const MAX_SECRET_SIZE: usize = 1024 * 1024;

@@ -9,6 +9,9 @@
 //! directory is generated from them by `cargo run -p gitseal-crds --bin crdgen`
 //! and CI fails when the committed copy drifts.
 
+// `printcolumn(type_ = "string")` repeats by design; clippy reads it as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -82,9 +85,7 @@ impl Scope {
 
     /// Parses the name used in manifests and on the command line.
     pub fn from_name(name: &str) -> Option<Scope> {
-        [Scope::Strict, Scope::NamespaceWide, Scope::ClusterWide]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        [Scope::Strict, Scope::NamespaceWide, Scope::ClusterWide].into_iter().find(|s| s.as_str() == name)
     }
 }
 

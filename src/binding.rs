@@ -1,0 +1,174 @@
+//! The scope binding written inside every sealed payload.
+//!
+//! age authenticates the whole payload but has no associated data, so the place a value
+//! is sealed for travels *inside* the encryption, as one text line before the value:
+//!
+//! ```text
+//! gitseal/v1 strict <namespace> <name> <key>\n<value bytes>
+//! gitseal/v1 namespace-wide <namespace>\n<value bytes>
+//! gitseal/v1 cluster-wide\n<value bytes>
+//! ```
+//!
+//! Namespaces, names and data keys never contain spaces or newlines (Kubernetes'
+//! naming rules, checked by [`crate::validate`]), so the line is unambiguous, and
+//! `tail -n +2` strips it when recovering a value with the stock `age` tool.
+
+use std::fmt;
+
+use crate::Scope;
+use crate::error::UnsealError;
+use crate::validate;
+
+/// Version tag that opens every payload header.
+pub const HEADER_TAG: &str = "gitseal/v1";
+
+/// Where a value may be unsealed: the scope plus the coordinates it binds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// Exactly this namespace, object name and data key.
+    Strict {
+        /// Namespace of the SealedSecret.
+        namespace: String,
+        /// Name of the SealedSecret.
+        name: String,
+        /// Data key of the value.
+        key: String,
+    },
+    /// Any object and key in this namespace.
+    NamespaceWide {
+        /// Namespace of the SealedSecret.
+        namespace: String,
+    },
+    /// Anywhere.
+    ClusterWide,
+}
+
+impl Binding {
+    /// The binding a value at `namespace/name`, key `key` needs under `scope`.
+    ///
+    /// # Errors
+    /// A message saying which coordinate the scope needs but is missing.
+    pub fn new(scope: Scope, namespace: Option<&str>, name: Option<&str>, key: &str) -> Result<Binding, String> {
+        let need = |what: &str, v: Option<&str>| {
+            v.filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("scope {scope} needs a {what}; set metadata.{what} or pass -n/--namespace, or choose a wider --scope"))
+        };
+        Ok(match scope {
+            Scope::Strict => Binding::Strict {
+                namespace: need("namespace", namespace)?,
+                name: need("name", name)?,
+                key: key.to_owned(),
+            },
+            Scope::NamespaceWide => Binding::NamespaceWide { namespace: need("namespace", namespace)? },
+            Scope::ClusterWide => Binding::ClusterWide,
+        })
+    }
+
+    /// The scope of this binding.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Binding::Strict { .. } => Scope::Strict,
+            Binding::NamespaceWide { .. } => Scope::NamespaceWide,
+            Binding::ClusterWide => Scope::ClusterWide,
+        }
+    }
+
+    /// The header line, including its trailing newline.
+    pub(crate) fn header(&self) -> String {
+        match self {
+            Binding::Strict { namespace, name, key } => format!("{HEADER_TAG} strict {namespace} {name} {key}\n"),
+            Binding::NamespaceWide { namespace } => format!("{HEADER_TAG} namespace-wide {namespace}\n"),
+            Binding::ClusterWide => format!("{HEADER_TAG} cluster-wide\n"),
+        }
+    }
+
+    /// Splits a decrypted payload into its binding and the value.
+    ///
+    /// # Errors
+    /// [`UnsealError::BadPayload`] when the header is missing, of an unknown version or
+    /// malformed.
+    pub(crate) fn split_payload(payload: &[u8]) -> Result<(Binding, &[u8]), UnsealError> {
+        let end = payload.iter().position(|&b| b == b'\n').ok_or(UnsealError::BadPayload)?;
+        let line = std::str::from_utf8(&payload[..end]).map_err(|_| UnsealError::BadPayload)?;
+        let fields: Vec<&str> = line.split(' ').collect();
+        let binding = match fields.as_slice() {
+            [HEADER_TAG, "strict", ns, name, key] => {
+                Binding::Strict { namespace: (*ns).to_owned(), name: (*name).to_owned(), key: (*key).to_owned() }
+            }
+            [HEADER_TAG, "namespace-wide", ns] => Binding::NamespaceWide { namespace: (*ns).to_owned() },
+            [HEADER_TAG, "cluster-wide"] => Binding::ClusterWide,
+            _ => return Err(UnsealError::BadPayload),
+        };
+        if !binding.coordinates_valid() {
+            return Err(UnsealError::BadPayload);
+        }
+        Ok((binding, &payload[end + 1..]))
+    }
+
+    /// Whether every coordinate obeys Kubernetes' naming rules (so the header line is
+    /// unambiguous).
+    pub fn coordinates_valid(&self) -> bool {
+        match self {
+            Binding::Strict { namespace, name, key } => {
+                validate::namespace(namespace).is_ok()
+                    && validate::object_name(name).is_ok()
+                    && validate::data_key(key).is_ok()
+            }
+            Binding::NamespaceWide { namespace } => validate::namespace(namespace).is_ok(),
+            Binding::ClusterWide => true,
+        }
+    }
+}
+
+impl fmt::Display for Binding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Binding::Strict { namespace, name, key } => write!(f, "strict scope {namespace}/{name} key {key:?}"),
+            Binding::NamespaceWide { namespace } => write!(f, "namespace-wide scope in {namespace:?}"),
+            Binding::ClusterWide => f.write_str("cluster-wide scope"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_for_each_scope() {
+        for b in [
+            Binding::Strict { namespace: "prod".into(), name: "db".into(), key: "pass.word".into() },
+            Binding::NamespaceWide { namespace: "prod".into() },
+            Binding::ClusterWide,
+        ] {
+            let mut payload = b.header().into_bytes();
+            payload.extend_from_slice(b"v\nalue\0");
+            let (parsed, value) = Binding::split_payload(&payload).unwrap();
+            assert_eq!(parsed, b);
+            assert_eq!(value, b"v\nalue\0");
+        }
+    }
+
+    #[test]
+    fn malformed_headers_are_refused() {
+        for bad in [
+            &b"no newline"[..],
+            b"gitseal/v2 cluster-wide\nx",
+            b"gitseal/v1 strict prod db\nx",
+            b"gitseal/v1 strict prod db key extra\nx",
+            b"gitseal/v1 namespace-wide Bad_NS\nx",
+            b"gitseal/v1 bogus\nx",
+            b"\xff\xfe\nx",
+        ] {
+            assert_eq!(Binding::split_payload(bad), Err(UnsealError::BadPayload), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scope_needs_its_coordinates() {
+        assert!(Binding::new(Scope::Strict, Some("ns"), None, "k").unwrap_err().contains("name"));
+        assert!(Binding::new(Scope::NamespaceWide, None, Some("n"), "k").unwrap_err().contains("namespace"));
+        assert_eq!(Binding::new(Scope::ClusterWide, None, None, "k").unwrap(), Binding::ClusterWide);
+    }
+}

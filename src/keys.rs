@@ -1,0 +1,278 @@
+//! Recipients (public keys), identities (private keys) and the short key ids that tie
+//! a sealed value to the keys it was sealed to.
+//!
+//! A key id is the first 8 bytes of SHA-256 over the recipient's `age1…` string, in
+//! lower-case hex: `printf %s age1… | sha256sum | cut -c1-16` computes it with stock tools.
+
+use std::fmt;
+use std::str::FromStr;
+
+use age::x25519;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Short, public fingerprint of a recipient: 16 lower-case hex digits.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId(String);
+
+impl KeyId {
+    /// Length of a key id in characters.
+    pub const LEN: usize = 16;
+
+    /// The id of a recipient.
+    pub fn of(recipient: &x25519::Recipient) -> KeyId {
+        let digest = Sha256::digest(recipient.to_string().as_bytes());
+        KeyId(digest[..Self::LEN / 2].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Parses a key id as written in `spec.keyIds`.
+    pub fn parse(s: &str) -> Option<KeyId> {
+        let ok = s.len() == Self::LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| KeyId(s.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The set of public keys a value is sealed to, each with its id. Never empty.
+#[derive(Clone, Debug)]
+pub struct Recipients(Vec<(KeyId, x25519::Recipient)>);
+
+impl Recipients {
+    /// Parses recipients given one by one (e.g. `-r age1…` flags).
+    ///
+    /// # Errors
+    /// [`Error::Recipient`] naming the recipient that is not an X25519 `age1…` key.
+    pub fn parse_each<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Vec<x25519::Recipient>> {
+        items.into_iter().map(parse_recipient).collect()
+    }
+
+    /// Parses an age recipients file: one `age1…` per line, `#` comments, blank lines.
+    ///
+    /// # Errors
+    /// [`Error::Recipient`] naming the line that is not an X25519 recipient.
+    pub fn parse_file(text: &str) -> Result<Vec<x25519::Recipient>> {
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            out.push(parse_recipient(line).map_err(|e| match e {
+                Error::Recipient { message, .. } => Error::Recipient { line: format!("on line {}", i + 1), message },
+                other => other,
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Builds a recipient set, dropping duplicates while keeping the first order.
+    ///
+    /// # Errors
+    /// [`Error::Recipient`] when the set is empty.
+    pub fn new(list: impl IntoIterator<Item = x25519::Recipient>) -> Result<Recipients> {
+        let mut out: Vec<(KeyId, x25519::Recipient)> = Vec::new();
+        for r in list {
+            let id = KeyId::of(&r);
+            if !out.iter().any(|(known, _)| *known == id) {
+                out.push((id, r));
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::Recipient {
+                line: "list".into(),
+                message: "no recipients given: pass -r age1…, -R FILE, or commit a .gitseal-recipients file".into(),
+            });
+        }
+        Ok(Recipients(out))
+    }
+
+    /// Key ids, in order.
+    pub fn ids(&self) -> Vec<KeyId> {
+        self.0.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// The recipients with their ids.
+    pub fn iter(&self) -> impl Iterator<Item = &(KeyId, x25519::Recipient)> {
+        self.0.iter()
+    }
+
+    /// Renders the set in the age recipients-file format, with key ids as comments.
+    pub fn to_file(&self) -> String {
+        self.0.iter().map(|(id, r)| format!("# key id {id}\n{r}\n")).collect()
+    }
+}
+
+fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
+    let s = s.trim();
+    x25519::Recipient::from_str(s).map_err(|e| Error::Recipient {
+        line: format!("{s:?}"),
+        message: if s.starts_with("age1") {
+            format!("not a valid X25519 age recipient ({e})")
+        } else {
+            "gitseal seals to X25519 age recipients only (age1…); ssh and plugin recipients are not supported".into()
+        },
+    })
+}
+
+/// Private keys able to unseal, each with the id of its recipient.
+///
+/// Guarantees: the secret keys are zeroized on drop (age's `Identity` wraps a
+/// `StaticSecret`), and `Debug` prints only key ids.
+#[derive(Clone, Default)]
+pub struct KeyRing(Vec<(KeyId, x25519::Identity)>);
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(id, _)| id)).finish()
+    }
+}
+
+impl KeyRing {
+    /// An empty ring.
+    pub fn new() -> KeyRing {
+        KeyRing(Vec::new())
+    }
+
+    /// Adds an identity (ignored if a key with the same id is already present).
+    pub fn push(&mut self, identity: x25519::Identity) -> KeyId {
+        let id = KeyId::of(&identity.to_public());
+        if !self.contains(&id) {
+            self.0.push((id.clone(), identity));
+        }
+        id
+    }
+
+    /// Parses an age identity file: `AGE-SECRET-KEY-1…` lines, `#` comments.
+    ///
+    /// # Errors
+    /// [`Error::Identity`] naming the line; the line itself is never echoed.
+    pub fn parse_identity_file(text: &str) -> Result<KeyRing> {
+        let mut ring = KeyRing::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let identity = x25519::Identity::from_str(line).map_err(|_| Error::Identity {
+                line: i + 1,
+                message: "not an X25519 age identity (AGE-SECRET-KEY-1…)",
+            })?;
+            ring.push(identity);
+        }
+        if ring.0.is_empty() {
+            return Err(Error::Identity { line: 0, message: "the file holds no AGE-SECRET-KEY-1… identity" });
+        }
+        Ok(ring)
+    }
+
+    /// Whether the ring holds the key with this id.
+    pub fn contains(&self, id: &KeyId) -> bool {
+        self.0.iter().any(|(known, _)| known == id)
+    }
+
+    /// Ids of the keys, in order.
+    pub fn ids(&self) -> Vec<KeyId> {
+        self.0.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// The public recipients of the keys, in order.
+    pub fn recipients(&self) -> Vec<x25519::Recipient> {
+        self.0.iter().map(|(_, i)| i.to_public()).collect()
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the ring is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The identities to try for a value sealed to `hint` key ids: the hinted keys first,
+    /// then the others, so a missing or stale hint costs time, never correctness.
+    pub(crate) fn ordered_for<'a>(&'a self, hint: &[String]) -> Vec<&'a x25519::Identity> {
+        let hinted = |id: &KeyId| hint.iter().any(|h| h == id.as_str());
+        let first = self.0.iter().filter(|(id, _)| hinted(id));
+        let rest = self.0.iter().filter(|(id, _)| !hinted(id));
+        first.chain(rest).map(|(_, identity)| identity).collect()
+    }
+}
+
+/// Generates a new X25519 identity.
+pub fn generate_identity() -> x25519::Identity {
+    x25519::Identity::generate()
+}
+
+/// Renders an identity in the age identity-file format (`age -d -i FILE` reads it).
+/// `created` is an RFC 3339 time supplied by the caller (the core has no clock).
+pub fn identity_file(identity: &x25519::Identity, created: &str) -> SecretString {
+    let secret = identity.to_string();
+    SecretString::from(format!(
+        "# created: {created}\n# public key: {}\n{}\n",
+        identity.to_public(),
+        secret.expose_secret()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_id_is_sha256_prefix_of_recipient_text() {
+        let r: x25519::Recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".parse().unwrap();
+        // printf %s age1ql3z…cac8p | sha256sum | cut -c1-16
+        assert_eq!(KeyId::of(&r).as_str(), "cf7e568231315068");
+    }
+
+    #[test]
+    fn recipients_file_skips_comments_and_names_bad_line() {
+        let good = "# cluster prod\nage1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\n\n";
+        assert_eq!(Recipients::parse_file(good).unwrap().len(), 1);
+        let bad = "# x\nage1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\nssh-ed25519 AAAA\n";
+        let err = Recipients::parse_file(bad).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("ssh"), "{err}");
+    }
+
+    #[test]
+    fn recipients_deduplicate_and_refuse_empty() {
+        let r: x25519::Recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".parse().unwrap();
+        assert_eq!(Recipients::new([r.clone(), r]).unwrap().ids().len(), 1);
+        assert!(Recipients::new([]).is_err());
+    }
+
+    #[test]
+    fn identity_file_round_trips_and_errors_do_not_echo_the_line() {
+        let id = generate_identity();
+        let text = identity_file(&id, "2026-01-01T00:00:00Z");
+        let ring = KeyRing::parse_identity_file(text.expose_secret()).unwrap();
+        assert_eq!(ring.ids(), vec![KeyId::of(&id.to_public())]);
+        let err = KeyRing::parse_identity_file("AGE-SECRET-KEY-1NOTAKEY\n").unwrap_err().to_string();
+        assert!(err.contains("line 1") && !err.contains("NOTAKEY"), "{err}");
+        assert!(format!("{ring:?}").len() < 40, "Debug prints ids only");
+    }
+
+    #[test]
+    fn hinted_keys_are_tried_first() {
+        let mut ring = KeyRing::new();
+        let a = ring.push(generate_identity());
+        let b = ring.push(generate_identity());
+        let order = ring.ordered_for(&[b.to_string()]);
+        assert_eq!(KeyId::of(&order[0].to_public()), b);
+        assert_eq!(KeyId::of(&order[1].to_public()), a);
+    }
+}

@@ -1,0 +1,209 @@
+//! Sealing and unsealing: one value, and a whole Secret.
+//!
+//! ```text
+//!  value ─┐
+//!         ├─ header line (Binding) + value ──age (X25519 recipients)──▶ base64 ──▶ encryptedData[key]
+//!  scope ─┘                                                     key ids ──▶ keyIds[key]
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use zeroize::Zeroizing;
+
+use crate::binding::Binding;
+use crate::error::{Error, Result, UnsealError};
+use crate::keys::{KeyId, KeyRing, Recipients};
+use crate::manifest::{PlainSecret, display_name};
+use crate::{MAX_SECRET_SIZE, Scope, SealedSecret, SealedSecretSpec, validate};
+use gitseal_crds::{SecretTemplate, TemplateMetadata};
+
+/// Annotation kubectl adds to applied objects; it may hold a Secret's plaintext, so it
+/// is never copied into a template.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// One sealed value, as stored in `spec.encryptedData` and `spec.keyIds`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedValue {
+    /// Standard base64 of the binary age file.
+    pub ciphertext: String,
+    /// Ids of the recipients it is sealed to, in order.
+    pub key_ids: Vec<KeyId>,
+}
+
+/// Seals one value for `binding` to every recipient.
+///
+/// # Errors
+/// [`Error::Encrypt`] if age refuses the recipients (it does not for X25519 keys).
+pub fn seal_value(value: &[u8], binding: &Binding, recipients: &Recipients) -> Result<SealedValue> {
+    let header = binding.header();
+    let mut payload = Zeroizing::new(Vec::with_capacity(header.len() + value.len()));
+    payload.extend_from_slice(header.as_bytes());
+    payload.extend_from_slice(value);
+
+    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|(_, r)| r as &dyn age::Recipient))
+        .map_err(|e| Error::Encrypt(e.to_string()))?;
+    let mut out = Vec::with_capacity(payload.len() + 256);
+    let mut writer = encryptor.wrap_output(&mut out).map_err(|e| Error::Encrypt(e.to_string()))?;
+    writer.write_all(&payload).map_err(|e| Error::Encrypt(e.to_string()))?;
+    writer.finish().map_err(|e| Error::Encrypt(e.to_string()))?;
+    Ok(SealedValue { ciphertext: STANDARD.encode(&out), key_ids: recipients.ids() })
+}
+
+/// Opens one value and checks that it was sealed for `expected`.
+///
+/// `hint` are the key ids recorded beside the value; those keys are tried first.
+///
+/// # Errors
+/// An [`UnsealError`]: not base64, not an age file, no matching key, tampered or
+/// truncated, bad payload header, or sealed for another scope / namespace / name / key.
+pub fn unseal_value(
+    ciphertext: &str,
+    expected: &Binding,
+    keys: &KeyRing,
+    hint: &[String],
+) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
+    let bytes = STANDARD.decode(ciphertext.trim().as_bytes()).map_err(|_| UnsealError::Base64)?;
+    let decryptor = age::Decryptor::new_buffered(&bytes[..]).map_err(|e| match e {
+        age::DecryptError::UnknownFormat => UnsealError::Malformed("unknown age version"),
+        _ => UnsealError::Malformed("bad age header"),
+    })?;
+    let identities = keys.ordered_for(hint);
+    let mut reader =
+        decryptor.decrypt(identities.into_iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => {
+                UnsealError::NoMatchingKey(if hint.is_empty() { "unrecorded".into() } else { hint.join(", ") })
+            }
+            age::DecryptError::InvalidHeader => UnsealError::Malformed("bad age header"),
+            _ => UnsealError::Tampered,
+        })?;
+    let mut payload = Zeroizing::new(Vec::with_capacity(bytes.len()));
+    reader.read_to_end(&mut payload).map_err(|_| UnsealError::Tampered)?;
+    let (bound, value) = Binding::split_payload(&payload)?;
+    if bound != *expected {
+        return Err(UnsealError::ScopeMismatch { sealed_for: bound.to_string(), used_as: expected.to_string() });
+    }
+    Ok(Zeroizing::new(value.to_vec()))
+}
+
+/// Seals a whole Secret into a SealedSecret.
+///
+/// The Secret's own namespace wins; `default_namespace` (e.g. from `-n`) fills it in when
+/// absent and must agree when both are set. `document` numbers messages.
+///
+/// # Errors
+/// [`Error::Invalid`] / [`Error::Key`] naming the document and key: missing name or a
+/// namespace the scope needs, invalid names or data keys, data over 1 MiB.
+pub fn seal_secret(
+    secret: &PlainSecret,
+    scope: Scope,
+    default_namespace: Option<&str>,
+    recipients: &Recipients,
+    document: usize,
+) -> Result<SealedSecret> {
+    let invalid = |message: String| Error::Invalid { document, name: secret.display_name(), message };
+    let namespace = match (secret.namespace.as_deref(), default_namespace) {
+        (Some(own), Some(flag)) if own != flag => {
+            return Err(invalid(format!(
+                "the Secret says namespace {own:?} but --namespace says {flag:?}; remove one"
+            )));
+        }
+        (Some(ns), _) | (None, Some(ns)) => Some(ns.to_owned()),
+        (None, None) => None,
+    };
+    let name = secret.name.clone().ok_or_else(|| invalid("the Secret has no metadata.name".into()))?;
+    validate::object_name(&name).map_err(&invalid)?;
+    if let Some(ns) = &namespace {
+        validate::namespace(ns).map_err(&invalid)?;
+    }
+    Binding::new(scope, namespace.as_deref(), Some(&name), "probe").map_err(&invalid)?;
+    check_data(secret, document)?;
+
+    let mut spec = SealedSecretSpec { scope, template: Some(template_of(secret)), ..SealedSecretSpec::default() };
+    for (key, value) in &secret.data {
+        let binding = Binding::new(scope, namespace.as_deref(), Some(&name), key).map_err(&invalid)?;
+        let sealed = seal_value(value, &binding, recipients)?;
+        spec.key_ids.insert(key.clone(), sealed.key_ids.iter().map(KeyId::to_string).collect());
+        spec.encrypted_data.insert(key.clone(), sealed.ciphertext);
+    }
+    let mut sealed = SealedSecret::new(&name, spec);
+    sealed.metadata.namespace = namespace;
+    Ok(sealed)
+}
+
+/// Checks data keys and the 1 MiB limit of a Secret about to be sealed or written.
+fn check_data(secret: &PlainSecret, document: usize) -> Result<()> {
+    for key in secret.data.keys() {
+        validate::data_key(key).map_err(|message| Error::Key {
+            document,
+            name: secret.display_name(),
+            key: key.clone(),
+            message,
+        })?;
+    }
+    if secret.data_size() > MAX_SECRET_SIZE {
+        return Err(Error::Invalid {
+            document,
+            name: secret.display_name(),
+            message: format!(
+                "data totals {} bytes, over Kubernetes' limit of {MAX_SECRET_SIZE} bytes per Secret",
+                secret.data_size()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn template_of(secret: &PlainSecret) -> SecretTemplate {
+    let mut annotations = secret.annotations.clone();
+    annotations.remove(LAST_APPLIED);
+    let metadata = (!secret.labels.is_empty() || !annotations.is_empty())
+        .then(|| TemplateMetadata { labels: secret.labels.clone(), annotations });
+    SecretTemplate {
+        metadata,
+        type_: Some(secret.type_.clone().unwrap_or_else(|| "Opaque".into())),
+        immutable: secret.immutable,
+    }
+}
+
+/// Unseals every value of a SealedSecret into the Secret it declares. All or nothing:
+/// the first value that fails stops the whole operation.
+///
+/// # Errors
+/// [`Error::Unseal`] naming the key that failed and why; [`Error::Invalid`] when the
+/// object lacks the name or namespace its scope binds, or the result exceeds 1 MiB.
+pub fn unseal_secret(sealed: &SealedSecret, keys: &KeyRing) -> Result<PlainSecret> {
+    let ObjectMeta { name, namespace, .. } = &sealed.metadata;
+    let who = display_name(namespace.as_deref(), name.as_deref());
+    let spec = &sealed.spec;
+    let mut data = BTreeMap::new();
+    for (key, ciphertext) in &spec.encrypted_data {
+        let fail = |source| Error::Unseal { name: who.clone(), key: key.clone(), source };
+        validate::data_key(key).map_err(|message| Error::Key {
+            document: 1,
+            name: who.clone(),
+            key: key.clone(),
+            message,
+        })?;
+        let binding = Binding::new(spec.scope, namespace.as_deref(), name.as_deref(), key)
+            .map_err(|message| Error::Invalid { document: 1, name: who.clone(), message })?;
+        let hint = spec.key_ids.get(key).map(Vec::as_slice).unwrap_or_default();
+        data.insert(key.clone(), unseal_value(ciphertext, &binding, keys, hint).map_err(fail)?);
+    }
+    let template = spec.template.clone().unwrap_or_default();
+    let metadata = template.metadata.unwrap_or_default();
+    let secret = PlainSecret {
+        name: name.clone(),
+        namespace: namespace.clone(),
+        labels: metadata.labels,
+        annotations: metadata.annotations,
+        type_: template.type_,
+        immutable: template.immutable,
+        data,
+    };
+    check_data(&secret, 1)?;
+    Ok(secret)
+}

@@ -1,0 +1,131 @@
+//! Offline checks of a repository's manifests, without any private key: what CI runs.
+//!
+//! ```text
+//!  Document::Sealed ──check_sealed──▶ [Problem]   (base64, age header, key ids, scope, names)
+//!  Document::Secret ──check_plain───▶ [Problem]   (plaintext committed: a leak)
+//! ```
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::binding::Binding;
+use crate::keys::KeyId;
+use crate::manifest::{PlainSecret, display_name};
+use crate::{SealedSecret, validate};
+
+/// First line of every binary age v1 file.
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+
+/// One thing wrong with one document, for humans and for `-o json`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// The data key concerned, if the problem is about one value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// What is wrong and what to do; never contains a secret value.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(key: Option<&str>, message: impl Into<String>) -> Problem {
+        Problem { key: key.map(str::to_owned), message: message.into() }
+    }
+}
+
+/// Checks a SealedSecret's form: names, scope coordinates, and for every value base64, a
+/// readable age header with only X25519 recipients, and recorded key ids that match the
+/// number of recipients. With `known` key ids, every value must be sealed to at least one.
+pub fn check_sealed(sealed: &SealedSecret, known: Option<&[KeyId]>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let meta = &sealed.metadata;
+    match meta.name.as_deref() {
+        None => problems.push(Problem::new(None, "metadata.name is missing")),
+        Some(name) => {
+            if let Err(m) = validate::object_name(name) {
+                problems.push(Problem::new(None, m));
+            }
+        }
+    }
+    if let Some(Err(m)) = meta.namespace.as_deref().map(validate::namespace) {
+        problems.push(Problem::new(None, m));
+    }
+    let spec = &sealed.spec;
+    if let Err(m) = Binding::new(spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), "k") {
+        problems.push(Problem::new(None, m));
+    }
+    for key in spec.key_ids.keys().filter(|k| !spec.encrypted_data.contains_key(*k)) {
+        problems.push(Problem::new(Some(key), "keyIds names a key that encryptedData lacks"));
+    }
+    for (key, value) in &spec.encrypted_data {
+        if let Err(m) = validate::data_key(key) {
+            problems.push(Problem::new(Some(key), m));
+        }
+        let ids = spec.key_ids.get(key).map(Vec::as_slice).unwrap_or_default();
+        if let Err(m) = check_value(value, ids, known) {
+            problems.push(Problem::new(Some(key), m));
+        }
+    }
+    problems
+}
+
+fn check_value(value: &str, ids: &[String], known: Option<&[KeyId]>) -> Result<(), String> {
+    let bytes = STANDARD.decode(value.trim().as_bytes()).map_err(|_| "value is not valid base64".to_owned())?;
+    if !bytes.starts_with(AGE_MAGIC) {
+        return Err("value is not a binary age v1 file".into());
+    }
+    age::Decryptor::new_buffered(&bytes[..]).map_err(|_| "value's age header is malformed".to_owned())?;
+    let stanzas = recipient_stanzas(&bytes);
+    if let Some(other) = stanzas.iter().find(|t| *t != "X25519") {
+        return Err(format!("value is sealed to a {other} recipient; gitseal uses X25519 recipients only"));
+    }
+    if ids.is_empty() {
+        return Err("keyIds records no key for this value; re-seal it with gitseal".into());
+    }
+    if let Some(bad) = ids.iter().find(|id| KeyId::parse(id).is_none()) {
+        return Err(format!("keyIds entry {bad:?} is not a 16-digit hex key id"));
+    }
+    if ids.len() != stanzas.len() {
+        return Err(format!("keyIds lists {} keys but the value has {} recipients", ids.len(), stanzas.len()));
+    }
+    if let Some(known) = known
+        && !ids.iter().any(|id| known.iter().any(|k| k.as_str() == id))
+    {
+        return Err(format!(
+            "value is sealed to no known key (its key ids: {}); re-seal it with gitseal reseal or seal",
+            ids.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Tags of the recipient stanzas of a binary age file (`-> TAG args…` lines of its header).
+fn recipient_stanzas(file: &[u8]) -> Vec<String> {
+    let mut tags = Vec::new();
+    for line in file[AGE_MAGIC.len()..].split(|&b| b == b'\n') {
+        if line.starts_with(b"---") {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix(b"-> ") {
+            let tag = rest.split(|&b| b == b' ').next().unwrap_or_default();
+            tags.push(String::from_utf8_lossy(tag).into_owned());
+        }
+    }
+    tags
+}
+
+/// A plaintext Secret that carries data is a leak when committed: one problem naming
+/// its keys (never their values).
+pub fn check_plain(secret: &PlainSecret) -> Vec<Problem> {
+    if secret.data.is_empty() {
+        return Vec::new();
+    }
+    let keys: Vec<&str> = secret.data.keys().map(String::as_str).collect();
+    vec![Problem::new(
+        None,
+        format!(
+            "plaintext Secret {} with data keys [{}] is committed: seal it with `gitseal seal`, delete the plaintext and rotate those values",
+            display_name(secret.namespace.as_deref(), secret.name.as_deref()).unwrap_or_else(|| "<unnamed>".into()),
+            keys.join(", ")
+        ),
+    )]
+}

@@ -1,0 +1,69 @@
+//! Parsing manifests: what is accepted, and that each refusal names document and key
+//! without echoing a value.
+
+#![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
+
+use gitseal::Error;
+use gitseal::manifest::{Document, parse_documents};
+
+fn err(yaml: &str) -> String {
+    let e = parse_documents(yaml).unwrap_err();
+    let text = e.to_string();
+    assert!(!text.contains("hunter2"), "a value leaked into the message: {text}");
+    text
+}
+
+#[test]
+fn multi_document_streams_keep_kinds_apart() {
+    let docs = parse_documents(
+        "# comment\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: a}\ndata: {k: aGk=}\n---\n- a list\n",
+    )
+    .unwrap();
+    assert!(matches!(&docs[0], Document::Other { kind: Some(k), .. } if k == "Deployment"));
+    assert!(matches!(&docs[1], Document::Secret(s) if &s.data["k"][..] == b"hi"));
+    assert!(matches!(&docs[2], Document::Other { kind: None, .. }));
+}
+
+#[test]
+fn json_input_is_accepted() {
+    let docs = parse_documents(r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"a"},"stringData":{"k":"v"}}"#)
+        .unwrap();
+    assert!(matches!(&docs[0], Document::Secret(s) if &s.data["k"][..] == b"v"));
+}
+
+#[test]
+fn malformed_yaml_names_the_document() {
+    let e = err("apiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: a\n");
+    assert!(e.starts_with("document 2:"), "{e}");
+}
+
+#[test]
+fn duplicate_keys_are_refused() {
+    let e = err("apiVersion: v1\nkind: Secret\nmetadata: {name: a}\nstringData:\n  k: hunter2\n  k: hunter2\n");
+    assert!(e.contains("duplicate") && e.contains("line 6"), "{e}");
+    let e = err("apiVersion: v1\nkind: Secret\nmetadata: {name: a}\nstringData: {k: hunter2}\ndata: {k: aGk=}\n");
+    assert!(e.contains("\"k\"") && e.contains("both data and stringData"), "{e}");
+}
+
+#[test]
+fn bad_values_name_the_key_and_hide_the_value() {
+    let e = err("apiVersion: v1\nkind: Secret\nmetadata: {name: a, namespace: ns}\ndata: {pw: hunter2!}\n");
+    assert!(e.contains("ns/a") && e.contains("\"pw\"") && e.contains("base64"), "{e}");
+    let e = err("apiVersion: v1\nkind: Secret\nmetadata: {name: a}\nstringData: {port: 5432}\n");
+    assert!(e.contains("\"port\"") && !e.contains("5432"), "{e}");
+    let e = err("apiVersion: v1\nkind: Secret\nmetadata: {name: a}\ndata: [hunter2]\n");
+    assert!(e.contains("mapping"), "{e}");
+}
+
+#[test]
+fn incumbent_objects_get_a_pointer() {
+    let e = parse_documents("apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: a}\nspec: {}\n")
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid { .. }) && e.to_string().contains("bitnami"));
+}
+
+#[test]
+fn malformed_sealed_secret_is_refused() {
+    let e = parse_documents("apiVersion: gitseal.dev/v1alpha1\nkind: SealedSecret\nmetadata: {name: a}\nspec: {scope: everywhere, encryptedData: {}}\n").unwrap_err();
+    assert!(e.to_string().contains("document 1") && e.to_string().contains("everywhere"), "{e}");
+}

@@ -1,0 +1,171 @@
+//! Sealing and unsealing through the public API: round trips and every way a sealed
+//! value must be refused.
+
+#![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use gitseal::manifest::{Document, parse_documents};
+use gitseal::{
+    Binding, Error, KeyId, KeyRing, PlainSecret, Recipients, Scope, UnsealError, generate_identity, seal_secret,
+    seal_value, unseal_secret, unseal_value,
+};
+use proptest::prelude::*;
+use zeroize::Zeroizing;
+
+fn ring_and_recipients() -> (KeyRing, Recipients) {
+    let mut ring = KeyRing::new();
+    ring.push(generate_identity());
+    let recipients = Recipients::new(ring.recipients()).unwrap();
+    (ring, recipients)
+}
+
+fn strict(ns: &str, name: &str, key: &str) -> Binding {
+    Binding::new(Scope::Strict, Some(ns), Some(name), key).unwrap()
+}
+
+fn secret(yaml: &str) -> PlainSecret {
+    match parse_documents(yaml).unwrap().pop().unwrap() {
+        Document::Secret(s) => s,
+        other => panic!("not a Secret: {other:?}"),
+    }
+}
+
+const DB: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: prod\n  labels: {app: db}\ntype: Opaque\nstringData:\n  user: admin\n  password: hunter2\ndata:\n  blob: AAEC/w==\n";
+
+proptest! {
+    #[test]
+    fn unseal_inverts_seal(value in proptest::collection::vec(any::<u8>(), 0..2048), key in "[a-zA-Z0-9._-]{1,40}") {
+        prop_assume!(key != "." && key != "..");
+        let (ring, recipients) = ring_and_recipients();
+        let binding = strict("ns", "name", &key);
+        let sealed = seal_value(&value, &binding, &recipients).unwrap();
+        let hint: Vec<String> = sealed.key_ids.iter().map(KeyId::to_string).collect();
+        let opened = unseal_value(&sealed.ciphertext, &binding, &ring, &hint).unwrap();
+        prop_assert_eq!(&opened[..], &value[..]);
+    }
+}
+
+#[test]
+fn whole_secret_round_trips_with_template() {
+    let (ring, recipients) = ring_and_recipients();
+    let plain = secret(DB);
+    let sealed = seal_secret(&plain, Scope::Strict, None, &recipients, 1).unwrap();
+    assert_eq!(sealed.metadata.namespace.as_deref(), Some("prod"));
+    assert_eq!(sealed.spec.key_ids["password"], vec![KeyId::of(&ring.recipients()[0]).to_string()]);
+    let back = unseal_secret(&sealed, &ring).unwrap();
+    assert_eq!(&back.data["password"][..], b"hunter2");
+    assert_eq!(&back.data["blob"][..], &[0, 1, 2, 255]);
+    assert_eq!(back.labels["app"], "db");
+    assert_eq!(back.type_.as_deref(), Some("Opaque"));
+}
+
+#[test]
+fn several_recipients_each_open_the_value() {
+    let (ring_a, _) = ring_and_recipients();
+    let (ring_b, _) = ring_and_recipients();
+    let both = Recipients::new(ring_a.recipients().into_iter().chain(ring_b.recipients())).unwrap();
+    let binding = Binding::new(Scope::ClusterWide, None, None, "k").unwrap();
+    let sealed = seal_value(b"shared", &binding, &both).unwrap();
+    assert_eq!(sealed.key_ids.len(), 2);
+    for ring in [&ring_a, &ring_b] {
+        assert_eq!(&unseal_value(&sealed.ciphertext, &binding, ring, &[]).unwrap()[..], b"shared");
+    }
+}
+
+#[test]
+fn wrong_identity_is_no_matching_key() {
+    let (_, recipients) = ring_and_recipients();
+    let (other_ring, _) = ring_and_recipients();
+    let b = strict("ns", "n", "k");
+    let sealed = seal_value(b"v", &b, &recipients).unwrap();
+    let err = unseal_value(&sealed.ciphertext, &b, &other_ring, &["0123456789abcdef".into()]).unwrap_err();
+    assert_eq!(err, UnsealError::NoMatchingKey("0123456789abcdef".into()));
+}
+
+#[test]
+fn tampered_and_truncated_values_are_refused() {
+    let (ring, recipients) = ring_and_recipients();
+    let b = strict("ns", "n", "k");
+    let sealed = seal_value(b"a value long enough to matter", &b, &recipients).unwrap();
+    let bytes = STANDARD.decode(&sealed.ciphertext).unwrap();
+
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert_eq!(unseal_value(&STANDARD.encode(&flipped), &b, &ring, &[]), Err(UnsealError::Tampered));
+
+    let truncated = &bytes[..bytes.len() - 5];
+    assert_eq!(unseal_value(&STANDARD.encode(truncated), &b, &ring, &[]), Err(UnsealError::Tampered));
+
+    let header_only = &bytes[..40];
+    assert!(matches!(unseal_value(&STANDARD.encode(header_only), &b, &ring, &[]), Err(UnsealError::Malformed(_))));
+    assert_eq!(unseal_value("not base64!", &b, &ring, &[]), Err(UnsealError::Base64));
+    assert!(matches!(unseal_value(&STANDARD.encode(b"plain text"), &b, &ring, &[]), Err(UnsealError::Malformed(_))));
+}
+
+#[test]
+fn value_moved_to_another_key_name_or_namespace_is_refused() {
+    let (ring, recipients) = ring_and_recipients();
+    let sealed = seal_value(b"v", &strict("prod", "db", "password"), &recipients).unwrap();
+    for elsewhere in [strict("prod", "db", "user"), strict("prod", "web", "password"), strict("dev", "db", "password")]
+    {
+        let err = unseal_value(&sealed.ciphertext, &elsewhere, &ring, &[]).unwrap_err();
+        assert!(matches!(err, UnsealError::ScopeMismatch { .. }), "{elsewhere}: {err}");
+    }
+    let ns_wide =
+        seal_value(b"v", &Binding::new(Scope::NamespaceWide, Some("prod"), None, "k").unwrap(), &recipients).unwrap();
+    let in_prod = Binding::new(Scope::NamespaceWide, Some("prod"), Some("any"), "other").unwrap();
+    assert!(unseal_value(&ns_wide.ciphertext, &in_prod, &ring, &[]).is_ok());
+    let in_dev = Binding::new(Scope::NamespaceWide, Some("dev"), Some("any"), "k").unwrap();
+    assert!(matches!(unseal_value(&ns_wide.ciphertext, &in_dev, &ring, &[]), Err(UnsealError::ScopeMismatch { .. })));
+    // The scope an object claims must agree with the one bound inside: a strict value
+    // does not open when the object claims cluster-wide.
+    let claimed = Binding::new(Scope::ClusterWide, None, None, "password").unwrap();
+    assert!(matches!(unseal_value(&sealed.ciphertext, &claimed, &ring, &[]), Err(UnsealError::ScopeMismatch { .. })));
+}
+
+#[test]
+fn sealed_secret_copied_to_another_namespace_fails_naming_the_key() {
+    let (ring, recipients) = ring_and_recipients();
+    let mut sealed = seal_secret(&secret(DB), Scope::Strict, None, &recipients, 1).unwrap();
+    sealed.metadata.namespace = Some("dev".into());
+    let err = unseal_secret(&sealed, &ring).unwrap_err();
+    assert!(
+        matches!(&err, Error::Unseal { key, source: UnsealError::ScopeMismatch { .. }, .. } if key == "blob"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("hunter2"));
+}
+
+#[test]
+fn seal_refuses_what_kubernetes_would() {
+    let (_, r) = ring_and_recipients();
+    let no_ns = secret("apiVersion: v1\nkind: Secret\nmetadata: {name: a}\nstringData: {k: v}\n");
+    let err = seal_secret(&no_ns, Scope::Strict, None, &r, 3).unwrap_err().to_string();
+    assert!(err.contains("document 3") && err.contains("namespace"), "{err}");
+    assert!(seal_secret(&no_ns, Scope::ClusterWide, None, &r, 1).is_ok());
+
+    let no_name = secret("apiVersion: v1\nkind: Secret\nmetadata: {namespace: a}\nstringData: {k: v}\n");
+    assert!(seal_secret(&no_name, Scope::ClusterWide, None, &r, 1).unwrap_err().to_string().contains("metadata.name"));
+
+    let bad_key =
+        secret("apiVersion: v1\nkind: Secret\nmetadata: {name: a, namespace: b}\nstringData: {\"bad key\": v}\n");
+    let err = seal_secret(&bad_key, Scope::Strict, None, &r, 1).unwrap_err();
+    assert!(matches!(&err, Error::Key { key, .. } if key == "bad key"), "{err}");
+
+    let mut big = secret("apiVersion: v1\nkind: Secret\nmetadata: {name: a, namespace: b}\n");
+    big.data.insert("k".into(), Zeroizing::new(vec![0; gitseal::MAX_SECRET_SIZE]));
+    assert!(seal_secret(&big, Scope::Strict, None, &r, 1).unwrap_err().to_string().contains("limit"));
+
+    let err = seal_secret(&secret(DB), Scope::Strict, Some("dev"), &r, 1).unwrap_err().to_string();
+    assert!(err.contains("--namespace"), "{err}");
+}
+
+#[test]
+fn sealed_overhead_is_below_the_incumbents() {
+    let (_, r) = ring_and_recipients();
+    let sealed = seal_value(b"", &strict("production", "database-credentials", "password"), &r).unwrap();
+    // bitnami sealed-secrets: ~530 bytes of base64 per value (RSA-4096 + AES-GCM).
+    assert!(sealed.ciphertext.len() < 530, "overhead {} bytes", sealed.ciphertext.len());
+}
