@@ -98,8 +98,9 @@ fn check_value(value: &str, ids: &[String], known: Option<&[KeyId]>) -> Result<(
     Ok(())
 }
 
-/// Tags of the recipient stanzas of a binary age file (`-> TAG args…` lines of its header).
-fn recipient_stanzas(file: &[u8]) -> Vec<String> {
+/// Tags of the recipient stanzas of a binary age file (`-> TAG args…` lines of its
+/// header), leaving out the random `…-grease` stanzas age adds to keep parsers honest.
+pub(crate) fn recipient_stanzas(file: &[u8]) -> Vec<String> {
     let mut tags = Vec::new();
     for line in file[AGE_MAGIC.len()..].split(|&b| b == b'\n') {
         if line.starts_with(b"---") {
@@ -107,7 +108,9 @@ fn recipient_stanzas(file: &[u8]) -> Vec<String> {
         }
         if let Some(rest) = line.strip_prefix(b"-> ") {
             let tag = rest.split(|&b| b == b' ').next().unwrap_or_default();
-            tags.push(String::from_utf8_lossy(tag).into_owned());
+            if !tag.ends_with(b"-grease") {
+                tags.push(String::from_utf8_lossy(tag).into_owned());
+            }
         }
     }
     tags
