@@ -1,1 +1,52 @@
-fn main() {}
+//! `gitseal`: seal Kubernetes Secrets for Git, offline.
+//!
+//! Exit codes: 0 success, 1 failure (including `verify` finding problems), 2 usage.
+
+mod cli;
+mod cmd;
+mod io;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gitseal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command; `Ok(false)` means it ran but found problems.
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Command::Keygen { output } => cmd::keygen::keygen(output.as_deref())?,
+        Command::Seal(args) => cmd::seal::seal(args)?,
+        Command::Create(args) => cmd::seal::create(args)?,
+        Command::Set { file, key, from_file, recipients } => {
+            cmd::edit::set(&file, &key, from_file.as_deref(), &recipients)?
+        }
+        Command::Unset { file, key } => cmd::edit::unset(&file, &key)?,
+        Command::Unseal { identity, file, output } => cmd::unseal::unseal(&identity, &file, output.into())?,
+        Command::Verify { paths, recipients_files, output } => {
+            return cmd::verify::verify(&paths, &recipients_files, output);
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "gitseal", &mut std::io::stdout());
+        }
+    }
+    Ok(true)
+}
+
+/// A closed stdout (`gitseal … | head`) is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}

@@ -1,0 +1,198 @@
+//! What the user can type: clap definitions only, no I/O.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gitseal::Scope;
+use gitseal::manifest::OutputFormat;
+
+/// Keep Kubernetes Secrets in Git, sealed with age to your clusters' keys.
+#[derive(Debug, Parser)]
+#[command(name = "gitseal", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate an X25519 identity (private key) in the age identity-file format.
+    #[command(
+        after_help = "Examples:\n  gitseal keygen -o admin-key.txt     # writes 0600, prints the age1… recipient\n  age -d -i admin-key.txt …           # the file works with stock age"
+    )]
+    Keygen {
+        /// Write the identity here (never overwritten); without it, print it to stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Seal Secret manifests (YAML or JSON, one or many documents) into SealedSecrets.
+    #[command(
+        after_help = "Examples:\n  gitseal seal -f secret.yaml -R .gitseal-recipients -w sealed.yaml\n  kubectl create secret generic db --from-literal=pw=s3cr3t --dry-run=client -o yaml | gitseal seal -r age1… \n  printf %s s3cr3t | gitseal seal --raw -n prod --name db --key pw -r age1…"
+    )]
+    Seal(SealArgs),
+    /// Create a SealedSecret straight from literals and files, like `kubectl create secret generic`.
+    #[command(
+        after_help = "Example:\n  gitseal create db -n prod --from-literal user=admin --from-file tls.key=./key.pem -w db.yaml"
+    )]
+    Create(CreateArgs),
+    /// Set one value of a SealedSecret file in place; the other values stay byte-identical.
+    #[command(
+        after_help = "Examples:\n  printf %s n3w | gitseal set db.yaml password\n  gitseal set db.yaml tls.key --from-file ./key.pem"
+    )]
+    Set {
+        /// The SealedSecret file to change.
+        file: PathBuf,
+        /// The data key to set.
+        key: String,
+        /// Read the value from this file instead of stdin.
+        #[arg(long, value_name = "PATH")]
+        from_file: Option<PathBuf>,
+        #[command(flatten)]
+        recipients: RecipientArgs,
+    },
+    /// Remove one value from a SealedSecret file in place.
+    Unset {
+        /// The SealedSecret file to change.
+        file: PathBuf,
+        /// The data key to remove.
+        key: String,
+    },
+    /// Recover Secrets from SealedSecrets with a private key (administrators, offline).
+    #[command(after_help = "Example:\n  gitseal unseal -i cluster-key.txt -f sealed.yaml")]
+    Unseal {
+        /// Identity file holding one or more AGE-SECRET-KEY-1… keys.
+        #[arg(short, long, value_name = "IDENTITY_FILE")]
+        identity: PathBuf,
+        /// Input file, or - for stdin.
+        #[arg(short, long, default_value = "-")]
+        file: String,
+        #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
+        output: Format,
+    },
+    /// Check files and directories offline: sealed files well-formed, no plaintext Secret committed.
+    #[command(
+        after_help = "Examples:\n  gitseal verify deploy/            # in CI: exit 1 on any problem\n  gitseal verify -R .gitseal-recipients -o json ."
+    )]
+    Verify {
+        /// Files and directories (walked recursively for .yaml, .yml and .json).
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Recipients files listing the keys values must be sealed to (default: a
+        /// .gitseal-recipients file found from the current directory upwards, if any).
+        #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+        recipients_files: Vec<PathBuf>,
+        #[arg(short, long, value_enum, default_value_t = Report::Human)]
+        output: Report,
+    },
+    /// Print a completion script for a shell.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Args)]
+pub struct RecipientArgs {
+    /// Seal to this age recipient (age1…); repeatable.
+    #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+    /// Seal to the recipients in this age recipients file; repeatable. Without -r/-R, a
+    /// .gitseal-recipients file is looked up from the current directory upwards.
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
+    pub output: Format,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(short = 'w', long = "write", value_name = "OUT")]
+    pub write: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    /// Input file, or - for stdin.
+    #[arg(short, long, default_value = "-")]
+    pub file: String,
+    #[command(flatten)]
+    pub recipients: RecipientArgs,
+    #[arg(long, value_enum, default_value_t = ScopeArg::Strict)]
+    pub scope: ScopeArg,
+    /// Namespace for Secrets that do not name one (must agree with those that do).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Seal one value (from stdin or --from-file) and print its base64 sealed form.
+    #[arg(long, requires = "key")]
+    pub raw: bool,
+    /// With --raw: the SealedSecret's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// With --raw: the data key.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// With --raw: read the value from this file instead of stdin.
+    #[arg(long, value_name = "PATH", requires = "raw")]
+    pub from_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Name of the Secret.
+    pub name: String,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub from_literal: Vec<String>,
+    /// [KEY=]PATH; the key defaults to the file's name; repeatable.
+    #[arg(long, value_name = "[KEY=]PATH")]
+    pub from_file: Vec<String>,
+    /// Secret type, e.g. kubernetes.io/tls.
+    #[arg(long = "type", default_value = "Opaque")]
+    pub type_: String,
+    #[arg(long, value_enum, default_value_t = ScopeArg::Strict)]
+    pub scope: ScopeArg,
+    #[command(flatten)]
+    pub recipients: RecipientArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScopeArg {
+    Strict,
+    NamespaceWide,
+    ClusterWide,
+}
+
+impl From<ScopeArg> for Scope {
+    fn from(s: ScopeArg) -> Scope {
+        match s {
+            ScopeArg::Strict => Scope::Strict,
+            ScopeArg::NamespaceWide => Scope::NamespaceWide,
+            ScopeArg::ClusterWide => Scope::ClusterWide,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl From<Format> for OutputFormat {
+    fn from(f: Format) -> OutputFormat {
+        match f {
+            Format::Yaml => OutputFormat::Yaml,
+            Format::Json => OutputFormat::Json,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Report {
+    Human,
+    Json,
+}

@@ -1,0 +1,90 @@
+//! `gitseal seal` and `gitseal create`: plaintext in, SealedSecrets out, no plaintext
+//! ever written to disk.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use gitseal::manifest::{Document, parse_documents, render};
+use gitseal::{Binding, PlainSecret, Scope, seal_secret, seal_value};
+use zeroize::Zeroizing;
+
+use crate::cli::{CreateArgs, SealArgs};
+use crate::io;
+
+pub fn seal(args: SealArgs) -> Result<()> {
+    let recipients = io::recipients(&args.recipients, Path::new("."))?;
+    let scope = Scope::from(args.scope);
+    if args.raw {
+        let key = args.key.as_deref().unwrap_or_default();
+        gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("--key {key:?}: {m}"))?;
+        let binding = Binding::new(scope, args.namespace.as_deref(), args.name.as_deref(), key)
+            .map_err(|m| anyhow::anyhow!("--raw: {}", m.replace("metadata.", "--")))?;
+        let value = io::read_value(args.from_file.as_deref())?;
+        let sealed = seal_value(&value, &binding, &recipients)?;
+        return io::emit(&format!("{}\n", sealed.ciphertext), args.out.write.as_deref());
+    }
+    let input = io::read_input(&args.file)?;
+    let docs = parse_documents(&input.text).with_context(|| input.label.clone())?;
+    let mut sealed = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let document = i + 1;
+        match doc {
+            Document::Secret(secret) => sealed.push(
+                seal_secret(secret, scope, args.namespace.as_deref(), &recipients, document)
+                    .with_context(|| input.label.clone())?,
+            ),
+            Document::Sealed(s) => bail!(
+                "{}: document {document} ({}) is already sealed; use `gitseal set` to change a value or `gitseal reseal` to re-encrypt it",
+                input.label,
+                s.metadata.name.as_deref().unwrap_or("<unnamed>")
+            ),
+            Document::Other { kind: Some(kind), .. } => {
+                bail!("{}: document {document} is a {kind}, not a Secret; gitseal seal takes Secrets only", input.label)
+            }
+            Document::Other { kind: None, .. } => {
+                bail!("{}: document {document} is not a Kubernetes object (no kind)", input.label)
+            }
+        }
+    }
+    if sealed.is_empty() {
+        bail!("{}: no Secret found in the input", input.label);
+    }
+    io::emit(&render(&sealed, args.out.output.into())?, args.out.write.as_deref())
+}
+
+pub fn create(args: CreateArgs) -> Result<()> {
+    let recipients = io::recipients(&args.recipients, Path::new("."))?;
+    let mut data: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
+    let mut insert = |key: String, value: Zeroizing<Vec<u8>>| -> Result<()> {
+        gitseal::validate::data_key(&key).map_err(|m| anyhow::anyhow!("key {key:?}: {m}"))?;
+        if data.insert(key.clone(), value).is_some() {
+            bail!("key {key:?} is given twice");
+        }
+        Ok(())
+    };
+    for literal in &args.from_literal {
+        let (key, value) = literal.split_once('=').context("--from-literal takes KEY=VALUE")?;
+        insert(key.to_owned(), Zeroizing::new(value.as_bytes().to_vec()))?;
+    }
+    for spec in &args.from_file {
+        let (key, path) = match spec.split_once('=') {
+            Some((k, p)) => (k.to_owned(), Path::new(p)),
+            None => {
+                let path = Path::new(spec);
+                let name = path.file_name().and_then(|n| n.to_str()).context("--from-file needs a file name")?;
+                (name.to_owned(), path)
+            }
+        };
+        insert(key, io::read_value(Some(path))?)?;
+    }
+    let secret = PlainSecret {
+        name: Some(args.name.clone()),
+        namespace: args.namespace.clone(),
+        type_: Some(args.type_.clone()),
+        data,
+        ..PlainSecret::default()
+    };
+    let sealed = seal_secret(&secret, args.scope.into(), None, &recipients, 1).context("gitseal create")?;
+    io::emit(&render(&[sealed], args.out.output.into())?, args.out.write.as_deref())
+}

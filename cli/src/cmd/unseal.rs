@@ -1,0 +1,34 @@
+//! `gitseal unseal`: offline recovery with a private key. The only command that prints
+//! plaintext, and only to the administrator who holds the key.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use gitseal::manifest::{Document, OutputFormat, parse_documents, render};
+use gitseal::{KeyRing, unseal_secret};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::io;
+
+pub fn unseal(identity: &Path, file: &str, format: OutputFormat) -> Result<()> {
+    let key_text = SecretString::from(
+        std::fs::read_to_string(identity)
+            .with_context(|| format!("cannot read identity file {}", identity.display()))?,
+    );
+    let ring =
+        KeyRing::parse_identity_file(key_text.expose_secret()).with_context(|| identity.display().to_string())?;
+    let input = io::read_input(file)?;
+    let docs = parse_documents(&input.text).with_context(|| input.label.clone())?;
+    let mut secrets = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if let Document::Sealed(sealed) = doc {
+            let secret =
+                unseal_secret(sealed, &ring).with_context(|| format!("{}: document {}", input.label, i + 1))?;
+            secrets.push(secret.to_k8s());
+        }
+    }
+    if secrets.is_empty() {
+        bail!("{}: no SealedSecret found", input.label);
+    }
+    io::emit(&render(&secrets, format)?, None)
+}

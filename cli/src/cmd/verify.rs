@@ -1,0 +1,140 @@
+//! `gitseal verify`: the CI check. Walks files, checks every SealedSecret's form and
+//! flags every committed plaintext Secret, printing names and keys, never values.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use gitseal::manifest::{Document, display_name, parse_documents};
+use gitseal::verify::{check_plain, check_sealed};
+use gitseal::{KeyId, Recipients};
+use serde::Serialize;
+
+use crate::cli::Report;
+use crate::io;
+
+/// Directories never worth walking.
+const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules"];
+
+#[derive(Serialize)]
+struct Finding {
+    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    message: String,
+}
+
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary {
+    files: usize,
+    sealed_secrets: usize,
+    problems: Vec<Finding>,
+}
+
+/// Returns whether everything checked out.
+pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -> Result<bool> {
+    let known = known_keys(recipients_files)?;
+    let mut files = Vec::new();
+    for path in paths {
+        collect(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    let mut summary = Summary::default();
+    for file in &files {
+        summary.files += 1;
+        check_file(file, known.as_deref(), &mut summary);
+    }
+    match report {
+        Report::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Report::Human => {
+            for f in &summary.problems {
+                let mut place = f.file.clone();
+                if let Some(d) = f.document {
+                    place.push_str(&format!(": document {d}"));
+                }
+                if let Some(o) = &f.object {
+                    place.push_str(&format!(" ({o})"));
+                }
+                if let Some(k) = &f.key {
+                    place.push_str(&format!(", key {k:?}"));
+                }
+                println!("{place}: {}", f.message);
+            }
+            println!(
+                "checked {} files, {} SealedSecrets: {} problems",
+                summary.files,
+                summary.sealed_secrets,
+                summary.problems.len()
+            );
+        }
+    }
+    Ok(summary.problems.is_empty())
+}
+
+fn known_keys(files: &[PathBuf]) -> Result<Option<Vec<KeyId>>> {
+    let files: Vec<PathBuf> = match files {
+        [] => io::find_upwards(Path::new("."), io::REPO_RECIPIENTS).into_iter().collect(),
+        given => given.to_vec(),
+    };
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut ids = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let list = Recipients::parse_file(&text).with_context(|| file.display().to_string())?;
+        ids.extend(list.iter().map(KeyId::of));
+    }
+    Ok(Some(ids))
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let p = entry.path();
+            let skip = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| SKIP_DIRS.contains(&n));
+            if p.is_dir() && !skip {
+                collect(&p, out)?;
+            } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    } else {
+        fs::metadata(path).map(|_| out.push(path.to_path_buf()))
+    }
+}
+
+fn check_file(file: &Path, known: Option<&[KeyId]>, summary: &mut Summary) {
+    let label = file.display().to_string();
+    let finding = |document, object, key, message| Finding { file: label.clone(), document, object, key, message };
+    let text = match io::read_input(&label) {
+        Ok(input) => input.text,
+        Err(e) => return summary.problems.push(finding(None, None, None, format!("{e:#}"))),
+    };
+    let docs = match parse_documents(&text) {
+        Ok(docs) => docs,
+        // Files of other tools (Helm templates, JSON that is not YAML-compatible…) may not
+        // parse; report them, since a Secret hidden in one would otherwise go unseen.
+        Err(e) => return summary.problems.push(finding(None, None, None, format!("cannot check: {e}"))),
+    };
+    for (i, doc) in docs.iter().enumerate() {
+        let (object, problems) = match doc {
+            Document::Sealed(s) => {
+                summary.sealed_secrets += 1;
+                (display_name(s.metadata.namespace.as_deref(), s.metadata.name.as_deref()), check_sealed(s, known))
+            }
+            Document::Secret(s) => (s.display_name(), check_plain(s)),
+            Document::Other { .. } => continue,
+        };
+        for p in problems {
+            summary.problems.push(finding(Some(i + 1), object.clone(), p.key, p.message));
+        }
+    }
+}

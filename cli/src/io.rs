@@ -1,0 +1,142 @@
+//! The CLI's contact with files and streams: reading input, writing output atomically,
+//! and finding the recipients to seal to.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use gitseal::Recipients;
+use zeroize::Zeroizing;
+
+use crate::cli::RecipientArgs;
+
+/// Name of the repository config file holding the recipients to seal to.
+pub const REPO_RECIPIENTS: &str = ".gitseal-recipients";
+
+/// An input named on the command line, `-` meaning stdin.
+pub struct Input {
+    /// How messages name it.
+    pub label: String,
+    /// Its text, zeroized on drop (it may hold plaintext Secrets).
+    pub text: Zeroizing<String>,
+}
+
+/// Reads a file, or stdin for `-`, as UTF-8 text.
+pub fn read_input(path: &str) -> Result<Input> {
+    let (label, bytes) = if path == "-" {
+        let mut buf = Zeroizing::new(Vec::new());
+        io::stdin().read_to_end(&mut buf).context("cannot read stdin")?;
+        ("<stdin>".to_owned(), buf)
+    } else {
+        (path.to_owned(), Zeroizing::new(fs::read(path).with_context(|| format!("cannot read {path}"))?))
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| anyhow::anyhow!("{label}: not UTF-8 text"))?;
+    Ok(Input { label, text: Zeroizing::new(text.to_owned()) })
+}
+
+/// Reads a value's bytes from a file, or from stdin when `path` is `None`.
+pub fn read_value(path: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(Vec::new());
+    match path {
+        Some(p) => buf.extend_from_slice(&fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => {
+            io::stdin().read_to_end(&mut buf).context("cannot read the value from stdin")?;
+        }
+    }
+    Ok(buf)
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory,
+/// flushed, then renamed over the target, so a failure never leaves a partial file.
+/// `mode` sets the permissions of a new file; an existing file keeps its own.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".gitseal-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    set_mode(tmp.path(), path, mode)?;
+    tmp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(tmp: &Path, target: &Path, mode: Option<u32>) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match fs::metadata(target) {
+        Ok(meta) => meta.permissions().mode() & 0o7777,
+        Err(_) => mode.unwrap_or(0o644),
+    };
+    fs::set_permissions(tmp, fs::Permissions::from_mode(mode)).context("cannot set file permissions")
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: &Path, _: Option<u32>) -> Result<()> {
+    Ok(())
+}
+
+/// Creates a new file with mode 0600, refusing to overwrite an existing one.
+pub fn write_new_private(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| match path.exists() {
+        true => format!("{} already exists; gitseal never overwrites a key file", path.display()),
+        false => format!("cannot create {}", path.display()),
+    })?;
+    file.write_all(contents).and_then(|()| file.sync_all()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes output to a file atomically, or to stdout.
+pub fn emit(text: &str, to: Option<&Path>) -> Result<()> {
+    match to {
+        Some(path) => write_atomic(path, text.as_bytes(), None),
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write to stdout")
+        }
+    }
+}
+
+/// The recipients to seal to: `-r` and `-R` flags, else the repository's
+/// `.gitseal-recipients` found from `start` upwards.
+pub fn recipients(args: &RecipientArgs, start: &Path) -> Result<Recipients> {
+    let mut list = Recipients::parse_each(args.recipients.iter().map(String::as_str))?;
+    let mut files = args.recipients_files.clone();
+    if list.is_empty() && files.is_empty() {
+        match find_upwards(start, REPO_RECIPIENTS) {
+            Some(found) => files.push(found),
+            None => bail!(
+                "no recipients: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file (gitseal fetch-key > {REPO_RECIPIENTS})"
+            ),
+        }
+    }
+    for file in &files {
+        let text =
+            fs::read_to_string(file).with_context(|| format!("cannot read recipients file {}", file.display()))?;
+        list.extend(Recipients::parse_file(&text).with_context(|| format!("recipients file {}", file.display()))?);
+    }
+    Ok(Recipients::new(list)?)
+}
+
+/// The first `name` in `start` or one of its ancestors.
+pub fn find_upwards(start: &Path, name: &str) -> Option<PathBuf> {
+    let start = fs::canonicalize(start).ok()?;
+    start.ancestors().map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
+}
+
+/// The directory a file lives in, for repository lookups.
+pub fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

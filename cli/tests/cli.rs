@@ -1,0 +1,305 @@
+//! The `gitseal` binary on real files: every command, its exit codes, and the promise
+//! that bad input gets a clear message and leaves no partial output behind.
+
+#![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const CANARY: &str = "canary-plaintext-7f3a";
+
+struct Env {
+    dir: tempfile::TempDir,
+    recipient: String,
+}
+
+impl Env {
+    /// A temp dir with a key pair: key.txt and a committed .gitseal-recipients.
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = Env { dir, recipient: String::new() };
+        let out = env.run(&["keygen", "-o", "key.txt"], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        env.recipient = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        env.write(".gitseal-recipients", &format!("# test cluster\n{}\n", env.recipient));
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path(name)).unwrap()
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gitseal"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or_default()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs and expects success, returning stdout.
+    fn ok(&self, args: &[&str], stdin: Option<&[u8]>) -> String {
+        let out = self.run(args, stdin);
+        assert!(out.status.success(), "gitseal {args:?} failed: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and expects exit code `code`, returning stderr (checked for the canary).
+    fn fails(&self, code: i32, args: &[&str], stdin: Option<&[u8]>) -> String {
+        let out = self.run(args, stdin);
+        assert_eq!(out.status.code(), Some(code), "gitseal {args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(!err.contains(CANARY) && !String::from_utf8_lossy(&out.stdout).contains(CANARY), "plaintext leaked");
+        err
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn secret_yaml(ns: &str, name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels: {{app: {name}}}\ntype: kubernetes.io/basic-auth\nstringData:\n  password: {CANARY}\n  username: admin\ndata:\n  blob: AAEKDf8=\n"
+    )
+}
+
+#[test]
+fn keygen_writes_a_private_file_once() {
+    let env = Env::new();
+    assert!(env.recipient.starts_with("age1"));
+    let key = env.read("key.txt");
+    assert!(key.contains(&format!("# public key: {}", env.recipient)) && key.contains("AGE-SECRET-KEY-1"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(env.path("key.txt")).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let err = env.fails(1, &["keygen", "-o", "key.txt"], None);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(env.read("key.txt"), key, "the existing key is untouched");
+}
+
+#[test]
+fn seal_then_unseal_round_trips_a_multi_document_stream() {
+    let env = Env::new();
+    env.write("in.yaml", &format!("{}---\n{}", secret_yaml("prod", "db"), secret_yaml("dev", "db")));
+    env.ok(&["seal", "-f", "in.yaml", "-w", "sealed.yaml"], None);
+    let sealed = env.read("sealed.yaml");
+    assert!(!sealed.contains(CANARY) && sealed.matches("kind: SealedSecret").count() == 2);
+    let out = env.ok(&["unseal", "-i", "key.txt", "-f", "sealed.yaml", "-o", "json"], None);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    use base64::Engine as _;
+    let decode = |v: &serde_json::Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+    assert_eq!(decode(&items[0]["data"]["password"]), CANARY.as_bytes());
+    assert_eq!(decode(&items[1]["data"]["blob"]), [0, 1, 10, 13, 255]);
+    assert_eq!(items[0]["type"], "kubernetes.io/basic-auth");
+    assert_eq!(items[0]["metadata"]["labels"]["app"], "db");
+}
+
+#[test]
+fn a_stock_age_binary_opens_a_sealed_value() {
+    let env = Env::new();
+    let sealed = env.ok(&["seal", "--raw", "-n", "prod", "--name", "db", "--key", "password"], Some(CANARY.as_bytes()));
+    let age = match Command::new("age").arg("--version").output() {
+        Ok(_) => "age",
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("the age CLI is missing; .ci/run installs it (apt-get install age)")
+        }
+        Err(_) => return eprintln!("note: age CLI not installed; interoperability not checked"),
+    };
+    use base64::Engine as _;
+    let file = base64::engine::general_purpose::STANDARD.decode(sealed.trim()).unwrap();
+    env.write("value.age", "");
+    fs::write(env.path("value.age"), &file).unwrap();
+    let out =
+        Command::new(age).args(["-d", "-i"]).arg(env.path("key.txt")).arg(env.path("value.age")).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("gitseal/v1 strict prod db password\n{CANARY}"));
+}
+
+#[test]
+fn seal_refuses_input_it_should_not_take_and_writes_nothing() {
+    let env = Env::new();
+    env.write("prev.yaml", "previous contents\n");
+    env.ok(&["seal", "-w", "sealed.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+
+    let cases: &[(&str, &str)] = &[
+        ("sealed.yaml", "already sealed; use `gitseal set`"),
+        ("deploy.yaml", "document 1 is a Deployment, not a Secret"),
+        ("broken.yaml", "broken.yaml: document 2: "),
+        ("nons.yaml", "needs a namespace"),
+        ("badkey.yaml", "key \"bad key\""),
+    ];
+    env.write("deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n");
+    env.write(
+        "broken.yaml",
+        &format!("{}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: [\n", secret_yaml("a", "b")),
+    );
+    env.write(
+        "nons.yaml",
+        &format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: x}}\nstringData: {{k: {CANARY}}}\n"),
+    );
+    env.write("badkey.yaml", &format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: x, namespace: prod}}\nstringData: {{'bad key': {CANARY}}}\n"));
+    for (file, expected) in cases {
+        let err = env.fails(1, &["seal", "-f", file, "-w", "prev.yaml"], None);
+        assert!(err.contains(expected) && err.contains(file), "{file}: {err}");
+        assert_eq!(env.read("prev.yaml"), "previous contents\n", "{file}: output file touched");
+    }
+    let leftovers: Vec<_> = fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".gitseal-"))
+        .filter(|e| e.file_name() != ".gitseal-recipients")
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+}
+
+#[test]
+fn raw_and_create_need_what_the_scope_binds() {
+    let env = Env::new();
+    let err = env.fails(1, &["seal", "--raw", "--name", "db", "--key", "k"], Some(b"v"));
+    assert!(err.contains("namespace"), "{err}");
+    env.ok(&["seal", "--raw", "--scope", "cluster-wide", "--key", "k"], Some(b"v"));
+    let err = env.fails(2, &["seal", "--raw", "-n", "prod"], Some(b"v"));
+    assert!(err.contains("--key"), "{err}");
+}
+
+#[test]
+fn create_builds_a_sealed_secret_from_literals_and_files() {
+    let env = Env::new();
+    env.write("tls.key", CANARY);
+    env.ok(
+        &[
+            "create",
+            "web",
+            "-n",
+            "prod",
+            "--from-literal",
+            "user=admin",
+            "--from-file",
+            "tls.key",
+            "--from-file",
+            "alias=tls.key",
+            "--type",
+            "Opaque",
+            "-w",
+            "web.yaml",
+        ],
+        None,
+    );
+    let secret = env.ok(&["unseal", "-i", "key.txt", "-f", "web.yaml"], None);
+    assert!(secret.contains("tls.key:") && secret.contains("alias:") && secret.contains("user: YWRtaW4="), "{secret}");
+    let err = env.fails(1, &["create", "web", "-n", "prod", "--from-literal", "a=1", "--from-literal", "a=2"], None);
+    assert!(err.contains("\"a\" is given twice"), "{err}");
+}
+
+#[test]
+fn set_and_unset_touch_only_their_key() {
+    let env = Env::new();
+    env.write("in.yaml", &secret_yaml("prod", "db"));
+    env.ok(&["seal", "-f", "in.yaml", "-w", "db.yaml"], None);
+    let before = env.read("db.yaml");
+    env.ok(&["set", "db.yaml", "password"], Some(b"rotated"));
+    let after = env.read("db.yaml");
+    let changed: Vec<_> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
+    assert_eq!(changed.len(), 1, "only the password line changes: {changed:?}");
+    assert!(changed[0].0.trim_start().starts_with("password:"));
+    let secret = env.ok(&["unseal", "-i", "key.txt", "-f", "db.yaml"], None);
+    assert!(secret.contains("password: cm90YXRlZA=="), "{secret}");
+
+    env.ok(&["unset", "db.yaml", "blob"], None);
+    let after_unset = env.read("db.yaml");
+    assert!(!after_unset.contains("blob"));
+    assert_eq!(before.lines().count() - 3, after_unset.lines().count(), "value and key-id lines removed");
+    let err = env.fails(1, &["unset", "db.yaml", "blob"], None);
+    assert!(err.contains("\"blob\" is not in this SealedSecret"), "{err}");
+    let err = env.fails(1, &["set", "in.yaml", "password"], Some(b"x"));
+    assert!(err.contains("plaintext Secret"), "{err}");
+}
+
+#[test]
+fn unseal_refuses_wrong_key_tampering_and_moves() {
+    let env = Env::new();
+    env.write("in.yaml", &secret_yaml("prod", "db"));
+    env.ok(&["seal", "-f", "in.yaml", "-w", "db.yaml"], None);
+    let good = env.read("db.yaml");
+
+    let other = Env::new();
+    let err = env.fails(1, &["unseal", "-i", other.path("key.txt").to_str().unwrap(), "-f", "db.yaml"], None);
+    assert!(err.contains("db.yaml") && err.contains("no key at hand"), "{err}");
+
+    env.write("moved.yaml", &good.replace("namespace: prod", "namespace: dev"));
+    let err = env.fails(1, &["unseal", "-i", "key.txt", "-f", "moved.yaml"], None);
+    assert!(err.contains("dev/db") && err.contains("sealed for strict scope prod/db"), "{err}");
+
+    let value_line = good.lines().find(|l| l.trim_start().starts_with("password:")).unwrap();
+    let value = value_line.split_once(": ").unwrap().1;
+    let mut tampered = value.to_owned();
+    tampered.replace_range(
+        value.len() - 8..value.len() - 4,
+        if &value[value.len() - 8..value.len() - 4] == "AAAA" { "BBBB" } else { "AAAA" },
+    );
+    env.write("tampered.yaml", &good.replace(value, &tampered));
+    let err = env.fails(1, &["unseal", "-i", "key.txt", "-f", "tampered.yaml"], None);
+    assert!(err.contains("\"password\"") && err.contains("tampered"), "{err}");
+}
+
+#[test]
+fn verify_passes_clean_trees_and_flags_leaks_and_damage() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("deploy/prod")).unwrap();
+    env.write("deploy/prod/web.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n");
+    env.ok(&["seal", "-w", "deploy/prod/db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    let out = env.ok(&["verify", "deploy"], None);
+    assert!(out.contains("checked 2 files, 1 SealedSecrets: 0 problems"), "{out}");
+
+    env.write("deploy/prod/leak.yaml", &secret_yaml("prod", "leak"));
+    let good = env.read("deploy/prod/db.yaml");
+    env.write("deploy/prod/bad64.yaml", &good.replace("  password: YWdl", "  password: YW*dl"));
+    let other = Env::new();
+    fs::copy(other.path(".gitseal-recipients"), env.path("other-recipients")).unwrap();
+    let out = env.run(&["verify", "deploy"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(CANARY), "verify printed a value");
+    assert!(text.contains("leak.yaml: document 1 (prod/leak): plaintext Secret"), "{text}");
+    assert!(text.contains("bad64.yaml: document 1 (prod/db), key \"password\": value is not valid base64"), "{text}");
+
+    let json = env.run(&["verify", "-R", "other-recipients", "-o", "json", "deploy/prod/db.yaml"], None);
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["sealedSecrets"], 1);
+    assert!(report["problems"][0]["message"].as_str().unwrap().contains("sealed to no known key"), "{report}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_has_examples() {
+    let env = Env::new();
+    env.fails(2, &["seal", "--scope", "galaxy-wide"], None);
+    env.fails(2, &["no-such-command"], None);
+    let help = env.ok(&["seal", "--help"], None);
+    assert!(help.contains("Examples:"), "{help}");
+    assert!(Path::new(env!("CARGO_BIN_EXE_gitseal")).exists());
+}
