@@ -1,0 +1,389 @@
+//! Writes the vector files of this directory that do not exist yet:
+//!
+//! ```text
+//! cargo test -p gitseal --test vectors -- --ignored regenerate
+//! ```
+//!
+//! Sealing is randomised, so a written file never comes out the same twice: the committed
+//! files are the reference from then on, and existing ones are left alone (unless
+//! `GITSEAL_VECTORS_REWRITE=1`), so that old files keep testing that old values still
+//! open. Well-formed values come from
+//! `gitseal::seal_value`; payloads the library refuses to write (other headers, other
+//! versions) come from the `age` crate directly; damaged files come from byte surgery.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use gitseal::{Binding, KeyId, Recipients, Scope, seal_value};
+
+use crate::craft::{armor, bytes_of, header_end, mac_line, raw_age, recipient, scrypt_age, tamper_mac};
+use crate::craft::{tamper_stanza_body, wrap};
+
+/// Test-only identities. They are public: never seal anything real to them.
+pub const KEY_A: &str = "AGE-SECRET-KEY-17PF7JC9N5Q5WEWYD5QJ5U6K6MJZMDE3W95HRT0S74LSAGA768XFS4GU5P3";
+/// Second recipient of the multi-recipient vectors.
+pub const KEY_B: &str = "AGE-SECRET-KEY-1PGJM4TQFH2WU7JH35FZ36A80KWA9C5WC0L490MNML3VFTGJ3V60QJ709SZ";
+/// Never a recipient: the "wrong key" and the other keys of a ring.
+pub const KEY_C: &str = "AGE-SECRET-KEY-1KRUKA5598RF2XQK7DYMX43ULL9Z5LVS7GD8G23WLDW5HWHELDLHQ8RF7K6";
+
+/// The worked example of docs/FORMAT.md, sealed by `gitseal seal` to [`KEY_A`] for
+/// prod/db key password: kept verbatim so the document's example stays true.
+const WORKED_EXAMPLE: &str = "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSBBSlBYL29vMUUzNUVUbVowTmtZZ3JVVWluTXBlVTR2OUwzSzZzNWFRcmw4CmNSK2pycmZVMFlURUNWVWEzamhPeXFTZXBaRnVCWGhoOVExYnp2MFB6MmMKLT4gaTd3QlktZ3JlYXNlICRWZE4KbmJhZFNwazNSNGN1bElQUUo2eDVUZXJEb0wzL0NRbzdScTRnK3NFSm0xR2JBekZSVVRmQzFwemxSaXNZa0RyQQpXMmZ2QTdHUFJvdTB0TFZ3Y3FhaC9Vak9GQQotLS0gTUsyR1d5akZoZnBpK3hEUkRkdGhNdUNlOVNhazZhaVBLVDZCUU1uODBUQQr4ZanIzZ2cjg2C4MukZfPSjIvXHDLXRxstJ5HCnduOOeavq3jbO544ErinmDK7Yzt/h34fBttCWkpQTqwWS0yQT5igsZFkrnJsxA==";
+
+/// One vector file before it is written.
+struct Vector {
+    file: &'static str,
+    expect: &'static str,
+    comment: &'static str,
+    identities: Vec<&'static str>,
+    /// Where the value is being unsealed: scope, namespace, name, key.
+    at: (Scope, Option<&'static str>, Option<&'static str>, &'static str),
+    key_ids: Vec<String>,
+    plaintext: Option<Vec<u8>>,
+    value: String,
+}
+
+fn id(key: &str) -> String {
+    KeyId::of(&recipient(key)).to_string()
+}
+
+fn strict(ns: &str, name: &str, key: &str) -> Binding {
+    Binding::new(Scope::Strict, Some(ns), Some(name), key).unwrap()
+}
+
+/// Seals with the library, as gitseal does.
+fn seal(value: &[u8], binding: &Binding, keys: &[&str]) -> String {
+    let recipients = Recipients::new(keys.iter().map(|k| recipient(k))).unwrap();
+    seal_value(value, binding, &recipients).unwrap().ciphertext
+}
+
+fn vector(file: &'static str, expect: &'static str, comment: &'static str, value: String) -> Vector {
+    Vector {
+        file,
+        expect,
+        comment,
+        identities: vec![KEY_A],
+        at: (Scope::Strict, Some("prod"), Some("db"), "password"),
+        key_ids: vec![id(KEY_A)],
+        plaintext: None,
+        value,
+    }
+}
+
+impl Vector {
+    fn at(mut self, scope: Scope, ns: Option<&'static str>, name: Option<&'static str>, key: &'static str) -> Self {
+        self.at = (scope, ns, name, key);
+        self
+    }
+    fn identities(mut self, keys: &[&'static str]) -> Self {
+        self.identities = keys.to_vec();
+        self
+    }
+    fn key_ids(mut self, keys: &[&str]) -> Self {
+        self.key_ids = keys.iter().map(|k| id(k)).collect();
+        self
+    }
+    fn plaintext(mut self, value: &[u8]) -> Self {
+        self.plaintext = Some(value.to_vec());
+        self
+    }
+
+    fn render(&self) -> String {
+        let mut out = format!("expect: {}\n", self.expect);
+        for identity in &self.identities {
+            out += &format!("identity: {identity}\n");
+        }
+        let (scope, ns, name, key) = self.at;
+        out += &format!("scope: {scope}\n");
+        if let Some(ns) = ns {
+            out += &format!("namespace: {ns}\n");
+        }
+        if let Some(name) = name {
+            out += &format!("name: {name}\n");
+        }
+        out += &format!("key: {key}\n");
+        if !self.key_ids.is_empty() {
+            out += &format!("key-ids: {}\n", self.key_ids.join(" "));
+        }
+        match &self.plaintext {
+            Some(p) if p.len() > 64 => out += &format!("plaintext-sha256: {}\n", hex(&sha256(p))),
+            Some(p) => out += &format!("plaintext-hex: {}\n", hex(p)),
+            None => {}
+        }
+        out + &format!("comment: {}\n\n{}\n", self.comment, self.value)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+fn successes() -> Vec<Vector> {
+    let db = strict("prod", "db", "password");
+    let binary = b"\0\n\r\n\xff\0line two\n\n".to_vec();
+    let kib: Vec<u8> = (0..1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    let long = ("n".repeat(63), format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61)));
+    let (ns, name): (&'static str, &'static str) = (long.0.leak(), long.1.leak());
+    let key: &'static str = "k".repeat(253).leak();
+    vec![
+        vector("strict", "success", "strict scope, opened where it was sealed", seal(b"hunter2", &db, &[KEY_A]))
+            .plaintext(b"hunter2"),
+        vector("format-md-worked-example", "success", "the worked example of docs/FORMAT.md", WORKED_EXAMPLE.into())
+            .plaintext(b"hunter2"),
+        vector(
+            "namespace-wide-other-name-and-key",
+            "success",
+            "namespace-wide value used under another name and key of its namespace",
+            seal(b"s3cr3t\n", &Binding::new(Scope::NamespaceWide, Some("prod"), None, "x").unwrap(), &[KEY_A]),
+        )
+        .at(Scope::NamespaceWide, Some("prod"), Some("api"), "token")
+        .plaintext(b"s3cr3t\n"),
+        vector(
+            "cluster-wide",
+            "success",
+            "cluster-wide value used anywhere",
+            seal(b"shared", &Binding::ClusterWide, &[KEY_A]),
+        )
+        .at(Scope::ClusterWide, Some("staging"), Some("web"), "any")
+        .plaintext(b"shared"),
+        vector(
+            "empty-value",
+            "success",
+            "a zero-length value: the payload is the header line alone",
+            seal(b"", &db, &[KEY_A]),
+        )
+        .plaintext(b""),
+        vector(
+            "binary-nul-newlines",
+            "success",
+            "binary value with NUL, CR and newlines",
+            seal(&binary, &db, &[KEY_A]),
+        )
+        .plaintext(&binary),
+        vector("value-1kib", "success", "1 KiB binary value, checked by SHA-256", seal(&kib, &db, &[KEY_A]))
+            .plaintext(&kib),
+        vector(
+            "longest-coordinates",
+            "success",
+            "63-char namespace, 253-char name and 253-char key in a strict header",
+            seal(b"edge", &strict(ns, name, key), &[KEY_A]),
+        )
+        .at(Scope::Strict, Some(ns), Some(name), key)
+        .plaintext(b"edge"),
+        vector(
+            "multi-recipient-second-identity",
+            "success",
+            "sealed to A and B, opened with B alone",
+            seal(b"break-glass", &db, &[KEY_A, KEY_B]),
+        )
+        .identities(&[KEY_B])
+        .key_ids(&[KEY_A, KEY_B])
+        .plaintext(b"break-glass"),
+        vector("ring-hinted", "success", "ring of C and A, key id of A recorded", seal(b"hinted", &db, &[KEY_A]))
+            .identities(&[KEY_C, KEY_A])
+            .plaintext(b"hinted"),
+        vector(
+            "ring-unhinted",
+            "success",
+            "ring of C and A, no key ids recorded: every key is tried",
+            seal(b"unhinted", &db, &[KEY_A]),
+        )
+        .identities(&[KEY_C, KEY_A])
+        .key_ids(&[])
+        .plaintext(b"unhinted"),
+        vector(
+            "ring-stale-hint",
+            "success",
+            "recorded key id names C but A sealed it: a wrong hint costs time, not correctness",
+            seal(b"stale", &db, &[KEY_A]),
+        )
+        .identities(&[KEY_C, KEY_A])
+        .key_ids(&[KEY_C])
+        .plaintext(b"stale"),
+    ]
+}
+
+fn scope_mismatches() -> Vec<Vector> {
+    let db = seal(b"hunter2", &strict("prod", "db", "password"), &[KEY_A]);
+    let ns_wide = seal(b"hunter2", &Binding::new(Scope::NamespaceWide, Some("prod"), None, "x").unwrap(), &[KEY_A]);
+    let cluster = seal(b"hunter2", &Binding::ClusterWide, &[KEY_A]);
+    let v = |file, comment, value: &String| vector(file, "scope-mismatch", comment, value.clone());
+    vec![
+        v("strict-moved-to-other-key", "strict value for prod/db password copied to key username", &db).at(
+            Scope::Strict,
+            Some("prod"),
+            Some("db"),
+            "username",
+        ),
+        v("strict-moved-to-other-name", "strict value for prod/db copied to prod/db2", &db).at(
+            Scope::Strict,
+            Some("prod"),
+            Some("db2"),
+            "password",
+        ),
+        v("strict-moved-to-other-namespace", "strict value for prod/db copied to dev/db", &db).at(
+            Scope::Strict,
+            Some("dev"),
+            Some("db"),
+            "password",
+        ),
+        v("strict-claimed-cluster-wide", "strict value in an object that says scope cluster-wide", &db).at(
+            Scope::ClusterWide,
+            Some("prod"),
+            Some("db"),
+            "password",
+        ),
+        v("strict-claimed-namespace-wide", "strict value in an object that says scope namespace-wide", &db).at(
+            Scope::NamespaceWide,
+            Some("prod"),
+            Some("db"),
+            "password",
+        ),
+        v("namespace-wide-other-namespace", "namespace-wide value for prod used in dev", &ns_wide).at(
+            Scope::NamespaceWide,
+            Some("dev"),
+            Some("db"),
+            "password",
+        ),
+        v("namespace-wide-claimed-cluster-wide", "namespace-wide value in an object that says cluster-wide", &ns_wide)
+            .at(Scope::ClusterWide, Some("prod"), Some("db"), "password"),
+        v(
+            "cluster-wide-claimed-strict",
+            "cluster-wide value in an object that says strict: equality, not inclusion",
+            &cluster,
+        )
+        .at(Scope::Strict, Some("prod"), Some("db"), "password"),
+    ]
+}
+
+fn bad_payloads() -> Vec<Vector> {
+    let v = |file, comment, payload: &[u8]| {
+        vector(file, "bad-payload", comment, STANDARD.encode(raw_age(payload, &[KEY_A]))).at(
+            Scope::ClusterWide,
+            Some("prod"),
+            Some("db"),
+            "password",
+        )
+    };
+    let strict_at = |v: Vector| v.at(Scope::Strict, Some("prod"), Some("db"), "password");
+    vec![
+        v("header-version-v2", "payload header of an unknown version gitseal/v2", b"gitseal/v2 cluster-wide\nhunter2"),
+        v("header-missing", "a plain age file of the value: no newline, no header", b"hunter2"),
+        v("header-missing-multiline", "a plain age file whose first line is not a header", b"hunter2\nsecond line\n"),
+        strict_at(v(
+            "header-extra-field",
+            "strict header with a sixth field",
+            b"gitseal/v1 strict prod db password extra\nhunter2",
+        )),
+        strict_at(v("header-missing-field", "strict header without its key", b"gitseal/v1 strict prod db\nhunter2")),
+        v("header-crlf", "header line ended by CRLF", b"gitseal/v1 cluster-wide\r\nhunter2"),
+        v("header-double-space", "two spaces between fields", b"gitseal/v1  cluster-wide\nhunter2"),
+        v("header-trailing-space", "a space before the newline", b"gitseal/v1 cluster-wide \nhunter2"),
+        v("header-no-newline", "the header alone, without its newline", b"gitseal/v1 cluster-wide"),
+        v("header-unknown-scope", "a scope name v1 does not define", b"gitseal/v1 global\nhunter2"),
+        v(
+            "header-invalid-namespace",
+            "namespace-wide header naming an invalid namespace",
+            b"gitseal/v1 namespace-wide Prod\nhunter2",
+        )
+        .at(Scope::NamespaceWide, Some("prod"), Some("db"), "password"),
+        v("header-not-utf8", "first line is not UTF-8", b"\xffgitseal/v1 cluster-wide\nhunter2"),
+        v("empty-payload", "age file of zero bytes: no header at all", b""),
+    ]
+}
+
+fn damaged() -> Vec<Vector> {
+    let db = strict("prod", "db", "password");
+    let good = bytes_of(&seal(b"hunter2", &db, &[KEY_A]));
+    let end = header_end(&good);
+    let mut flipped = good.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    let mut v2 = good.clone();
+    v2[20] = b'2'; // age-encryption.org/v1 → /v2
+    let mixed = {
+        let scrypt = scrypt_age(b"x");
+        let stanza = &scrypt[scrypt.windows(3).position(|w| w == b"-> ").unwrap()..mac_line(&scrypt)];
+        let at = good.windows(3).position(|w| w == b"-> ").unwrap();
+        [&good[..at], stanza, &good[at..]].concat()
+    };
+    let e = |file, expect, comment, bytes: &[u8]| vector(file, expect, comment, STANDARD.encode(bytes));
+    let sealed = STANDARD.encode(&good);
+    vec![
+        e("tampered-payload-byte", "tampered", "last byte of the payload flipped", &flipped),
+        e("tampered-header-mac", "tampered", "one bit of the header MAC flipped", &tamper_mac(&good)),
+        e("truncated-payload", "tampered", "last 10 bytes of the payload cut", &good[..good.len() - 10]),
+        e("truncated-after-nonce", "tampered", "header and nonce, no payload chunk", &good[..end + 16]),
+        e("appended-bytes", "tampered", "bytes appended after the final chunk", &[&good[..], b"more"].concat()),
+        e("truncated-header", "malformed", "cut in the middle of the age header", &good[..end / 2]),
+        e("truncated-before-nonce", "malformed", "header complete, nonce missing", &good[..end]),
+        e("armored", "malformed", "ASCII-armored age file (age -a): gitseal values are binary", &armor(&good)),
+        e("age-v2-magic", "malformed", "age-encryption.org/v2: an unknown age version", &v2),
+        e("not-age", "malformed", "base64 of text that is no age file", b"hunter2\n"),
+        e("empty-ciphertext", "malformed", "empty string", b""),
+        e("scrypt-mixed-with-x25519", "malformed", "scrypt stanza next to an X25519 one: age forbids it", &mixed),
+        e(
+            "tampered-stanza-body",
+            "no-match",
+            "wrapped file key of the only stanza altered: looks like another key",
+            &tamper_stanza_body(&good),
+        ),
+        e(
+            "scrypt-passphrase",
+            "no-match",
+            "passphrase (scrypt) age file: never opened by an unsealer",
+            &scrypt_age(b"gitseal/v1 strict prod db password\nhunter2"),
+        ),
+        vector("wrong-identity", "no-match", "sealed to A, only C at hand", sealed.clone()).identities(&[KEY_C]),
+        vector(
+            "wrong-identity-unrecorded",
+            "no-match",
+            "sealed to A, only C at hand, no key ids recorded",
+            sealed.clone(),
+        )
+        .identities(&[KEY_C])
+        .key_ids(&[]),
+        vector("not-base64", "base64", "characters outside the base64 alphabet", "not base64 at all!".into()),
+        vector("base64-unpadded", "base64", "valid value with its '=' padding removed", unpadded()),
+        vector("base64-wrapped", "base64", "base64 wrapped at 76 columns: values are one line", wrap(&sealed)),
+        vector("base64-url-alphabet", "base64", "URL-safe alphabet instead of standard base64", url_safe()),
+    ]
+}
+
+/// A sealed value whose base64 needs padding, with the padding dropped.
+fn unpadded() -> String {
+    let db = strict("prod", "db", "password");
+    (0..)
+        .map(|n| seal(&b"padding!!"[..n % 3 + 1], &db, &[KEY_A]))
+        .find(|s| s.ends_with('='))
+        .unwrap()
+        .trim_end_matches('=')
+        .to_owned()
+}
+
+/// A sealed value re-encoded with the URL-safe alphabet (and at least one '-' or '_').
+fn url_safe() -> String {
+    let db = strict("prod", "db", "password");
+    (0..).map(|_| URL_SAFE.encode(bytes_of(&seal(b"hunter2", &db, &[KEY_A])))).find(|s| s.contains(['-', '_'])).unwrap()
+}
+
+/// Writes the vectors `dir` lacks; with `GITSEAL_VECTORS_REWRITE=1`, rewrites them all.
+/// Committed vectors are the reference: rewriting them hides a format break.
+pub fn regenerate(dir: &Path) {
+    let rewrite = std::env::var_os("GITSEAL_VECTORS_REWRITE").is_some_and(|v| v == "1");
+    let all: Vec<Vector> = [successes(), scope_mismatches(), bad_payloads(), damaged()].into_iter().flatten().collect();
+    let mut written = 0;
+    for v in &all {
+        let path = dir.join(v.file);
+        if rewrite || !path.exists() {
+            std::fs::write(path, v.render()).unwrap();
+            written += 1;
+        }
+    }
+    eprintln!("wrote {written} of {} vectors to {}", all.len(), dir.display());
+}
