@@ -154,6 +154,15 @@ impl KeyRing {
         id
     }
 
+    /// Adds every key of `other` that this ring lacks.
+    pub fn extend(&mut self, other: KeyRing) {
+        for (id, identity) in other.0 {
+            if !self.contains(&id) {
+                self.0.push((id, identity));
+            }
+        }
+    }
+
     /// Parses an age identity file: `AGE-SECRET-KEY-1…` lines, `#` comments.
     ///
     /// # Errors

@@ -1,1 +1,31 @@
-fn main() {}
+//! `gitseal-controller`: see `run` for the wiring and `reconcile` for what it does.
+
+mod args;
+mod decide;
+mod http;
+mod keys;
+mod leader;
+mod metrics;
+mod reconcile;
+mod run;
+mod state;
+
+use clap::Parser;
+
+/// Field manager of every write the controller makes.
+pub const FIELD_MANAGER: &str = "gitseal-controller";
+/// Name of the leader-election Lease.
+pub const LEASE_NAME: &str = "gitseal-controller";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run::run(args::Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "gitseal-controller stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Command-line flags of `gitseal-controller`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Unseals SealedSecrets into Secrets, keeps them in place, publishes the public keys.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "gitseal-controller", version)]
+pub struct Args {
+    /// Namespace holding the key ring, the lease and the public-keys ConfigMap.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "gitseal-system")]
+    pub namespace: String,
+    /// Address of the HTTP server (probes, metrics, public keys).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    /// Identity in leader election and Events (default: the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// SealedSecrets reconciled at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: u16,
+    /// Seconds a leader's lease lasts without renewal before a standby takes over.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_secs: u64,
+}
+
+impl Args {
+    /// This replica's identity.
+    pub fn identity(&self) -> String {
+        self.pod_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| format!("gitseal-controller-{}", std::process::id()))
+    }
+
+    /// How long a lease lasts.
+    pub fn lease_duration(&self) -> Duration {
+        Duration::from_secs(self.lease_duration_secs.max(3))
+    }
+
+    /// How often the leader renews and standbys retry: a fifth of the lease.
+    pub fn retry_period(&self) -> Duration {
+        self.lease_duration() / 5
+    }
+
+    /// How long a leader may fail to renew before it steps down: two thirds of the lease,
+    /// so it stops before anyone else can take the lease over.
+    pub fn renew_deadline(&self) -> Duration {
+        self.lease_duration() * 2 / 3
+    }
+}

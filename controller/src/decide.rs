@@ -1,0 +1,297 @@
+//! Pure decisions of the reconciler: no client, no clock beyond what is passed in.
+//! Everything here is unit-tested; `reconcile` only carries the decisions out.
+
+use gitseal::{Error as CoreError, PlainSecret, SealedSecret, UnsealError};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
+use kube::Resource;
+
+/// Label on every Secret the controller writes; the Secret watch selects on it.
+pub const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_LABEL`].
+pub const MANAGED_VALUE: &str = "gitseal-controller";
+/// Selector for the Secrets the controller writes.
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=gitseal-controller";
+/// Annotation by which an existing, unowned Secret agrees to be taken over.
+pub const ADOPT_ANNOTATION: &str = "gitseal.dev/adopt";
+
+/// Why a SealedSecret is or is not Ready; a fixed set, safe as a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Unsealed and the Secret is in place.
+    Unsealed,
+    /// No key of the ring is a recipient of some value.
+    NoMatchingKey,
+    /// A value was sealed for another namespace, name, key or scope.
+    ScopeMismatch,
+    /// A value failed authentication: tampered with or truncated.
+    DecryptionFailed,
+    /// The object or a value is not well-formed.
+    Malformed,
+    /// A Secret of that name exists and is not ours to overwrite.
+    SecretNotManaged,
+    /// The API server refused to write the Secret.
+    SecretWriteFailed,
+}
+
+impl Reason {
+    /// The reason as written in conditions, events and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Unsealed => "Unsealed",
+            Reason::NoMatchingKey => "NoMatchingKey",
+            Reason::ScopeMismatch => "ScopeMismatch",
+            Reason::DecryptionFailed => "DecryptionFailed",
+            Reason::Malformed => "Malformed",
+            Reason::SecretNotManaged => "SecretNotManaged",
+            Reason::SecretWriteFailed => "SecretWriteFailed",
+        }
+    }
+
+    /// The fixed reason for an unseal failure.
+    pub fn of_unseal(e: &CoreError) -> Reason {
+        match e {
+            CoreError::Unseal { source: UnsealError::NoMatchingKey(_), .. } => Reason::NoMatchingKey,
+            CoreError::Unseal { source: UnsealError::ScopeMismatch { .. }, .. } => Reason::ScopeMismatch,
+            CoreError::Unseal { source: UnsealError::Tampered, .. } => Reason::DecryptionFailed,
+            _ => Reason::Malformed,
+        }
+    }
+}
+
+/// Who may write a Secret that already exists under the SealedSecret's name.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// Controlled by this SealedSecret (or by an earlier one of the same name that gitseal
+    /// wrote, about to be garbage-collected): ours to write.
+    Ours,
+    /// Not ours, but it opted in with `gitseal.dev/adopt: "true"`.
+    Adoptable,
+    /// Someone else's: never overwritten.
+    Foreign(String),
+}
+
+/// Decides whether an existing Secret may be written for `sealed`.
+pub fn ownership(existing: &ObjectMeta, sealed: &SealedSecret) -> Ownership {
+    let controller = existing.owner_references.iter().flatten().find(|o| o.controller == Some(true));
+    let uid = sealed.meta().uid.as_deref();
+    match controller {
+        Some(o) if Some(o.uid.as_str()) == uid => return Ownership::Ours,
+        Some(o)
+            if o.kind == "SealedSecret"
+                && o.api_version == gitseal::crds::API_VERSION
+                && Some(o.name.as_str()) == sealed.meta().name.as_deref()
+                && is_managed(existing) =>
+        {
+            return Ownership::Ours;
+        }
+        _ => {}
+    }
+    let opted_in = existing.annotations.as_ref().and_then(|a| a.get(ADOPT_ANNOTATION)).is_some_and(|v| v == "true");
+    match (controller, opted_in) {
+        (None, true) => Ownership::Adoptable,
+        (Some(o), _) => Ownership::Foreign(format!(
+            "Secret {} exists and is controlled by {} {}; gitseal will not overwrite it",
+            existing.name.as_deref().unwrap_or_default(),
+            o.kind,
+            o.name
+        )),
+        (None, false) => Ownership::Foreign(format!(
+            "Secret {} exists and is not managed by gitseal; annotate it {ADOPT_ANNOTATION}=\"true\" to let gitseal take it over",
+            existing.name.as_deref().unwrap_or_default()
+        )),
+    }
+}
+
+fn is_managed(meta: &ObjectMeta) -> bool {
+    meta.labels.as_ref().and_then(|l| l.get(MANAGED_LABEL)).is_some_and(|v| v == MANAGED_VALUE)
+}
+
+/// Label and annotation prefix gitseal reserves for itself; templates may not set it.
+pub const RESERVED_PREFIX: &str = "gitseal.dev/";
+
+/// Refuses a template that sets gitseal's own labels (e.g. `gitseal.dev/key`, which
+/// would plant a key in the ring) or the managed-by label.
+pub fn check_template(plain: &PlainSecret) -> Result<(), String> {
+    match plain.labels.keys().find(|l| l.starts_with(RESERVED_PREFIX) || *l == MANAGED_LABEL) {
+        Some(label) => Err(format!("template label {label:?} is reserved for gitseal itself")),
+        None => Ok(()),
+    }
+}
+
+/// The Secret to write for `sealed`, holding the unsealed values.
+pub fn desired_secret(sealed: &SealedSecret, plain: &PlainSecret) -> Secret {
+    let mut secret = plain.to_k8s();
+    let mut labels = plain.labels.clone();
+    labels.insert(MANAGED_LABEL.to_owned(), MANAGED_VALUE.to_owned());
+    secret.metadata.labels = Some(labels);
+    secret.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: gitseal::crds::API_VERSION.to_owned(),
+        kind: "SealedSecret".to_owned(),
+        name: sealed.meta().name.clone().unwrap_or_default(),
+        uid: sealed.meta().uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }]);
+    secret.type_ = Some(plain.type_.clone().unwrap_or_else(|| "Opaque".into()));
+    secret
+}
+
+/// Whether the live Secret cannot reach `desired` by an apply: it holds keys the
+/// desired one lacks (left by another writer), or a `type`/`immutable` that the API
+/// server will not let change in place.
+pub fn needs_replace(live: &Secret, desired: &Secret) -> Replace {
+    let immutable = live.immutable == Some(true);
+    let type_changed = live.type_.as_deref().unwrap_or("Opaque") != desired.type_.as_deref().unwrap_or("Opaque");
+    if type_changed || (immutable && (live.data != desired.data || desired.immutable != Some(true))) {
+        return Replace::Recreate;
+    }
+    let extra = live.data.iter().flatten().any(|(k, _)| !desired.data.as_ref().is_some_and(|d| d.contains_key(k)));
+    if extra { Replace::Put } else { Replace::No }
+}
+
+/// How to bring a live Secret to its desired state after an apply.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Replace {
+    /// The apply did it.
+    No,
+    /// Replace the whole object (drops keys another writer added).
+    Put,
+    /// Delete and create again (type or immutable data changed).
+    Recreate,
+}
+
+/// The `Ready` condition for an outcome, keeping `lastTransitionTime` when the status
+/// does not change.
+pub fn ready_condition(
+    reason: Reason,
+    message: &str,
+    generation: Option<i64>,
+    previous: Option<&Condition>,
+    now: Time,
+) -> Condition {
+    let status = if reason == Reason::Unsealed { "True" } else { "False" };
+    let last_transition_time = match previous {
+        Some(p) if p.status == status => p.last_transition_time.clone(),
+        _ => now,
+    };
+    Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: reason.as_str().into(),
+        message: message.chars().take(1024).collect(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// Whether writing `next` would change what `previous` already says.
+pub fn condition_changed(previous: Option<&Condition>, next: &Condition, observed: Option<i64>) -> bool {
+    match previous {
+        None => true,
+        Some(p) => {
+            p.status != next.status
+                || p.reason != next.reason
+                || p.message != next.message
+                || p.observed_generation != next.observed_generation
+                || observed != next.observed_generation
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gitseal::SealedSecretSpec;
+    use k8s_openapi::ByteString;
+    use std::collections::BTreeMap;
+
+    fn sealed(uid: &str) -> SealedSecret {
+        let mut s = SealedSecret::new("db", SealedSecretSpec::default());
+        s.metadata.namespace = Some("prod".into());
+        s.metadata.uid = Some(uid.into());
+        s
+    }
+
+    fn owned_by(uid: &str, name: &str, managed: bool) -> ObjectMeta {
+        ObjectMeta {
+            name: Some("db".into()),
+            owner_references: Some(vec![OwnerReference {
+                api_version: gitseal::crds::API_VERSION.into(),
+                kind: "SealedSecret".into(),
+                name: name.into(),
+                uid: uid.into(),
+                controller: Some(true),
+                block_owner_deletion: None,
+            }]),
+            labels: managed.then(|| BTreeMap::from([(MANAGED_LABEL.into(), MANAGED_VALUE.into())])),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn ownership_decisions() {
+        let s = sealed("u1");
+        assert_eq!(ownership(&owned_by("u1", "db", false), &s), Ownership::Ours);
+        assert_eq!(ownership(&owned_by("old", "db", true), &s), Ownership::Ours, "predecessor of the same name");
+        assert!(matches!(ownership(&owned_by("old", "db", false), &s), Ownership::Foreign(_)));
+        assert!(
+            matches!(ownership(&owned_by("x", "other", true), &s), Ownership::Foreign(m) if m.contains("SealedSecret other"))
+        );
+        let plain = ObjectMeta { name: Some("db".into()), ..ObjectMeta::default() };
+        assert!(matches!(ownership(&plain, &s), Ownership::Foreign(m) if m.contains(ADOPT_ANNOTATION)));
+        let opted =
+            ObjectMeta { annotations: Some(BTreeMap::from([(ADOPT_ANNOTATION.into(), "true".into())])), ..plain };
+        assert_eq!(ownership(&opted, &s), Ownership::Adoptable);
+    }
+
+    #[test]
+    fn desired_secret_is_owned_labelled_and_typed() {
+        let mut plain =
+            PlainSecret { name: Some("db".into()), namespace: Some("prod".into()), ..PlainSecret::default() };
+        plain.labels.insert("app".into(), "db".into());
+        let d = desired_secret(&sealed("u1"), &plain);
+        let labels = d.metadata.labels.unwrap();
+        assert_eq!(labels[MANAGED_LABEL], MANAGED_VALUE);
+        assert_eq!(labels["app"], "db");
+        let owner = &d.metadata.owner_references.unwrap()[0];
+        assert_eq!((owner.uid.as_str(), owner.controller), ("u1", Some(true)));
+        assert_eq!(d.type_.as_deref(), Some("Opaque"));
+    }
+
+    #[test]
+    fn templates_may_not_set_reserved_labels() {
+        let mut plain = PlainSecret::default();
+        plain.labels.insert("app".into(), "x".into());
+        assert!(check_template(&plain).is_ok());
+        plain.labels.insert("gitseal.dev/key".into(), "true".into());
+        assert!(check_template(&plain).unwrap_err().contains("gitseal.dev/key"));
+    }
+
+    #[test]
+    fn replace_decisions() {
+        let data = |keys: &[&str]| Some(keys.iter().map(|k| (k.to_string(), ByteString(b"v".to_vec()))).collect());
+        let desired = Secret { data: data(&["a"]), type_: Some("Opaque".into()), ..Secret::default() };
+        let same = desired.clone();
+        assert_eq!(needs_replace(&same, &desired), Replace::No);
+        let extra = Secret { data: data(&["a", "b"]), ..desired.clone() };
+        assert_eq!(needs_replace(&extra, &desired), Replace::Put);
+        let other_type = Secret { type_: Some("kubernetes.io/tls".into()), ..desired.clone() };
+        assert_eq!(needs_replace(&other_type, &desired), Replace::Recreate);
+        let frozen = Secret { immutable: Some(true), data: data(&["z"]), ..desired.clone() };
+        assert_eq!(needs_replace(&frozen, &desired), Replace::Recreate);
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_flips() {
+        let t0 = Time(k8s_openapi::jiff::Timestamp::from_second(1_000).unwrap());
+        let t1 = Time(k8s_openapi::jiff::Timestamp::from_second(2_000).unwrap());
+        let ok = ready_condition(Reason::Unsealed, "ok", Some(1), None, t0.clone());
+        let again = ready_condition(Reason::Unsealed, "ok", Some(2), Some(&ok), t1.clone());
+        assert_eq!(again.last_transition_time, t0);
+        assert!(condition_changed(Some(&ok), &again, Some(1)));
+        assert!(!condition_changed(Some(&again), &again.clone(), Some(2)));
+        let failed = ready_condition(Reason::NoMatchingKey, "no key", Some(2), Some(&again), t1.clone());
+        assert_eq!((failed.status.as_str(), failed.last_transition_time), ("False", t1));
+    }
+}

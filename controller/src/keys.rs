@@ -1,0 +1,247 @@
+//! The controller's key ring: age identities kept in Secrets of its own namespace.
+//!
+//! ```text
+//!  Secret gitseal-key-1 ┐ label gitseal.dev/key=true
+//!  Secret gitseal-key-2 ┴──watch──▶ KeyState (ring + public view) ──▶ /v1/recipients
+//!                                        │                         └─▶ ConfigMap gitseal-public-keys
+//!                                        └──▶ every SealedSecret reconciled again
+//! ```
+//!
+//! Keys are ordered by creation; the newest is the one new seals should use. Every key
+//! in the ring keeps unsealing. Only the leader creates keys, under fixed names, so two
+//! replicas racing to create the first key make one Secret: the loser gets
+//! `AlreadyExists` and reads the winner's.
+
+use std::collections::BTreeMap;
+
+use gitseal::{KeyId, KeyRing, generate_identity, identity_file};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::FIELD_MANAGER;
+
+/// Label that marks a Secret of the controller's namespace as a key of the ring.
+pub const KEY_LABEL: &str = "gitseal.dev/key";
+/// Selector for key Secrets.
+pub const KEY_SELECTOR: &str = "gitseal.dev/key=true";
+/// `type` of key Secrets.
+pub const KEY_TYPE: &str = "gitseal.dev/age-key";
+/// Data key holding the age identity file.
+pub const KEY_FILE: &str = "key.txt";
+/// Annotation recording when a key was created (RFC 3339).
+pub const CREATED_ANNOTATION: &str = "gitseal.dev/created";
+/// The ConfigMap, readable by every authenticated user, that publishes the public keys.
+pub const PUBLIC_KEYS_CONFIGMAP: &str = "gitseal-public-keys";
+/// Its data key in the age recipients-file format.
+pub const RECIPIENTS_FILE: &str = "recipients.txt";
+/// Its data key with every key as JSON.
+pub const KEYS_JSON: &str = "keys.json";
+
+/// Public facts about one key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PublicKey {
+    /// Key id (16 hex digits).
+    pub id: String,
+    /// The `age1…` recipient.
+    pub recipient: String,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// The Secret holding the private half.
+    pub secret: String,
+}
+
+/// The ring as loaded from the key Secrets.
+#[derive(Clone, Debug, Default)]
+pub struct KeyState {
+    /// Private keys, for unsealing.
+    pub ring: KeyRing,
+    /// Public view, oldest first; the last one is the active key.
+    pub public: Vec<PublicKey>,
+}
+
+impl KeyState {
+    /// Builds the state from key Secrets; Secrets that do not hold a valid identity are
+    /// skipped and named in the returned list (never with their content).
+    pub fn from_secrets(secrets: &[Secret]) -> (KeyState, Vec<String>) {
+        let mut loaded: Vec<(String, String, KeyRing)> = Vec::new();
+        let mut skipped = Vec::new();
+        for s in secrets {
+            let name = s.metadata.name.clone().unwrap_or_default();
+            // A key is a Secret the controller (or an operator) made, never one written on
+            // behalf of a SealedSecret: that would let whoever sealed it plant a key.
+            let owned = s.metadata.owner_references.as_ref().is_some_and(|o| !o.is_empty());
+            if owned || s.type_.as_deref() != Some(KEY_TYPE) {
+                skipped.push(name);
+                continue;
+            }
+            let text = s.data.as_ref().and_then(|d| d.get(KEY_FILE)).and_then(|b| std::str::from_utf8(&b.0).ok());
+            match text.map(KeyRing::parse_identity_file) {
+                Some(Ok(ring)) => {
+                    let created = s
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(CREATED_ANNOTATION).cloned())
+                        .or_else(|| s.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()))
+                        .unwrap_or_default();
+                    loaded.push((created, name, ring));
+                }
+                _ => skipped.push(name),
+            }
+        }
+        loaded.sort_by(|a, b| (&a.0, key_number(&a.1)).cmp(&(&b.0, key_number(&b.1))));
+        let mut state = KeyState::default();
+        for (created, name, ring) in loaded {
+            for recipient in ring.recipients() {
+                let id = KeyId::of(&recipient);
+                if state.ring.contains(&id) {
+                    continue;
+                }
+                state.public.push(PublicKey {
+                    id: id.to_string(),
+                    recipient: recipient.to_string(),
+                    created: created.clone(),
+                    secret: name.clone(),
+                });
+            }
+            state.ring.extend(ring);
+        }
+        (state, skipped)
+    }
+
+    /// The recipients new seals should use, in the age recipients-file format.
+    pub fn recipients_file(&self) -> String {
+        match self.public.last() {
+            None => "# no keys yet\n".into(),
+            Some(k) => format!("# gitseal key {} created {}\n{}\n", k.id, k.created, k.recipient),
+        }
+    }
+
+    /// Every key as JSON (public parts only).
+    pub fn keys_json(&self) -> String {
+        serde_json::to_string_pretty(&self.public).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+/// `gitseal-key-12` → 12, so keys created in the same second keep their order.
+fn key_number(name: &str) -> u64 {
+    name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Name of the `n`-th key Secret.
+pub fn key_secret_name(n: u64) -> String {
+    format!("gitseal-key-{n}")
+}
+
+/// A new key Secret holding a fresh identity.
+pub fn new_key_secret(name: &str, namespace: &str, created: &str) -> Secret {
+    let identity = generate_identity();
+    let file = identity_file(&identity, created);
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([(KEY_LABEL.to_owned(), "true".to_owned())])),
+            annotations: Some(BTreeMap::from([(CREATED_ANNOTATION.to_owned(), created.to_owned())])),
+            ..ObjectMeta::default()
+        },
+        type_: Some(KEY_TYPE.to_owned()),
+        immutable: Some(true),
+        data: Some(BTreeMap::from([(KEY_FILE.to_owned(), ByteString(file.expose_secret().as_bytes().to_vec()))])),
+        ..Secret::default()
+    }
+}
+
+/// Creates the first key unless the ring already has one. Safe to race: the name is
+/// fixed, so concurrent callers create one Secret between them.
+pub async fn ensure_first_key(api: &Api<Secret>, namespace: &str) -> kube::Result<bool> {
+    let existing = api.list_metadata(&ListParams::default().labels(KEY_SELECTOR)).await?;
+    if !existing.items.is_empty() {
+        return Ok(false);
+    }
+    let created = k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .map_or_else(|_| String::new(), |t| t.to_string());
+    match api
+        .create(
+            &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() },
+            &new_key_secret(&key_secret_name(1), namespace, &created),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the public keys into the ConfigMap every authenticated user may read.
+pub async fn publish(api: &Api<ConfigMap>, state: &KeyState) -> kube::Result<()> {
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(PUBLIC_KEYS_CONFIGMAP.to_owned()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_owned(),
+                "gitseal-controller".to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([
+            (RECIPIENTS_FILE.to_owned(), state.recipients_file()),
+            (KEYS_JSON.to_owned(), state.keys_json()),
+        ])),
+        ..ConfigMap::default()
+    };
+    let mut value = serde_json::to_value(&cm).map_err(kube::Error::SerdeError)?;
+    value["apiVersion"] = "v1".into();
+    value["kind"] = "ConfigMap".into();
+    api.patch(PUBLIC_KEYS_CONFIGMAP, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&value))
+        .await
+        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_orders_keys_by_creation_and_skips_broken_ones() {
+        let second = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z");
+        let first = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z");
+        let mut broken = new_key_secret("gitseal-key-3", "ns", "2026-03-01T00:00:00Z");
+        broken.data = Some(BTreeMap::from([(KEY_FILE.to_owned(), ByteString(b"AGE-SECRET-KEY-1NOPE".to_vec()))]));
+        let (state, skipped) = KeyState::from_secrets(&[second, broken, first]);
+        assert_eq!(skipped, vec!["gitseal-key-3".to_owned()]);
+        assert_eq!(state.ring.len(), 2);
+        assert_eq!(
+            state.public.iter().map(|k| k.secret.as_str()).collect::<Vec<_>>(),
+            ["gitseal-key-1", "gitseal-key-2"]
+        );
+        let file = state.recipients_file();
+        assert!(file.contains(&state.public[1].recipient) && !file.contains(&state.public[0].recipient), "{file}");
+        assert!(!state.keys_json().contains("AGE-SECRET-KEY"));
+    }
+
+    #[test]
+    fn secrets_written_for_sealed_secrets_are_never_keys() {
+        let mut planted = new_key_secret("gitseal-key-9", "ns", "2026-01-01T00:00:00Z");
+        planted.metadata.owner_references = Some(vec![Default::default()]);
+        let mut opaque = new_key_secret("gitseal-key-8", "ns", "2026-01-01T00:00:00Z");
+        opaque.type_ = Some("Opaque".into());
+        let (state, skipped) = KeyState::from_secrets(&[planted, opaque]);
+        assert!(state.ring.is_empty());
+        assert_eq!(skipped.len(), 2);
+    }
+
+    #[test]
+    fn same_second_keys_keep_numeric_order() {
+        let a = new_key_secret("gitseal-key-10", "ns", "2026-01-01T00:00:00Z");
+        let b = new_key_secret("gitseal-key-9", "ns", "2026-01-01T00:00:00Z");
+        let (state, _) = KeyState::from_secrets(&[a, b]);
+        assert_eq!(state.public[1].secret, "gitseal-key-10");
+    }
+}

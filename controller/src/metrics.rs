@@ -1,0 +1,122 @@
+//! Prometheus metrics. Labels come from fixed sets only (result, reason), never from
+//! object names or error text.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::decide::Reason;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: &'static str,
+}
+
+/// The controller's metrics and the registry that renders them.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ResultLabel, Counter>,
+    unseal_failures: Family<ReasonLabel, Counter>,
+    duration: Histogram,
+    keys: Gauge,
+    leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gitseal");
+        let reconciles = Family::<ResultLabel, Counter>::default();
+        registry.register("reconciles", "Reconciliations by result (unsealed, failed, error)", reconciles.clone());
+        let unseal_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "unseal_failures",
+            "SealedSecrets that could not be unsealed, by reason",
+            unseal_failures.clone(),
+        );
+        let duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        registry.register("reconcile_duration_seconds", "Time to reconcile one SealedSecret", duration.clone());
+        let keys = Gauge::default();
+        registry.register("keys", "Keys in the ring", keys.clone());
+        let leader = Gauge::default();
+        registry.register("leader", "1 when this replica is the leader", leader.clone());
+        let build = Family::<VersionLabel, Gauge>::default();
+        build.get_or_create(&VersionLabel { version: env!("CARGO_PKG_VERSION") }).set(1);
+        registry.register("build_info", "Build information", build);
+        Metrics { registry, reconciles, unseal_failures, duration, keys, leader }
+    }
+}
+
+impl Metrics {
+    /// Records one reconciliation that reached a decision.
+    pub fn reconciled(&self, reason: Reason, seconds: f64) {
+        let result = if reason == Reason::Unsealed { "unsealed" } else { "failed" };
+        self.reconciles.get_or_create(&ResultLabel { result }).inc();
+        if !matches!(reason, Reason::Unsealed | Reason::SecretNotManaged | Reason::SecretWriteFailed) {
+            self.unseal_failures.get_or_create(&ReasonLabel { reason: reason.as_str() }).inc();
+        }
+        self.duration.observe(seconds);
+    }
+
+    /// Records a reconciliation that ended in an API error (retried with backoff).
+    pub fn errored(&self) {
+        self.reconciles.get_or_create(&ResultLabel { result: "error" }).inc();
+    }
+
+    /// Sets the key count.
+    pub fn set_keys(&self, n: usize) {
+        self.keys.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Sets whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// The OpenMetrics text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        match prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            Ok(()) => out,
+            Err(_) => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_fixed_labels() {
+        let m = Metrics::default();
+        m.reconciled(Reason::Unsealed, 0.01);
+        m.reconciled(Reason::ScopeMismatch, 0.01);
+        m.errored();
+        m.set_keys(2);
+        let text = m.render();
+        for expected in [
+            "gitseal_reconciles_total{result=\"unsealed\"} 1",
+            "gitseal_reconciles_total{result=\"failed\"} 1",
+            "gitseal_reconciles_total{result=\"error\"} 1",
+            "gitseal_unseal_failures_total{reason=\"ScopeMismatch\"} 1",
+            "gitseal_keys 2",
+            "gitseal_reconcile_duration_seconds_count 2",
+            "gitseal_build_info{version=",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Wiring: every replica watches the key ring and serves HTTP; the leader also creates
+//! the first key, publishes the public keys and runs the SealedSecret controller.
+//!
+//! ```text
+//!            ┌─ key watcher ──▶ Shared (ring, readiness, metrics) ◀── HTTP server
+//!  replica ──┤
+//!            └─ elector ──leader──▶ first key ─▶ publisher (ConfigMap)
+//!                                          └──▶ Controller<SealedSecret>
+//!                                                 owns: Secret metadata (label-selected)
+//!                                                 reconcile all on: key changes
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use gitseal::SealedSecret;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Client;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::args::Args;
+use crate::decide::MANAGED_SELECTOR;
+use crate::keys::{self, KEY_SELECTOR, KeyState};
+use crate::leader::Elector;
+use crate::reconcile::{Context, error_policy, reconcile};
+use crate::state::Shared;
+use crate::{LEASE_NAME, http};
+
+/// Runs the controller until SIGTERM/SIGINT, or until leadership is lost (then the
+/// process exits non-zero and its Deployment restarts it as a standby).
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let client = Client::try_default().await?;
+    let shared = Arc::new(Shared::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let server = tokio::spawn(http::serve(args.http_addr, shared.clone(), stop_rx.clone()));
+    let (keys_tx, keys_rx) = watch::channel(0u64);
+    tokio::spawn(watch_keys(Api::namespaced(client.clone(), &args.namespace), shared.clone(), keys_tx));
+
+    let me = args.identity();
+    let elector =
+        Elector::new(Api::<Lease>::namespaced(client.clone(), &args.namespace), LEASE_NAME, &me, args.lease_duration());
+    info!(identity = %me, namespace = %args.namespace, "waiting for leadership");
+    if !acquire(&elector, args.retry_period(), stop_rx.clone()).await {
+        return finish(server).await;
+    }
+    shared.set_leading(true);
+    info!(identity = %me, "became leader");
+
+    let (lost_tx, lost_rx) = watch::channel(false);
+    let renewer =
+        tokio::spawn(keep_leading(elector, args.retry_period(), args.renew_deadline(), lost_tx, stop_rx.clone()));
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &args.namespace);
+    if keys::ensure_first_key(&secrets, &args.namespace).await? {
+        info!("created the first key");
+    }
+    let mut loaded = keys_rx.clone();
+    loaded.wait_for(|_| !shared.ring().is_empty()).await?;
+    tokio::spawn(publish_keys(Api::namespaced(client.clone(), &args.namespace), shared.clone(), keys_rx.clone()));
+
+    run_controller(client, &args, shared.clone(), keys_rx, stop_rx.clone(), lost_rx.clone()).await;
+
+    let lost = *lost_rx.borrow();
+    let elector = renewer.await?;
+    if lost {
+        anyhow::bail!("lost the leader lease; exiting so a standby takes over");
+    }
+    if let Err(e) = elector.release().await {
+        warn!(error = %e, "releasing the lease failed; a standby takes over when it expires");
+    }
+    finish(server).await
+}
+
+async fn finish(server: tokio::task::JoinHandle<std::io::Result<()>>) -> anyhow::Result<()> {
+    server.await??;
+    Ok(())
+}
+
+async fn run_controller(
+    client: Client,
+    args: &Args,
+    shared: Arc<Shared>,
+    keys_rx: watch::Receiver<u64>,
+    stop_rx: watch::Receiver<bool>,
+    lost_rx: watch::Receiver<bool>,
+) {
+    let (managed, writer) = reflector::store();
+    let owned = watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watcher::Config::default().labels(MANAGED_SELECTOR),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .touched_objects();
+    let key_changes = futures::stream::unfold(keys_rx, |mut rx| async move {
+        rx.changed().await.ok()?;
+        Some(((), rx))
+    });
+    let stop = async move {
+        let mut stop_rx = stop_rx;
+        let mut lost_rx = lost_rx;
+        tokio::select! {
+            _ = stop_rx.wait_for(|s| *s) => {},
+            _ = lost_rx.wait_for(|l| *l) => {},
+        }
+    };
+    let (sealed_store, sealed_writer) = reflector::store();
+    let sealed = watcher(Api::<SealedSecret>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(sealed_writer)
+        .applied_objects();
+    let controller = Controller::for_stream(sealed, sealed_store.clone())
+        .owns_stream(owned)
+        .reconcile_all_on(key_changes)
+        .with_config(kube::runtime::controller::Config::default().concurrency(args.concurrency))
+        .graceful_shutdown_on(stop);
+    let synced = shared.clone();
+    let managed_ready = managed.clone();
+    tokio::spawn(async move {
+        // The controller waits on the same store, and a store wakes only its latest waiter,
+        // so poll in short rounds rather than park on it.
+        let round = Duration::from_millis(200);
+        while !matches!(tokio::time::timeout(round, sealed_store.wait_until_ready()).await, Ok(Ok(()))) {}
+        while !matches!(tokio::time::timeout(round, managed_ready.wait_until_ready()).await, Ok(Ok(()))) {}
+        info!("caches synced");
+        synced.set_controller_synced();
+    });
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter { controller: "gitseal-controller".into(), instance: Some(args.identity()) },
+    );
+    let ctx = Arc::new(Context { client, shared, recorder, managed });
+    controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                warn!(error = %e, "controller");
+            }
+        })
+        .await;
+}
+
+/// Loads the key ring from its Secrets and keeps it current.
+async fn watch_keys(api: Api<Secret>, shared: Arc<Shared>, changed: watch::Sender<u64>) {
+    let (reader, writer) = reflector::store();
+    let stream =
+        reflector::reflector(writer, watcher(api, watcher::Config::default().labels(KEY_SELECTOR))).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        match stream.try_next().await {
+            Ok(Some(watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_))) => {
+                let secrets: Vec<Secret> = reader.state().iter().map(|s| (**s).clone()).collect();
+                let (state, skipped) = KeyState::from_secrets(&secrets);
+                for name in skipped {
+                    warn!(secret = %name, "key Secret holds no valid identity; skipped");
+                }
+                info!(keys = state.ring.len(), "key ring loaded");
+                shared.set_keys(state);
+                changed.send_modify(|generation| *generation += 1);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => warn!(error = %e, "watching key Secrets"),
+        }
+    }
+}
+
+/// Keeps the public-keys ConfigMap in step with the ring (leader only).
+async fn publish_keys(api: Api<ConfigMap>, shared: Arc<Shared>, mut changed: watch::Receiver<u64>) {
+    loop {
+        let state = shared.keys();
+        if !state.ring.is_empty()
+            && let Err(e) = keys::publish(&api, &state).await
+        {
+            warn!(error = %e, "publishing public keys failed; retrying");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        if changed.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits for the lease; false when asked to stop first.
+async fn acquire(elector: &Elector, period: Duration, mut stop: watch::Receiver<bool>) -> bool {
+    loop {
+        match elector.try_acquire_or_renew().await {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "leader election"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {},
+            _ = stop.wait_for(|s| *s) => return false,
+        }
+    }
+}
+
+/// Renews the lease every `period`; flags `lost` when no renewal succeeded for `deadline`.
+async fn keep_leading(
+    elector: Elector,
+    period: Duration,
+    deadline: Duration,
+    lost: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) -> Elector {
+    let mut last_renewal = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {},
+            _ = stop.wait_for(|s| *s) => return elector,
+        }
+        match elector.try_acquire_or_renew().await {
+            Ok(true) => last_renewal = Instant::now(),
+            Ok(false) => {
+                warn!("another replica holds the lease");
+                let _ = lost.send(true);
+                return elector;
+            }
+            Err(e) => warn!(error = %e, "renewing the lease"),
+        }
+        if last_renewal.elapsed() > deadline {
+            let _ = lost.send(true);
+            return elector;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,59 @@
+//! State shared by the reconciler, the key watcher and the HTTP server.
+
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gitseal::KeyRing;
+
+use crate::keys::KeyState;
+use crate::metrics::Metrics;
+
+/// Keys, readiness and metrics of this replica.
+#[derive(Default)]
+pub struct Shared {
+    keys: RwLock<KeyState>,
+    keys_loaded: AtomicBool,
+    controller_synced: AtomicBool,
+    leading: AtomicBool,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    /// A copy of the private key ring, for one reconciliation.
+    pub fn ring(&self) -> KeyRing {
+        self.keys.read().map(|k| k.ring.clone()).unwrap_or_default()
+    }
+
+    /// A copy of the whole key state.
+    pub fn keys(&self) -> KeyState {
+        self.keys.read().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// Replaces the key state after the key Secrets changed.
+    pub fn set_keys(&self, state: KeyState) {
+        self.metrics.set_keys(state.ring.len());
+        let loaded = !state.ring.is_empty();
+        if let Ok(mut k) = self.keys.write() {
+            *k = state;
+        }
+        self.keys_loaded.store(loaded, Ordering::SeqCst);
+    }
+
+    /// Marks the controller's caches as synced (leader) — standbys never run it.
+    pub fn set_controller_synced(&self) {
+        self.controller_synced.store(true, Ordering::SeqCst);
+    }
+
+    /// Records whether this replica leads.
+    pub fn set_leading(&self, leading: bool) {
+        self.leading.store(leading, Ordering::SeqCst);
+        self.metrics.set_leader(leading);
+    }
+
+    /// Ready: the key ring is loaded and, when leading, the controller's caches synced.
+    pub fn ready(&self) -> bool {
+        self.keys_loaded.load(Ordering::SeqCst)
+            && (!self.leading.load(Ordering::SeqCst) || self.controller_synced.load(Ordering::SeqCst))
+    }
+}
