@@ -71,12 +71,13 @@ pub fn unseal_value(
         age::DecryptError::UnknownFormat => UnsealError::Malformed("unknown age version"),
         _ => UnsealError::Malformed("bad age header"),
     })?;
+    if decryptor.is_scrypt() {
+        return Err(UnsealError::Malformed("passphrase-encrypted age file; gitseal values are sealed to X25519 keys"));
+    }
     let identities = keys.ordered_for(hint);
     let mut reader =
         decryptor.decrypt(identities.into_iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => {
-                UnsealError::NoMatchingKey(if hint.is_empty() { "unrecorded".into() } else { hint.join(", ") })
-            }
+            age::DecryptError::NoMatchingKeys => UnsealError::NoMatchingKey(describe_hint(hint)),
             age::DecryptError::InvalidHeader => UnsealError::Malformed("bad age header"),
             _ => UnsealError::Tampered,
         })?;
@@ -87,6 +88,13 @@ pub fn unseal_value(
         return Err(UnsealError::ScopeMismatch { sealed_for: bound.to_string(), used_as: expected.to_string() });
     }
     Ok(Zeroizing::new(value.to_vec()))
+}
+
+/// The recorded key ids for a message: only well-formed ids, at most eight, since the
+/// list comes from the object and ends up in status and Events.
+fn describe_hint(hint: &[String]) -> String {
+    let ids: Vec<&str> = hint.iter().filter(|h| KeyId::parse(h).is_some()).map(String::as_str).take(8).collect();
+    if ids.is_empty() { "unrecorded".into() } else { ids.join(", ") }
 }
 
 /// Seals a whole Secret into a SealedSecret.

@@ -182,6 +182,17 @@ fn sealed_size_is_age_plus_one_header_line() {
     let payload = "gitseal/v1 strict production database-credentials password\n".len() + value.len();
     let (nonce, tag) = (16, 16);
     assert_eq!(file.len() - grease, age_header + nonce + payload + tag);
-    // Without grease: 266 bytes → 356 base64 characters, under the incumbent's ~530.
+    // Without grease: 266 bytes → 356 base64 characters; the incumbent's 530 bytes are 708.
     assert_eq!((file.len() - grease).div_ceil(3) * 4, 356);
+}
+
+#[test]
+fn no_matching_key_message_keeps_only_well_formed_ids() {
+    let (_, recipients) = ring_and_recipients();
+    let (other_ring, _) = ring_and_recipients();
+    let b = strict("ns", "n", "k");
+    let sealed = seal_value(b"v", &b, &recipients).unwrap();
+    let hostile = vec!["line\nbreak".to_owned(), "0123456789abcdef".to_owned(), "x".repeat(5000)];
+    let err = unseal_value(&sealed.ciphertext, &b, &other_ring, &hostile).unwrap_err();
+    assert_eq!(err, UnsealError::NoMatchingKey("0123456789abcdef".into()));
 }

@@ -84,8 +84,27 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = Report::Human)]
         output: Report,
     },
+    /// Print the recipients new seals should use, fetched from the cluster (age recipients file).
+    #[command(
+        after_help = "Examples:\n  gitseal fetch-key > .gitseal-recipients      # commit it for offline sealing\n  gitseal seal -R <(gitseal fetch-key --context prod) -f secret.yaml"
+    )]
+    FetchKey(ClusterArgs),
     /// Print a completion script for a shell.
     Completions { shell: clap_complete::Shell },
+}
+
+/// How to reach a cluster: the usual kubeconfig rules.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Namespace where gitseal-controller runs.
+    #[arg(long, default_value = "gitseal-system", env = "GITSEAL_CONTROLLER_NAMESPACE")]
+    pub controller_namespace: String,
 }
 
 #[derive(Debug, Args)]

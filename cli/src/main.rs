@@ -39,6 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Verify { paths, recipients_files, output } => {
             return cmd::verify::verify(&paths, &recipients_files, output);
         }
+        Command::FetchKey(args) => cmd::fetch_key::fetch_key(&args)?,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gitseal", &mut std::io::stdout());
         }

@@ -1,6 +1,7 @@
 //! One module per command; each is glue between `crate::io` and the core library.
 
 pub mod edit;
+pub mod fetch_key;
 pub mod keygen;
 pub mod seal;
 pub mod unseal;
