@@ -30,6 +30,9 @@ use crate::decide::{
 };
 use crate::state::Shared;
 
+/// How often a SealedSecret blocked by an unowned Secret looks for the opt-in again.
+const ADOPTION_RECHECK: Duration = Duration::from_secs(10);
+
 /// Errors that make a reconciliation retry with backoff.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -90,6 +93,9 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
         // A write the API server refused is retried; everything else waits for a change
         // (of the object, its Secret, or the key ring).
         Reason::SecretWriteFailed => Action::requeue(Duration::from_secs(10)),
+        // An unowned Secret is not watched (the watch selects gitseal's label), so look
+        // again for its opt-in annotation now and then.
+        Reason::SecretNotManaged => Action::requeue(ADOPTION_RECHECK),
         _ => Action::await_change(),
     })
 }

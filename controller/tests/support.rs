@@ -1,0 +1,211 @@
+//! Shared set-up of the controller's end-to-end tests: the cluster prepared as
+//! `kubectl apply -R -f deploy/` leaves it, and the controller run as a process under
+//! the `gitseal-controller` ServiceAccount, so deploy/'s RBAC is what is exercised.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use gitseal::{Recipients, Scope, SealedSecret, seal_secret};
+use gitseal_e2e::{Cluster, workspace_root};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+
+/// The controller's namespace, as deploy/ creates it.
+pub const CONTROLLER_NS: &str = "gitseal-system";
+
+/// One controller at a time: every controller watches every SealedSecret, so tests that
+/// run one take turns.
+static TURN: Mutex<()> = Mutex::new(());
+
+pub struct Env {
+    pub cluster: Cluster,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Env {
+    /// Connects, installs the CRD and deploy/, and writes a kubeconfig for the
+    /// controller's ServiceAccount.
+    pub async fn new() -> Env {
+        let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+        cluster.install_crd(&workspace_root().join("crds/sealedsecret.yaml")).await.unwrap();
+        kubectl(&["apply", "-R", "-f", workspace_root().join("deploy").to_str().unwrap()]);
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("controller.kubeconfig");
+        cluster.write_service_account_kubeconfig(CONTROLLER_NS, "gitseal-controller", &kubeconfig).await.unwrap();
+        Env { cluster, dir, kubeconfig, _turn: turn }
+    }
+
+    pub fn client(&self) -> kube::Client {
+        self.cluster.client()
+    }
+
+    /// Starts a controller replica and waits until it serves.
+    pub fn start(&self, name: &str) -> Controller {
+        let port = free_port();
+        let log = self.dir.path().join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_gitseal-controller"))
+            .args(["--namespace", CONTROLLER_NS, "--pod-name", name, "--lease-duration-secs", "6"])
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Controller { child, port, log, name: name.to_owned() }
+    }
+
+    /// The recipients the controller publishes, as `gitseal fetch-key` reads them.
+    pub async fn recipients(&self) -> Recipients {
+        let api: Api<ConfigMap> = Api::namespaced(self.client(), CONTROLLER_NS);
+        let text = eventually("public keys published", || async {
+            api.get_opt("gitseal-public-keys")
+                .await
+                .ok()
+                .flatten()
+                .and_then(|cm| cm.data?.get("recipients.txt").cloned())
+        })
+        .await;
+        Recipients::new(Recipients::parse_file(&text).unwrap()).unwrap()
+    }
+
+    pub async fn key_secrets(&self) -> Vec<String> {
+        let api: Api<Secret> = Api::namespaced(self.client(), CONTROLLER_NS);
+        let list = api.list_metadata(&ListParams::default().labels("gitseal.dev/key=true")).await.unwrap();
+        list.items.into_iter().filter_map(|s| s.metadata.name).collect()
+    }
+
+    /// Deletes every key so the next controller starts from an empty ring.
+    pub async fn wipe_keys(&self) {
+        let api: Api<Secret> = Api::namespaced(self.client(), CONTROLLER_NS);
+        api.delete_collection(&DeleteParams::default(), &ListParams::default().labels("gitseal.dev/key=true"))
+            .await
+            .unwrap();
+        eventually("keys deleted", || async { self.key_secrets().await.is_empty().then_some(()) }).await;
+    }
+
+    pub async fn apply(&self, sealed: &SealedSecret) {
+        let ns = sealed.metadata.namespace.clone().unwrap();
+        let api: Api<SealedSecret> = Api::namespaced(self.client(), &ns);
+        let mut value = serde_json::to_value(sealed).unwrap();
+        value.as_object_mut().unwrap().remove("status");
+        api.patch(
+            sealed.metadata.name.as_deref().unwrap(),
+            &PatchParams::apply("e2e-user").force(),
+            &Patch::Apply(&value),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+pub struct Controller {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+    pub name: String,
+}
+
+impl Controller {
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.port, path)
+    }
+
+    pub async fn wait_ready(&self) {
+        eventually(&format!("{} ready", self.name), || async { (self.get("/readyz").0 == 200).then_some(()) }).await;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} did not stop on SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL: no chance to release anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `probe` every 200 ms until it returns `Some`, for at most 60 s.
+pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A SealedSecret for `ns/name` with the given string values.
+pub fn sealed(ns: &str, name: &str, values: &[(&str, &str)], recipients: &Recipients) -> SealedSecret {
+    let mut plain = gitseal::PlainSecret { name: Some(name.into()), namespace: Some(ns.into()), ..Default::default() };
+    plain.labels.insert("app".into(), name.into());
+    for (k, v) in values {
+        plain.data.insert((*k).into(), zeroize::Zeroizing::new(v.as_bytes().to_vec()));
+    }
+    seal_secret(&plain, Scope::Strict, None, recipients, 1).unwrap()
+}
+
+pub fn kubectl(args: &[&str]) -> String {
+    let out = Command::new(workspace_root().join("tests/cluster/kubectl")).args(args).output().unwrap();
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A minimal HTTP/1.0 GET against 127.0.0.1 (status, body); (0, "") when unreachable.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}
