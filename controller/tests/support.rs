@@ -32,6 +32,9 @@ pub struct Env {
 impl Env {
     /// Connects, installs the CRD and deploy/, and writes a kubeconfig for the
     /// controller's ServiceAccount.
+    // Holding the turn across awaits is the point: each test has its own runtime and
+    // thread, and the guard lives as long as the test's Env.
+    #[allow(clippy::await_holding_lock)]
     pub async fn new() -> Env {
         let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
