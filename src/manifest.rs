@@ -159,6 +159,25 @@ fn document_at_line(text: &str, line: usize) -> usize {
     count.max(1)
 }
 
+/// Implements a visitor's number and boolean methods as `Ok(value)`: in the documents
+/// gitseal reads, such scalars are never what a field needs and are never echoed.
+macro_rules! scalars_become {
+    ($ty:ty, $value:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<$ty, E> {
+            Ok($value)
+        }
+    };
+}
+
 /// A document that is a mapping (an object), or anything else (a list, a scalar).
 enum MaybeDoc {
     Object(Box<RawDoc>),
@@ -183,18 +202,7 @@ impl<'de> Deserialize<'de> for MaybeDoc {
             fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<MaybeDoc, E> {
                 Ok(MaybeDoc::NotAnObject)
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<MaybeDoc, E> {
-                Ok(MaybeDoc::NotAnObject)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<MaybeDoc, E> {
-                Ok(MaybeDoc::NotAnObject)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<MaybeDoc, E> {
-                Ok(MaybeDoc::NotAnObject)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<MaybeDoc, E> {
-                Ok(MaybeDoc::NotAnObject)
-            }
+            scalars_become!(MaybeDoc, MaybeDoc::NotAnObject);
             fn visit_unit<E: de::Error>(self) -> std::result::Result<MaybeDoc, E> {
                 Ok(MaybeDoc::NotAnObject)
             }
@@ -372,18 +380,7 @@ impl<'de> Deserialize<'de> for SecretMap {
             fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<SecretMap, E> {
                 Ok(SecretMap::NotAMap)
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<SecretMap, E> {
-                Ok(SecretMap::NotAMap)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<SecretMap, E> {
-                Ok(SecretMap::NotAMap)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<SecretMap, E> {
-                Ok(SecretMap::NotAMap)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<SecretMap, E> {
-                Ok(SecretMap::NotAMap)
-            }
+            scalars_become!(SecretMap, SecretMap::NotAMap);
             fn visit_unit<E: de::Error>(self) -> std::result::Result<SecretMap, E> {
                 Ok(SecretMap::Map(Vec::new()))
             }
@@ -417,18 +414,7 @@ impl<'de> Deserialize<'de> for LenientText {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(LenientText(None))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<LenientText, E> {
-                Ok(LenientText(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<LenientText, E> {
-                Ok(LenientText(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<LenientText, E> {
-                Ok(LenientText(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<LenientText, E> {
-                Ok(LenientText(None))
-            }
+            scalars_become!(LenientText, LenientText(None));
             fn visit_unit<E: de::Error>(self) -> std::result::Result<LenientText, E> {
                 Ok(LenientText(Some(Zeroizing::new(String::new()))))
             }
