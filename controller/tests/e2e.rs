@@ -42,10 +42,7 @@ async fn secret_value(api: &Api<Secret>, name: &str, key: &str) -> Option<String
 
 #[tokio::test]
 async fn unseals_updates_and_garbage_collects() {
-    let env = Env::new().await;
-    let ctl = env.start("replica-a");
-    ctl.wait_ready().await;
-    let r = env.recipients().await;
+    let (env, ctl, r) = Env::with_controller().await;
     let ns = env.cluster.fresh_namespace("lifecycle").await.unwrap();
     let sealed_api: Api<SealedSecret> = Api::namespaced(env.client(), &ns);
     let secrets: Api<Secret> = Api::namespaced(env.client(), &ns);
@@ -90,10 +87,7 @@ async fn unseals_updates_and_garbage_collects() {
 
 #[tokio::test]
 async fn restores_secrets_deleted_or_edited_by_hand() {
-    let env = Env::new().await;
-    let ctl = env.start("replica-a");
-    ctl.wait_ready().await;
-    let r = env.recipients().await;
+    let (env, ctl, r) = Env::with_controller().await;
     let ns = env.cluster.fresh_namespace("heal").await.unwrap();
     let sealed_api: Api<SealedSecret> = Api::namespaced(env.client(), &ns);
     let secrets: Api<Secret> = Api::namespaced(env.client(), &ns);
@@ -122,10 +116,7 @@ async fn restores_secrets_deleted_or_edited_by_hand() {
 
 #[tokio::test]
 async fn never_clobbers_an_unowned_secret_unless_it_opts_in() {
-    let env = Env::new().await;
-    let ctl = env.start("replica-a");
-    ctl.wait_ready().await;
-    let r = env.recipients().await;
+    let (env, ctl, r) = Env::with_controller().await;
     let ns = env.cluster.fresh_namespace("clobber").await.unwrap();
     let sealed_api: Api<SealedSecret> = Api::namespaced(env.client(), &ns);
     let secrets: Api<Secret> = Api::namespaced(env.client(), &ns);
@@ -153,10 +144,7 @@ async fn never_clobbers_an_unowned_secret_unless_it_opts_in() {
 
 #[tokio::test]
 async fn refuses_tampered_and_moved_values_keeping_the_existing_secret() {
-    let env = Env::new().await;
-    let ctl = env.start("replica-a");
-    ctl.wait_ready().await;
-    let r = env.recipients().await;
+    let (env, ctl, r) = Env::with_controller().await;
     let ns = env.cluster.fresh_namespace("tamper").await.unwrap();
     let other_ns = env.cluster.fresh_namespace("elsewhere").await.unwrap();
     let sealed_api: Api<SealedSecret> = Api::namespaced(env.client(), &ns);

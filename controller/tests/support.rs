@@ -46,6 +46,15 @@ impl Env {
         Env { cluster, dir, kubeconfig, _turn: turn }
     }
 
+    /// An Env with one controller replica running and ready, and its published key.
+    pub async fn with_controller() -> (Env, Controller, Recipients) {
+        let env = Env::new().await;
+        let ctl = env.start("replica-a");
+        ctl.wait_ready().await;
+        let recipients = env.recipients().await;
+        (env, ctl, recipients)
+    }
+
     pub fn client(&self) -> kube::Client {
         self.cluster.client()
     }
