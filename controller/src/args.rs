@@ -21,6 +21,9 @@ pub struct Args {
     /// SealedSecrets reconciled at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: u16,
+    /// Create a new key when the published one is this old (30d, 720h, 45m, 90s; 0 = never).
+    #[arg(long, default_value = "30d", value_parser = crate::rotation::parse_period)]
+    pub key_rotation_period: Duration,
     /// Seconds a leader's lease lasts without renewal before a standby takes over.
     #[arg(long, default_value_t = 15)]
     pub lease_duration_secs: u64,

@@ -34,6 +34,11 @@ pub const KEY_TYPE: &str = "gitseal.dev/age-key";
 pub const KEY_FILE: &str = "key.txt";
 /// Annotation recording when a key was created (RFC 3339).
 pub const CREATED_ANNOTATION: &str = "gitseal.dev/created";
+/// Annotation marking a key's state; `retired` takes it out of the ring.
+pub const STATE_ANNOTATION: &str = "gitseal.dev/state";
+/// Annotation naming what made a key (a KeyRotation's uid, or a scheduled rotation),
+/// so a rotation interrupted after creating its key never creates a second one.
+pub const ROTATION_ANNOTATION: &str = "gitseal.dev/rotation";
 /// The ConfigMap, readable by every authenticated user, that publishes the public keys.
 pub const PUBLIC_KEYS_CONFIGMAP: &str = "gitseal-public-keys";
 /// Its data key in the age recipients-file format.
@@ -52,6 +57,8 @@ pub struct PublicKey {
     pub created: String,
     /// The Secret holding the private half.
     pub secret: String,
+    /// `published` (new seals use it), `active` (still unseals) or `retired`.
+    pub state: &'static str,
 }
 
 /// The ring as loaded from the key Secrets.
@@ -67,7 +74,7 @@ impl KeyState {
     /// Builds the state from key Secrets; Secrets that do not hold a valid identity are
     /// skipped and named in the returned list (never with their content).
     pub fn from_secrets(secrets: &[Secret]) -> (KeyState, Vec<String>) {
-        let mut loaded: Vec<(String, String, KeyRing)> = Vec::new();
+        let mut loaded: Vec<(String, String, bool, KeyRing)> = Vec::new();
         let mut skipped = Vec::new();
         for s in secrets {
             let name = s.metadata.name.clone().unwrap_or_default();
@@ -81,41 +88,53 @@ impl KeyState {
             let text = s.data.as_ref().and_then(|d| d.get(KEY_FILE)).and_then(|b| std::str::from_utf8(&b.0).ok());
             match text.map(KeyRing::parse_identity_file) {
                 Some(Ok(ring)) => {
-                    let created = s
-                        .metadata
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| a.get(CREATED_ANNOTATION).cloned())
+                    let annotation = |key: &str| s.metadata.annotations.as_ref().and_then(|a| a.get(key).cloned());
+                    let created = annotation(CREATED_ANNOTATION)
                         .or_else(|| s.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()))
                         .unwrap_or_default();
-                    loaded.push((created, name, ring));
+                    let retired = annotation(STATE_ANNOTATION).as_deref() == Some("retired");
+                    loaded.push((created, name, retired, ring));
                 }
                 _ => skipped.push(name),
             }
         }
         loaded.sort_by(|a, b| (&a.0, key_number(&a.1)).cmp(&(&b.0, key_number(&b.1))));
         let mut state = KeyState::default();
-        for (created, name, ring) in loaded {
+        let mut seen = KeyRing::new();
+        for (created, name, retired, ring) in loaded {
             for recipient in ring.recipients() {
                 let id = KeyId::of(&recipient);
-                if state.ring.contains(&id) {
+                if seen.contains(&id) {
                     continue;
                 }
+                let state_name = if retired { "retired" } else { "active" };
                 state.public.push(PublicKey {
                     id: id.to_string(),
                     recipient: recipient.to_string(),
                     created: created.clone(),
                     secret: name.clone(),
+                    state: state_name,
                 });
             }
-            state.ring.extend(ring);
+            seen.extend(ring.clone());
+            if !retired {
+                state.ring.extend(ring);
+            }
+        }
+        if let Some(newest) = state.public.iter_mut().rev().find(|k| k.state == "active") {
+            newest.state = "published";
         }
         (state, skipped)
     }
 
+    /// The key new seals use: the newest one that is not retired.
+    pub fn published(&self) -> Option<&PublicKey> {
+        self.public.iter().find(|k| k.state == "published")
+    }
+
     /// The recipients new seals should use, in the age recipients-file format.
     pub fn recipients_file(&self) -> String {
-        match self.public.last() {
+        match self.published() {
             None => "# no keys yet\n".into(),
             Some(k) => format!("# gitseal key {} created {}\n{}\n", k.id, k.created, k.recipient),
         }
@@ -163,9 +182,7 @@ pub async fn ensure_first_key(api: &Api<Secret>, namespace: &str) -> kube::Resul
     if !existing.items.is_empty() {
         return Ok(false);
     }
-    let created = k8s_openapi::jiff::Timestamp::now()
-        .round(k8s_openapi::jiff::Unit::Second)
-        .map_or_else(|_| String::new(), |t| t.to_string());
+    let created = now_rfc3339();
     match api
         .create(
             &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() },
@@ -177,6 +194,45 @@ pub async fn ensure_first_key(api: &Api<Secret>, namespace: &str) -> kube::Resul
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Creates the next key on behalf of `made_by` (a KeyRotation uid, or a scheduled
+/// rotation's token) unless a key made by it already exists; returns the key Secret.
+/// Idempotent and safe to race: names are `gitseal-key-<n+1>`, so of two writers one
+/// gets `AlreadyExists` and looks again.
+pub async fn create_key_for(api: &Api<Secret>, namespace: &str, made_by: &str) -> kube::Result<Secret> {
+    for _ in 0..5 {
+        let existing = api.list(&ListParams::default().labels(KEY_SELECTOR)).await?;
+        let made = |s: &&Secret| {
+            s.metadata.annotations.as_ref().and_then(|a| a.get(ROTATION_ANNOTATION)).is_some_and(|m| m == made_by)
+        };
+        if let Some(found) = existing.items.iter().find(made) {
+            return Ok(found.clone());
+        }
+        let next =
+            existing.items.iter().filter_map(|s| s.metadata.name.as_deref()).map(key_number).max().unwrap_or(0) + 1;
+        let mut secret = new_key_secret(&key_secret_name(next), namespace, &now_rfc3339());
+        if let Some(a) = secret.metadata.annotations.as_mut() {
+            a.insert(ROTATION_ANNOTATION.to_owned(), made_by.to_owned());
+        }
+        match api
+            .create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() }, &secret)
+            .await
+        {
+            Ok(created) => return Ok(created),
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(kube::Error::Api(Box::new(
+        kube::core::Status::failure("too many concurrent key creations", "Conflict").with_code(409),
+    )))
+}
+
+/// Now, RFC 3339 to the second.
+pub fn now_rfc3339() -> String {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    now.round(k8s_openapi::jiff::Unit::Second).unwrap_or(now).to_string()
 }
 
 /// Writes the public keys into the ConfigMap every authenticated user may read.
@@ -235,6 +291,21 @@ mod tests {
         let (state, skipped) = KeyState::from_secrets(&[planted, opaque]);
         assert!(state.ring.is_empty());
         assert_eq!(skipped.len(), 2);
+    }
+
+    #[test]
+    fn retired_keys_leave_the_ring_but_stay_listed() {
+        let old = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z");
+        let mut newest = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z");
+        let mut retired = old.clone();
+        retired.metadata.annotations.get_or_insert_default().insert(STATE_ANNOTATION.into(), "retired".into());
+        let (state, _) = KeyState::from_secrets(&[retired, newest.clone()]);
+        assert_eq!(state.ring.len(), 1);
+        assert_eq!(state.public.iter().map(|k| k.state).collect::<Vec<_>>(), ["retired", "published"]);
+        // Retiring the newest key publishes the one before it.
+        newest.metadata.annotations.get_or_insert_default().insert(STATE_ANNOTATION.into(), "retired".into());
+        let (state, _) = KeyState::from_secrets(&[old, newest]);
+        assert_eq!(state.published().map(|k| k.secret.as_str()), Some("gitseal-key-1"));
     }
 
     #[test]

@@ -59,14 +59,20 @@ impl Env {
         self.cluster.client()
     }
 
-    /// Starts a controller replica and waits until it serves.
+    /// Starts a controller replica (it serves once ready; see `wait_ready`).
     pub fn start(&self, name: &str) -> Controller {
+        self.start_with(name, &[])
+    }
+
+    /// Starts a controller replica with extra flags.
+    pub fn start_with(&self, name: &str, extra: &[&str]) -> Controller {
         let port = free_port();
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_gitseal-controller"))
             .args(["--namespace", CONTROLLER_NS, "--pod-name", name, "--lease-duration-secs", "6"])
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

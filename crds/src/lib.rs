@@ -131,8 +131,52 @@ pub struct SealedSecretStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// The CRD YAML exactly as committed in `crds/sealedsecret.yaml`.
-pub fn crd_yaml() -> Result<String, serde_saphyr::ser::Error> {
+/// A request to rotate the key ring: the controller's leader creates a new key, which
+/// becomes the published one at once, and records it in the status. Created in the
+/// controller's namespace; RBAC on `keyrotations` decides who may rotate, and the objects
+/// are the audit trail.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "gitseal.dev",
+    version = "v1alpha1",
+    kind = "KeyRotation",
+    namespaced,
+    status = "KeyRotationStatus",
+    shortname = "krot",
+    category = "gitseal",
+    derive = "PartialEq",
+    doc = "A request to gitseal-controller to create a new key and publish it.",
+    printcolumn(name = "Key", type_ = "string", json_path = ".status.key"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRotationSpec {
+    /// Why the key is rotated, for the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What the rotation did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRotationStatus {
+    /// Id of the key the rotation created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Name of the Secret holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// `Ready` once the key exists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// Every CRD of gitseal as `(file name in crds/, YAML)`, exactly as committed.
+pub fn crd_files() -> Result<Vec<(&'static str, String)>, serde_saphyr::ser::Error> {
     use kube::CustomResourceExt;
-    serde_saphyr::to_string(&SealedSecret::crd())
+    Ok(vec![
+        ("sealedsecret.yaml", serde_saphyr::to_string(&SealedSecret::crd())?),
+        ("keyrotation.yaml", serde_saphyr::to_string(&KeyRotation::crd())?),
+    ])
 }

@@ -1,0 +1,158 @@
+//! Key rotation, on request and on schedule (leader only).
+//!
+//! ```text
+//!  KeyRotation (no status.key) ──▶ create_key_for("rotation/<uid>") ──▶ status.key, Ready
+//!  published key older than the period ──▶ create_key_for("scheduled/<its id>")
+//! ```
+//!
+//! Both name what made the key, so a rotation interrupted after creating its key (a
+//! SIGKILL, a lost lease) finds that key on the next attempt instead of making another,
+//! and two replicas asked to rotate at once make one key between them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use gitseal::crds::KeyRotation;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tracing::{info, warn};
+
+use crate::FIELD_MANAGER;
+use crate::keys::{self, KeyState};
+use crate::state::Shared;
+
+/// Serves KeyRotation requests in the controller's namespace until the stream ends.
+pub async fn serve_requests(client: Client, namespace: String) {
+    let requests: Api<KeyRotation> = Api::namespaced(client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(client, &namespace);
+    let stream = watcher(requests.clone(), watcher::Config::default()).default_backoff().applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        let request = match stream.try_next().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %e, "watching KeyRotations");
+                continue;
+            }
+        };
+        if request.status.as_ref().is_some_and(|s| s.key.is_some()) {
+            continue;
+        }
+        // Retry until done: the watch does not repeat an event we failed to act on.
+        while let Err(e) = rotate(&requests, &secrets, &namespace, &request).await {
+            warn!(error = %e, rotation = %request.name_any(), "rotation failed; retrying");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+async fn rotate(
+    requests: &Api<KeyRotation>,
+    secrets: &Api<Secret>,
+    namespace: &str,
+    request: &KeyRotation,
+) -> kube::Result<()> {
+    let made_by = format!("rotation/{}", request.uid().unwrap_or_default());
+    let secret = keys::create_key_for(secrets, namespace, &made_by).await?;
+    let (state, _) = KeyState::from_secrets(std::slice::from_ref(&secret));
+    let id = state.public.first().map(|k| k.id.clone()).unwrap_or_default();
+    let name = secret.name_any();
+    info!(rotation = %request.name_any(), key = %id, secret = %name, "rotated: new key published");
+    let condition = Condition {
+        type_: "Ready".into(),
+        status: "True".into(),
+        reason: "Rotated".into(),
+        message: format!("created key {id} in Secret {name}; it is now the published key"),
+        observed_generation: request.metadata.generation,
+        last_transition_time: Time(Timestamp::now()),
+    };
+    let patch = serde_json::json!({
+        "apiVersion": gitseal::crds::API_VERSION,
+        "kind": "KeyRotation",
+        "status": { "key": id, "secret": name, "conditions": [condition] },
+    });
+    requests
+        .patch_status(&request.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await?;
+    Ok(())
+}
+
+/// Creates a new key whenever the published one is older than `period`.
+pub async fn rotate_on_schedule(client: Client, namespace: String, shared: Arc<Shared>, period: Duration) {
+    let secrets: Api<Secret> = Api::namespaced(client, &namespace);
+    loop {
+        let wait = match shared.keys().published() {
+            None => Duration::from_secs(5),
+            Some(key) => match due_in(&key.created, period, Timestamp::now()) {
+                Some(wait) => wait,
+                None => {
+                    match keys::create_key_for(&secrets, &namespace, &format!("scheduled/{}", key.id)).await {
+                        Ok(s) => {
+                            info!(secret = %s.name_any(), replaces = %key.id, "scheduled rotation: new key published")
+                        }
+                        Err(e) => warn!(error = %e, "scheduled rotation failed; retrying"),
+                    }
+                    Duration::from_secs(5)
+                }
+            },
+        };
+        tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+    }
+}
+
+/// How long until a key created at `created` is due for rotation; `None` when due now
+/// (or when its creation time cannot be read, which must not stop rotation).
+pub fn due_in(created: &str, period: Duration, now: Timestamp) -> Option<Duration> {
+    let created: Timestamp = created.parse().ok()?;
+    let due = created.checked_add(k8s_openapi::jiff::SignedDuration::try_from(period).ok()?).ok()?;
+    let left = now.duration_until(due);
+    (left.is_positive()).then(|| Duration::try_from(left).unwrap_or_default())
+}
+
+/// Parses a rotation period: `30d`, `720h`, `45m`, `90s`, or `0` to disable.
+pub fn parse_period(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a period like 30d, 720h, 45m or 0"))?;
+    let seconds = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        "s" => n,
+        _ => return Err(format!("{text:?}: the unit must be d, h, m or s")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods() {
+        assert_eq!(parse_period("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_period("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_period("0"), Ok(Duration::ZERO));
+        assert!(parse_period("30").is_err() && parse_period("d").is_err() && parse_period("3w").is_err());
+    }
+
+    #[test]
+    fn due_times() {
+        let now: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(due_in("2026-02-28T12:00:00Z", day, now), Some(Duration::from_secs(43_200)));
+        assert_eq!(due_in("2026-02-28T00:00:00Z", day, now), None, "due exactly now");
+        assert_eq!(due_in("2026-01-01T00:00:00Z", day, now), None);
+        assert_eq!(due_in("not a time", day, now), None, "unreadable creation time rotates");
+    }
+}

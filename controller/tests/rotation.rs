@@ -1,0 +1,145 @@
+//! Key rotation end to end: on request and on schedule, live in every replica, without
+//! duplicates when interrupted or raced; retired keys stop unsealing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
+
+mod support;
+
+use gitseal::SealedSecret;
+use gitseal::crds::KeyRotation;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use support::{CONTROLLER_NS, Env, eventually, sealed};
+
+fn request() -> KeyRotation {
+    let mut r = KeyRotation::new("", gitseal::crds::KeyRotationSpec { reason: Some("e2e".into()) });
+    r.metadata.name = None;
+    r.metadata.generate_name = Some("rotate-".into());
+    r
+}
+
+async fn rotated_key(api: &Api<KeyRotation>, name: &str) -> String {
+    eventually(&format!("{name} completed"), || async { api.get(name).await.ok()?.status?.key }).await
+}
+
+async fn keys_made_by(env: &Env, made_by: &str) -> Vec<String> {
+    let api: Api<Secret> = Api::namespaced(env.client(), CONTROLLER_NS);
+    let list = api.list_metadata(&ListParams::default().labels("gitseal.dev/key=true")).await.unwrap();
+    list.items
+        .into_iter()
+        .filter(|s| s.annotations().get("gitseal.dev/rotation").is_some_and(|m| m == made_by))
+        .map(|s| s.name_any())
+        .collect()
+}
+
+async fn ready_reason(api: &Api<SealedSecret>, name: &str) -> Option<String> {
+    let s = api.get_opt(name).await.ok()??;
+    let c = s.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+    Some(c.reason)
+}
+
+#[tokio::test]
+async fn rotate_publish_live_keep_old_values_then_retire() {
+    let (env, ctl, first) = Env::with_controller().await;
+    let standby = env.start("replica-b");
+    standby.wait_ready().await;
+    let ns = env.cluster.fresh_namespace("rotate").await.unwrap();
+    let sealed_api: Api<SealedSecret> = Api::namespaced(env.client(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(env.client(), &ns);
+    env.apply(&sealed(&ns, "old", &[("k", "sealed-to-key-1")], &first)).await;
+    eventually("old unsealed", || async { (ready_reason(&sealed_api, "old").await? == "Unsealed").then_some(()) })
+        .await;
+
+    let requests: Api<KeyRotation> = Api::namespaced(env.client(), CONTROLLER_NS);
+    let made = requests.create(&PostParams::default(), &request()).await.unwrap();
+    let new_id = rotated_key(&requests, &made.name_any()).await;
+    let second = eventually("key 2 published", || async {
+        let r = env.recipients().await;
+        (r.ids()[0].as_str() == new_id).then_some(r)
+    })
+    .await;
+    // Every replica serves the new key at once, without a restart.
+    for replica in [&ctl, &standby] {
+        eventually("replica publishes key 2", || async {
+            replica.get("/v1/recipients").1.contains(&second.iter().next().unwrap().1.to_string()).then_some(())
+        })
+        .await;
+    }
+    // New seals use key 2; values sealed to key 1 still unseal.
+    env.apply(&sealed(&ns, "new", &[("k", "sealed-to-key-2")], &second)).await;
+    eventually("new unsealed", || async { (ready_reason(&sealed_api, "new").await? == "Unsealed").then_some(()) })
+        .await;
+    assert_eq!(ready_reason(&sealed_api, "old").await.as_deref(), Some("Unsealed"));
+
+    // Retire key 1: what depends on it alone stops unsealing; its Secret stays.
+    let key_secrets: Api<Secret> = Api::namespaced(env.client(), CONTROLLER_NS);
+    let first_id = first.ids()[0].to_string();
+    let holder = key_secrets
+        .list(&ListParams::default().labels("gitseal.dev/key=true"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|s| {
+            let text = String::from_utf8_lossy(&s.data.as_ref().unwrap()["key.txt"].0).into_owned();
+            gitseal::KeyRing::parse_identity_file(&text).unwrap().ids()[0].as_str() == first_id
+        })
+        .unwrap();
+    let retire = serde_json::json!({"metadata": {"annotations": {"gitseal.dev/state": "retired"}}});
+    key_secrets.patch(&holder.name_any(), &PatchParams::default(), &Patch::Merge(&retire)).await.unwrap();
+    eventually("old refused after retirement", || async {
+        (ready_reason(&sealed_api, "old").await? == "NoMatchingKey").then_some(())
+    })
+    .await;
+    let kept = secrets.get("old").await.unwrap();
+    assert_eq!(kept.data.unwrap()["k"].0, b"sealed-to-key-1", "the existing Secret is untouched");
+    assert_eq!(ready_reason(&sealed_api, "new").await.as_deref(), Some("Unsealed"));
+    let keys_json = ctl.get("/v1/keys").1;
+    assert!(keys_json.contains("\"retired\"") && keys_json.contains("\"published\""), "{keys_json}");
+}
+
+#[tokio::test]
+async fn interrupted_and_raced_rotations_make_one_key_each() {
+    let env = Env::new().await;
+    // A request made while no controller runs; the controller is killed as soon as the
+    // key appears, possibly before it recorded the key in the request's status.
+    let requests: Api<KeyRotation> = Api::namespaced(env.client(), CONTROLLER_NS);
+    let made = requests.create(&PostParams::default(), &request()).await.unwrap();
+    let made_by = format!("rotation/{}", made.uid().unwrap());
+    let first = env.start("replica-a");
+    eventually("key created", || async { (!keys_made_by(&env, &made_by).await.is_empty()).then_some(()) }).await;
+    first.kill();
+    let again = env.start("replica-a");
+    rotated_key(&requests, &made.name_any()).await;
+    assert_eq!(keys_made_by(&env, &made_by).await.len(), 1, "no second key after the SIGKILL");
+
+    // Two replicas up, one request: one key.
+    let other = env.start("replica-b");
+    other.wait_ready().await;
+    again.wait_ready().await;
+    let raced = requests.create(&PostParams::default(), &request()).await.unwrap();
+    rotated_key(&requests, &raced.name_any()).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(keys_made_by(&env, &format!("rotation/{}", raced.uid().unwrap())).await.len(), 1);
+}
+
+#[tokio::test]
+async fn scheduled_rotation_publishes_a_new_key() {
+    let env = Env::new().await;
+    let before = env.key_secrets().await.len();
+    let ctl = env.start_with("replica-a", &["--key-rotation-period", "4s"]);
+    ctl.wait_ready().await;
+    let published = env.recipients().await.ids()[0].clone();
+    eventually("a scheduled key", || async {
+        let now = env.recipients().await.ids()[0].clone();
+        (now != published && env.key_secrets().await.len() > before).then_some(())
+    })
+    .await;
+    let made: Vec<_> = {
+        let api: Api<Secret> = Api::namespaced(env.client(), CONTROLLER_NS);
+        let list = api.list_metadata(&ListParams::default().labels("gitseal.dev/key=true")).await.unwrap();
+        list.items.into_iter().filter_map(|s| s.annotations().get("gitseal.dev/rotation").cloned()).collect()
+    };
+    assert!(made.iter().any(|m| m == &format!("scheduled/{published}")), "{made:?}");
+}
