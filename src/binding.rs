@@ -16,11 +16,14 @@
 use std::fmt;
 
 use crate::Scope;
+use crate::keys::KeyId;
 use crate::error::UnsealError;
 use crate::validate;
 
 /// Version tag that opens every payload header.
 pub const HEADER_TAG: &str = "gitseal/v1";
+/// Prefix of the optional header field listing the key ids a value is sealed to.
+const RECIPIENTS_FIELD: &str = "to=";
 
 /// Where a value may be unsealed: the scope plus the coordinates it binds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,13 +77,20 @@ impl Binding {
         }
     }
 
-    /// The header line, including its trailing newline.
-    pub(crate) fn header(&self) -> String {
-        match self {
-            Binding::Strict { namespace, name, key } => format!("{HEADER_TAG} strict {namespace} {name} {key}\n"),
-            Binding::NamespaceWide { namespace } => format!("{HEADER_TAG} namespace-wide {namespace}\n"),
-            Binding::ClusterWide => format!("{HEADER_TAG} cluster-wide\n"),
+    /// The header line, including its trailing newline, naming the key ids the value is
+    /// sealed to (`to=`), so they are authenticated along with the value.
+    pub(crate) fn header(&self, recipients: &[KeyId]) -> String {
+        let mut line = match self {
+            Binding::Strict { namespace, name, key } => format!("{HEADER_TAG} strict {namespace} {name} {key}"),
+            Binding::NamespaceWide { namespace } => format!("{HEADER_TAG} namespace-wide {namespace}"),
+            Binding::ClusterWide => format!("{HEADER_TAG} cluster-wide"),
+        };
+        if !recipients.is_empty() {
+            let ids: Vec<&str> = recipients.iter().map(KeyId::as_str).collect();
+            line.push_str(&format!(" {RECIPIENTS_FIELD}{}", ids.join(",")));
         }
+        line.push('\n');
+        line
     }
 
     /// Splits a decrypted payload into its binding and the value.
@@ -88,10 +98,20 @@ impl Binding {
     /// # Errors
     /// [`UnsealError::BadPayload`] when the header is missing, of an unknown version or
     /// malformed.
-    pub(crate) fn split_payload(payload: &[u8]) -> Result<(Binding, &[u8]), UnsealError> {
+    pub(crate) fn split_payload(payload: &[u8]) -> Result<(Binding, Option<Vec<KeyId>>, &[u8]), UnsealError> {
         let end = payload.iter().position(|&b| b == b'\n').ok_or(UnsealError::BadPayload)?;
         let line = std::str::from_utf8(&payload[..end]).map_err(|_| UnsealError::BadPayload)?;
-        let fields: Vec<&str> = line.split(' ').collect();
+        let mut fields: Vec<&str> = line.split(' ').collect();
+        // Optional last field: the key ids sealed to. Data keys cannot contain '=', so it
+        // cannot be mistaken for a coordinate.
+        let recipients = match fields.last().and_then(|f| f.strip_prefix(RECIPIENTS_FIELD)) {
+            Some(list) => {
+                let ids: Option<Vec<KeyId>> = list.split(',').map(KeyId::parse).collect();
+                fields.pop();
+                Some(ids.filter(|ids| !ids.is_empty()).ok_or(UnsealError::BadPayload)?)
+            }
+            None => None,
+        };
         let binding = match fields.as_slice() {
             [HEADER_TAG, "strict", ns, name, key] => {
                 Binding::Strict { namespace: (*ns).to_owned(), name: (*name).to_owned(), key: (*key).to_owned() }
@@ -103,7 +123,7 @@ impl Binding {
         if !binding.coordinates_valid() {
             return Err(UnsealError::BadPayload);
         }
-        Ok((binding, &payload[end + 1..]))
+        Ok((binding, recipients, &payload[end + 1..]))
     }
 
     /// Whether every coordinate obeys Kubernetes' naming rules (so the header line is
@@ -142,11 +162,15 @@ mod tests {
             Binding::NamespaceWide { namespace: "prod".into() },
             Binding::ClusterWide,
         ] {
-            let mut payload = b.header().into_bytes();
-            payload.extend_from_slice(b"v\nalue\0");
-            let (parsed, value) = Binding::split_payload(&payload).unwrap();
-            assert_eq!(parsed, b);
-            assert_eq!(value, b"v\nalue\0");
+            let ids = vec![KeyId::parse("0123456789abcdef").unwrap(), KeyId::parse("fedcba9876543210").unwrap()];
+            for recipients in [vec![], ids] {
+                let mut payload = b.header(&recipients).into_bytes();
+                payload.extend_from_slice(b"v\nalue\0");
+                let (parsed, to, value) = Binding::split_payload(&payload).unwrap();
+                assert_eq!(parsed, b);
+                assert_eq!(to, (!recipients.is_empty()).then_some(recipients));
+                assert_eq!(value, b"v\nalue\0");
+            }
         }
     }
 
@@ -159,6 +183,9 @@ mod tests {
             b"gitseal/v1 strict prod db key extra\nx",
             b"gitseal/v1 namespace-wide Bad_NS\nx",
             b"gitseal/v1 bogus\nx",
+            b"gitseal/v1 cluster-wide to=\nx",
+            b"gitseal/v1 cluster-wide to=0123\nx",
+            b"gitseal/v1 strict prod db to=0123456789abcdef\nx",
             b"\xff\xfe\nx",
         ] {
             assert_eq!(Binding::split_payload(bad), Err(UnsealError::BadPayload), "{bad:?}");

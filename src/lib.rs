@@ -25,7 +25,7 @@ pub use gitseal_crds as crds;
 pub use gitseal_crds::{Scope, SealedSecret, SealedSecretSpec, SecretTemplate};
 pub use keys::{KeyId, KeyRing, Recipients, generate_identity, identity_file};
 pub use manifest::PlainSecret;
-pub use seal::{SealedValue, seal_secret, seal_value, unseal_secret, unseal_value};
+pub use seal::{Opened, SealedValue, open_value, reseal_value, seal_secret, seal_value, unseal_secret, unseal_value};
 
 /// Largest total size of a Secret's data that Kubernetes accepts (1 MiB).
 pub const MAX_SECRET_SIZE: usize = 1024 * 1024;

@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
+use age::x25519;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -39,7 +41,7 @@ pub struct SealedValue {
 /// # Errors
 /// [`Error::Encrypt`] if age refuses the recipients (it does not for X25519 keys).
 pub fn seal_value(value: &[u8], binding: &Binding, recipients: &Recipients) -> Result<SealedValue> {
-    let header = binding.header();
+    let header = binding.header(&recipients.ids());
     let mut payload = Zeroizing::new(Vec::with_capacity(header.len() + value.len()));
     payload.extend_from_slice(header.as_bytes());
     payload.extend_from_slice(value);
@@ -60,12 +62,30 @@ pub fn seal_value(value: &[u8], binding: &Binding, recipients: &Recipients) -> R
 /// # Errors
 /// An [`UnsealError`]: not base64, not an age file, no matching key, tampered or
 /// truncated, bad payload header, or sealed for another scope / namespace / name / key.
-pub fn unseal_value(
-    ciphertext: &str,
-    expected: &Binding,
-    keys: &KeyRing,
-    hint: &[String],
-) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
+pub fn unseal_value(ciphertext: &str, expected: &Binding, keys: &KeyRing, hint: &[String]) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
+    let opened = open_value(ciphertext, keys, hint)?;
+    if opened.binding != *expected {
+        return Err(UnsealError::ScopeMismatch { sealed_for: opened.binding.to_string(), used_as: expected.to_string() });
+    }
+    Ok(opened.value)
+}
+
+/// A value opened but not yet checked against where it is used.
+pub struct Opened {
+    /// Where the value may be unsealed, as bound inside it.
+    pub binding: Binding,
+    /// The key ids it was sealed to, as bound inside it (absent in values sealed before
+    /// the `to=` field existed).
+    pub recipients: Option<Vec<KeyId>>,
+    /// The plaintext.
+    pub value: Zeroizing<Vec<u8>>,
+}
+
+/// Decrypts one value and parses its payload header, without checking the binding.
+///
+/// # Errors
+/// As [`unseal_value`], except the scope check.
+pub fn open_value(ciphertext: &str, keys: &KeyRing, hint: &[String]) -> Result<Opened, UnsealError> {
     let bytes = STANDARD.decode(ciphertext.trim().as_bytes()).map_err(|_| UnsealError::Base64)?;
     let decryptor = age::Decryptor::new_buffered(&bytes[..]).map_err(|e| match e {
         age::DecryptError::UnknownFormat => UnsealError::Malformed("unknown age version"),
@@ -75,19 +95,48 @@ pub fn unseal_value(
         return Err(UnsealError::Malformed("passphrase-encrypted age file; gitseal values are sealed to X25519 keys"));
     }
     let identities = keys.ordered_for(hint);
-    let mut reader =
-        decryptor.decrypt(identities.into_iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => UnsealError::NoMatchingKey(describe_hint(hint)),
-            age::DecryptError::InvalidHeader => UnsealError::Malformed("bad age header"),
-            _ => UnsealError::Tampered,
-        })?;
+    let mut reader = decryptor.decrypt(identities.into_iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => UnsealError::NoMatchingKey(describe_hint(hint)),
+        age::DecryptError::InvalidHeader => UnsealError::Malformed("bad age header"),
+        _ => UnsealError::Tampered,
+    })?;
     let mut payload = Zeroizing::new(Vec::with_capacity(bytes.len()));
     reader.read_to_end(&mut payload).map_err(|_| UnsealError::Tampered)?;
-    let (bound, value) = Binding::split_payload(&payload)?;
-    if bound != *expected {
-        return Err(UnsealError::ScopeMismatch { sealed_for: bound.to_string(), used_as: expected.to_string() });
+    let (binding, recipients, value) = Binding::split_payload(&payload)?;
+    Ok(Opened { binding, recipients, value: Zeroizing::new(value.to_vec()) })
+}
+
+/// Re-encrypts one value to the cluster's `published` key, keeping its binding (from
+/// the payload, never from the caller) and those of its earlier recipients that are not
+/// cluster keys and whose public key the caller supplied in `candidates`. Never seals to
+/// anyone the value was not already sealed to, other than `published`: the result can
+/// be opened by no one who could not open the original.
+///
+/// Returns the new value and the ids of earlier recipients that were dropped (no public
+/// key supplied, or the value predates the `to=` field).
+///
+/// # Errors
+/// As [`open_value`].
+pub fn reseal_value(
+    ciphertext: &str,
+    keys: &KeyRing,
+    hint: &[String],
+    published: &x25519::Recipient,
+    candidates: &[x25519::Recipient],
+) -> Result<(SealedValue, Vec<KeyId>), UnsealError> {
+    let opened = open_value(ciphertext, keys, hint)?;
+    let earlier = opened.recipients.unwrap_or_default();
+    let mut keep = vec![published.clone()];
+    let mut dropped = Vec::new();
+    for id in earlier.iter().filter(|id| !keys.contains(id)) {
+        match candidates.iter().find(|c| KeyId::of(c) == *id) {
+            Some(c) => keep.push(c.clone()),
+            None => dropped.push(id.clone()),
+        }
     }
-    Ok(Zeroizing::new(value.to_vec()))
+    let recipients = Recipients::new(keep).map_err(|_| UnsealError::BadPayload)?;
+    let sealed = seal_value(&opened.value, &opened.binding, &recipients).map_err(|_| UnsealError::BadPayload)?;
+    Ok((sealed, dropped))
 }
 
 /// The recorded key ids for a message: only well-formed ids, at most eight, since the

@@ -179,11 +179,11 @@ fn sealed_size_is_age_plus_one_header_line() {
         .map(|(_, l)| l.len())
         .sum();
     let age_header = "age-encryption.org/v1\n".len() + "-> X25519 ".len() + 43 + 1 + 43 + 1 + "--- ".len() + 43 + 1;
-    let payload = "gitseal/v1 strict production database-credentials password\n".len() + value.len();
+    let payload = "gitseal/v1 strict production database-credentials password to=0123456789abcdef\n".len() + value.len();
     let (nonce, tag) = (16, 16);
     assert_eq!(file.len() - grease, age_header + nonce + payload + tag);
-    // Without grease: 266 bytes → 356 base64 characters; the incumbent's 530 bytes are 708.
-    assert_eq!((file.len() - grease).div_ceil(3) * 4, 356);
+    // Without grease: 286 bytes → 384 base64 characters; the incumbent's 530 bytes are 708.
+    assert_eq!((file.len() - grease).div_ceil(3) * 4, 384);
 }
 
 #[test]
@@ -195,4 +195,42 @@ fn no_matching_key_message_keeps_only_well_formed_ids() {
     let hostile = vec!["line\nbreak".to_owned(), "0123456789abcdef".to_owned(), "x".repeat(5000)];
     let err = unseal_value(&sealed.ciphertext, &b, &other_ring, &hostile).unwrap_err();
     assert_eq!(err, UnsealError::NoMatchingKey("0123456789abcdef".into()));
+}
+
+#[test]
+fn reseal_moves_to_the_published_key_and_keeps_only_earlier_recipients() {
+    let (old_ring, old) = ring_and_recipients();
+    let (break_glass_ring, break_glass) = ring_and_recipients();
+    let (_, stranger) = ring_and_recipients();
+    let (new_ring, new) = ring_and_recipients();
+    let both = Recipients::new(old_ring.recipients().into_iter().chain(break_glass_ring.recipients())).unwrap();
+    let b = strict("prod", "db", "password");
+    let sealed = seal_value(b"v", &b, &both).unwrap();
+
+    // The cluster holds the old and the new key; the caller offers the break-glass key
+    // and a stranger's key.
+    let mut cluster = old_ring.clone();
+    cluster.extend(new_ring.clone());
+    let published = new.iter().next().unwrap().1.clone();
+    let offered = [break_glass.iter().next().unwrap().1.clone(), stranger.iter().next().unwrap().1.clone()];
+    let (resealed, dropped) = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &offered).unwrap();
+    assert!(dropped.is_empty());
+    assert_eq!(resealed.key_ids, [new.ids(), break_glass.ids()].concat(), "published key + break-glass, no stranger");
+    for ring in [&new_ring, &break_glass_ring] {
+        assert_eq!(&unseal_value(&resealed.ciphertext, &b, ring, &[]).unwrap()[..], b"v");
+    }
+    assert!(unseal_value(&resealed.ciphertext, &b, &old_ring, &[]).is_err(), "the old key is gone");
+    let opened = gitseal::open_value(&resealed.ciphertext, &new_ring, &[]).unwrap();
+    assert_eq!(opened.binding, b, "binding comes from the payload");
+
+    // Without the break-glass public key on offer it is dropped, and said so.
+    let (_, dropped) = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &[]).unwrap();
+    assert_eq!(dropped, break_glass.ids());
+    // A value the cluster cannot open is not resealed.
+    let foreign = seal_value(b"v", &b, &stranger).unwrap();
+    assert!(matches!(
+        gitseal::reseal_value(&foreign.ciphertext, &cluster, &[], &published, &offered),
+        Err(UnsealError::NoMatchingKey(_))
+    ));
+    let _ = old;
 }
