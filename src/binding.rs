@@ -16,14 +16,25 @@
 use std::fmt;
 
 use crate::Scope;
-use crate::keys::KeyId;
 use crate::error::UnsealError;
+use crate::keys::KeyId;
 use crate::validate;
 
 /// Version tag that opens every payload header.
 pub const HEADER_TAG: &str = "gitseal/v1";
 /// Prefix of the optional header field listing the key ids a value is sealed to.
 const RECIPIENTS_FIELD: &str = "to=";
+
+/// A decrypted payload, split: its header's fields and the value.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Payload<'a> {
+    /// Where the value may be unsealed.
+    pub binding: Binding,
+    /// The key ids named by `to=`, if the header has that field.
+    pub recipients: Option<Vec<KeyId>>,
+    /// The value's bytes.
+    pub value: &'a [u8],
+}
 
 /// Where a value may be unsealed: the scope plus the coordinates it binds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +109,7 @@ impl Binding {
     /// # Errors
     /// [`UnsealError::BadPayload`] when the header is missing, of an unknown version or
     /// malformed.
-    pub(crate) fn split_payload(payload: &[u8]) -> Result<(Binding, Option<Vec<KeyId>>, &[u8]), UnsealError> {
+    pub(crate) fn split_payload(payload: &[u8]) -> Result<Payload<'_>, UnsealError> {
         let end = payload.iter().position(|&b| b == b'\n').ok_or(UnsealError::BadPayload)?;
         let line = std::str::from_utf8(&payload[..end]).map_err(|_| UnsealError::BadPayload)?;
         let mut fields: Vec<&str> = line.split(' ').collect();
@@ -123,7 +134,7 @@ impl Binding {
         if !binding.coordinates_valid() {
             return Err(UnsealError::BadPayload);
         }
-        Ok((binding, recipients, &payload[end + 1..]))
+        Ok(Payload { binding, recipients, value: &payload[end + 1..] })
     }
 
     /// Whether every coordinate obeys Kubernetes' naming rules (so the header line is
@@ -166,10 +177,10 @@ mod tests {
             for recipients in [vec![], ids] {
                 let mut payload = b.header(&recipients).into_bytes();
                 payload.extend_from_slice(b"v\nalue\0");
-                let (parsed, to, value) = Binding::split_payload(&payload).unwrap();
-                assert_eq!(parsed, b);
-                assert_eq!(to, (!recipients.is_empty()).then_some(recipients));
-                assert_eq!(value, b"v\nalue\0");
+                let parsed = Binding::split_payload(&payload).unwrap();
+                assert_eq!(parsed.binding, b);
+                assert_eq!(parsed.recipients, (!recipients.is_empty()).then_some(recipients));
+                assert_eq!(parsed.value, b"v\nalue\0");
             }
         }
     }
@@ -188,7 +199,7 @@ mod tests {
             b"gitseal/v1 strict prod db to=0123456789abcdef\nx",
             b"\xff\xfe\nx",
         ] {
-            assert_eq!(Binding::split_payload(bad), Err(UnsealError::BadPayload), "{bad:?}");
+            assert_eq!(Binding::split_payload(bad).err(), Some(UnsealError::BadPayload), "{bad:?}");
         }
     }
 

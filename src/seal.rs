@@ -62,10 +62,18 @@ pub fn seal_value(value: &[u8], binding: &Binding, recipients: &Recipients) -> R
 /// # Errors
 /// An [`UnsealError`]: not base64, not an age file, no matching key, tampered or
 /// truncated, bad payload header, or sealed for another scope / namespace / name / key.
-pub fn unseal_value(ciphertext: &str, expected: &Binding, keys: &KeyRing, hint: &[String]) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
+pub fn unseal_value(
+    ciphertext: &str,
+    expected: &Binding,
+    keys: &KeyRing,
+    hint: &[String],
+) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
     let opened = open_value(ciphertext, keys, hint)?;
     if opened.binding != *expected {
-        return Err(UnsealError::ScopeMismatch { sealed_for: opened.binding.to_string(), used_as: expected.to_string() });
+        return Err(UnsealError::ScopeMismatch {
+            sealed_for: opened.binding.to_string(),
+            used_as: expected.to_string(),
+        });
     }
     Ok(opened.value)
 }
@@ -95,15 +103,20 @@ pub fn open_value(ciphertext: &str, keys: &KeyRing, hint: &[String]) -> Result<O
         return Err(UnsealError::Malformed("passphrase-encrypted age file; gitseal values are sealed to X25519 keys"));
     }
     let identities = keys.ordered_for(hint);
-    let mut reader = decryptor.decrypt(identities.into_iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => UnsealError::NoMatchingKey(describe_hint(hint)),
-        age::DecryptError::InvalidHeader => UnsealError::Malformed("bad age header"),
-        _ => UnsealError::Tampered,
-    })?;
+    let mut reader =
+        decryptor.decrypt(identities.into_iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => UnsealError::NoMatchingKey(describe_hint(hint)),
+            age::DecryptError::InvalidHeader => UnsealError::Malformed("bad age header"),
+            _ => UnsealError::Tampered,
+        })?;
     let mut payload = Zeroizing::new(Vec::with_capacity(bytes.len()));
     reader.read_to_end(&mut payload).map_err(|_| UnsealError::Tampered)?;
-    let (binding, recipients, value) = Binding::split_payload(&payload)?;
-    Ok(Opened { binding, recipients, value: Zeroizing::new(value.to_vec()) })
+    let payload = Binding::split_payload(&payload)?;
+    Ok(Opened {
+        binding: payload.binding,
+        recipients: payload.recipients,
+        value: Zeroizing::new(payload.value.to_vec()),
+    })
 }
 
 /// Re-encrypts one value to the cluster's `published` key, keeping its binding (from

@@ -31,7 +31,7 @@ use crate::keys::{self, KEY_SELECTOR, KeyState};
 use crate::leader::Elector;
 use crate::reconcile::{Context, error_policy, reconcile};
 use crate::state::Shared;
-use crate::{LEASE_NAME, http, rotation};
+use crate::{LEASE_NAME, http, reseal, rotation};
 
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost (then the
 /// process exits non-zero and its Deployment restarts it as a standby).
@@ -70,6 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     loaded.wait_for(|_| !shared.ring().is_empty()).await?;
     tokio::spawn(publish_keys(Api::namespaced(client.clone(), &args.namespace), shared.clone(), keys_rx.clone()));
     tokio::spawn(rotation::serve_requests(client.clone(), args.namespace.clone()));
+    tokio::spawn(reseal::serve(client.clone(), args.namespace.clone(), shared.clone()));
     if !args.key_rotation_period.is_zero() {
         tokio::spawn(rotation::rotate_on_schedule(
             client.clone(),

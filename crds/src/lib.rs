@@ -172,11 +172,82 @@ pub struct KeyRotationStatus {
     pub conditions: Vec<Condition>,
 }
 
+/// A request to re-encrypt sealed values to the cluster's published key (what
+/// `gitseal reseal` sends). Created in the controller's namespace with the caller's
+/// credentials; RBAC on `resealrequests` decides who may. The request carries only
+/// ciphertexts and public keys: where each value may be unsealed is read from the value's
+/// own sealed payload, never from the request, and the result is sealed only to the
+/// published key and to earlier recipients of that value whose public key is offered.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "gitseal.dev",
+    version = "v1alpha1",
+    kind = "ResealRequest",
+    namespaced,
+    status = "ResealRequestStatus",
+    category = "gitseal",
+    derive = "PartialEq",
+    doc = "A request to gitseal-controller to re-encrypt sealed values to the published key.",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ResealRequestSpec {
+    /// Public keys (`age1…`) the caller offers for keeping earlier, non-cluster
+    /// recipients such as a break-glass key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// The values to re-encrypt, in order.
+    pub values: Vec<ResealItem>,
+}
+
+/// One sealed value to re-encrypt.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResealItem {
+    /// Standard base64 of the age file, as in `spec.encryptedData`.
+    pub ciphertext: String,
+    /// The key ids recorded beside it (a hint for which key to try first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_ids: Vec<String>,
+}
+
+/// The result, one entry per requested value, in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResealRequestStatus {
+    /// Results in request order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<ResealResult>,
+    /// `Ready` once every value has a result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// What became of one value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResealResult {
+    /// The re-encrypted value, when it could be opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext: Option<String>,
+    /// Key ids the new value is sealed to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_ids: Vec<String>,
+    /// Earlier recipients not kept because their public key was not offered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+    /// Why the value could not be re-encrypted (a fixed reason and a message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Every CRD of gitseal as `(file name in crds/, YAML)`, exactly as committed.
 pub fn crd_files() -> Result<Vec<(&'static str, String)>, serde_saphyr::ser::Error> {
     use kube::CustomResourceExt;
     Ok(vec![
         ("sealedsecret.yaml", serde_saphyr::to_string(&SealedSecret::crd())?),
         ("keyrotation.yaml", serde_saphyr::to_string(&KeyRotation::crd())?),
+        ("resealrequest.yaml", serde_saphyr::to_string(&ResealRequest::crd())?),
     ])
 }

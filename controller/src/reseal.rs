@@ -1,0 +1,142 @@
+//! Re-encryption on request (leader only): the answer to `gitseal reseal`.
+//!
+//! ```text
+//!  ResealRequest {recipients, values[ciphertext, keyIds]}
+//!     └─ each value: open with the ring ─▶ binding + earlier recipients (from the payload)
+//!                    seal again to published key + offered earlier recipients
+//!  status.values[i] = {ciphertext, keyIds, dropped} | {error}
+//! ```
+//!
+//! Never plaintext, never a recipient the value did not already have other than the
+//! published key, and the scope from the sealed payload only: not an oracle.
+
+use std::time::Duration;
+
+use age::x25519;
+use futures::TryStreamExt;
+use gitseal::crds::{ResealRequest, ResealRequestStatus, ResealResult};
+use gitseal::{KeyId, KeyRing, Recipients, reseal_value};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+use crate::FIELD_MANAGER;
+use crate::state::Shared;
+
+/// Answers ResealRequests in the controller's namespace until the stream ends.
+pub async fn serve(client: Client, namespace: String, shared: Arc<Shared>) {
+    let api: Api<ResealRequest> = Api::namespaced(client, &namespace);
+    let stream = watcher(api.clone(), watcher::Config::default()).default_backoff().applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        let request = match stream.try_next().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %e, "watching ResealRequests");
+                continue;
+            }
+        };
+        if request.status.as_ref().is_some_and(|s| !s.conditions.is_empty()) {
+            continue;
+        }
+        let keys = shared.keys();
+        let Some(published) = keys.published().and_then(|k| Recipients::parse_each([k.recipient.as_str()]).ok()) else {
+            continue;
+        };
+        let status = answer(&request, &keys.ring, &published[0]);
+        let failed = status.values.iter().filter(|v| v.error.is_some()).count();
+        let patch = serde_json::json!({
+            "apiVersion": gitseal::crds::API_VERSION,
+            "kind": "ResealRequest",
+            "status": status,
+        });
+        while let Err(e) = api
+            .patch_status(&request.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+            .await
+        {
+            if matches!(&e, kube::Error::Api(s) if s.code == 404) {
+                break;
+            }
+            warn!(error = %e, request = %request.name_any(), "answering a ResealRequest failed; retrying");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        info!(request = %request.name_any(), values = status.values.len(), failed, "resealed");
+    }
+}
+
+/// The answer to one request (pure: the ring and published key are passed in).
+pub fn answer(request: &ResealRequest, ring: &KeyRing, published: &x25519::Recipient) -> ResealRequestStatus {
+    let offered: Vec<x25519::Recipient> =
+        request.spec.recipients.iter().filter_map(|r| Recipients::parse_each([r.as_str()]).ok()).flatten().collect();
+    let values = request
+        .spec
+        .values
+        .iter()
+        .map(|item| match reseal_value(&item.ciphertext, ring, &item.key_ids, published, &offered) {
+            Ok((sealed, dropped)) => ResealResult {
+                ciphertext: Some(sealed.ciphertext),
+                key_ids: sealed.key_ids.iter().map(KeyId::to_string).collect(),
+                dropped: dropped.iter().map(KeyId::to_string).collect(),
+                error: None,
+            },
+            Err(e) => ResealResult { error: Some(e.to_string()), ..ResealResult::default() },
+        })
+        .collect::<Vec<_>>();
+    let failed = values.iter().filter(|v| v.error.is_some()).count();
+    let condition = Condition {
+        type_: "Ready".into(),
+        status: "True".into(),
+        reason: if failed == 0 { "Resealed".into() } else { "PartiallyResealed".into() },
+        message: format!("{} of {} values re-encrypted", values.len() - failed, values.len()),
+        observed_generation: request.metadata.generation,
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
+    };
+    ResealRequestStatus { values, conditions: vec![condition] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gitseal::crds::{ResealItem, ResealRequestSpec};
+    use gitseal::{Binding, Scope, generate_identity, seal_value, unseal_value};
+
+    #[test]
+    fn answers_each_value_and_never_adds_a_stranger() {
+        let (old, new, glass, stranger) =
+            (generate_identity(), generate_identity(), generate_identity(), generate_identity());
+        let mut ring = KeyRing::new();
+        ring.push(old.clone());
+        ring.push(new.clone());
+        let b = Binding::new(Scope::NamespaceWide, Some("prod"), None, "k").unwrap();
+        let to = Recipients::new([old.to_public(), glass.to_public()]).unwrap();
+        let good = seal_value(b"v", &b, &to).unwrap();
+        let foreign = seal_value(b"v", &b, &Recipients::new([stranger.to_public()]).unwrap()).unwrap();
+        let request = ResealRequest::new(
+            "r",
+            ResealRequestSpec {
+                recipients: vec![glass.to_public().to_string(), stranger.to_public().to_string()],
+                values: vec![
+                    ResealItem { ciphertext: good.ciphertext.clone(), key_ids: vec![] },
+                    ResealItem { ciphertext: foreign.ciphertext, key_ids: vec![] },
+                    ResealItem { ciphertext: "not base64!".into(), key_ids: vec![] },
+                ],
+            },
+        );
+        let status = answer(&request, &ring, &new.to_public());
+        assert_eq!(status.values.len(), 3);
+        let first = &status.values[0];
+        let ids = |rs: &[x25519::Recipient]| rs.iter().map(|r| KeyId::of(r).to_string()).collect::<Vec<_>>();
+        assert_eq!(first.key_ids, ids(&[new.to_public(), glass.to_public()]));
+        let mut glass_ring = KeyRing::new();
+        glass_ring.push(glass);
+        let opened = unseal_value(first.ciphertext.as_deref().unwrap(), &b, &glass_ring, &[]).unwrap();
+        assert_eq!(&opened[..], b"v");
+        assert!(status.values[1].error.as_deref().unwrap().contains("no key"));
+        assert!(status.values[2].error.as_deref().unwrap().contains("base64"));
+        assert_eq!(status.conditions[0].reason, "PartiallyResealed");
+    }
+}
