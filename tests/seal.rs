@@ -179,7 +179,8 @@ fn sealed_size_is_age_plus_one_header_line() {
         .map(|(_, l)| l.len())
         .sum();
     let age_header = "age-encryption.org/v1\n".len() + "-> X25519 ".len() + 43 + 1 + 43 + 1 + "--- ".len() + 43 + 1;
-    let payload = "gitseal/v1 strict production database-credentials password to=0123456789abcdef\n".len() + value.len();
+    let payload =
+        "gitseal/v1 strict production database-credentials password to=0123456789abcdef\n".len() + value.len();
     let (nonce, tag) = (16, 16);
     assert_eq!(file.len() - grease, age_header + nonce + payload + tag);
     // Without grease: 286 bytes → 384 base64 characters; the incumbent's 530 bytes are 708.

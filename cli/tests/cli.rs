@@ -137,7 +137,10 @@ fn a_stock_age_binary_opens_a_sealed_value() {
         Command::new(age).args(["-d", "-i"]).arg(env.path("key.txt")).arg(env.path("value.age")).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let key_id = gitseal::KeyId::of(&gitseal::Recipients::parse_each([env.recipient.as_str()]).unwrap()[0]);
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("gitseal/v1 strict prod db password to={key_id}\n{CANARY}"));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("gitseal/v1 strict prod db password to={key_id}\n{CANARY}")
+    );
 }
 
 #[test]
