@@ -99,6 +99,17 @@ pub enum Error {
     /// Encryption failed inside age.
     #[error("age encryption failed: {0}")]
     Encrypt(String),
+    /// A key backup could not be read or built.
+    #[error("key backup{}: {message}", at_line(*.line))]
+    Backup {
+        /// 1-based line number; 0 when the problem is the backup as a whole.
+        line: usize,
+        /// What is wrong (never the key itself).
+        message: &'static str,
+    },
+    /// An age file could not be decrypted. Deliberately coarse, like age's own errors.
+    #[error("cannot decrypt: {0}")]
+    Decrypt(&'static str),
     /// Output could not be rendered.
     #[error("cannot render output: {0}")]
     Render(String),
@@ -106,6 +117,10 @@ pub enum Error {
 
 fn describe(name: &Option<String>) -> String {
     name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+}
+
+fn at_line(line: usize) -> String {
+    if line == 0 { String::new() } else { format!(", line {line}") }
 }
 
 fn describe_prefix(name: &Option<String>) -> String {

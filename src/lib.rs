@@ -11,6 +11,7 @@
 //! clocks and the Kubernetes API belong to the `gitseal` CLI and `gitseal-controller`.
 //! The on-the-wire format is specified in `docs/FORMAT.md`.
 
+mod backup;
 mod binding;
 mod error;
 mod keys;
@@ -19,6 +20,7 @@ mod seal;
 pub mod validate;
 pub mod verify;
 
+pub use backup::{BackupKey, KeyBackup, KeyStatus, decrypt_file, encrypt_file};
 pub use binding::Binding;
 pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;

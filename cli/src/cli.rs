@@ -6,6 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gitseal::Scope;
 use gitseal::manifest::OutputFormat;
 
+mod keys;
+
+pub use keys::{KeysCommand, ListFormat, RotateArgs};
+
 /// Keep Kubernetes Secrets in Git, sealed with age to your clusters' keys.
 #[derive(Debug, Parser)]
 #[command(name = "gitseal", version, propagate_version = true, max_term_width = 100)]
@@ -89,6 +93,14 @@ pub enum Command {
         after_help = "Examples:\n  gitseal fetch-key > .gitseal-recipients      # commit it for offline sealing\n  gitseal seal -R <(gitseal fetch-key --context prod) -f secret.yaml"
     )]
     FetchKey(ClusterArgs),
+    /// Rotate the cluster's key: gitseal-controller creates a new key and publishes it at once.
+    #[command(
+        after_help = "Older keys keep unsealing. The request is a KeyRotation object in the controller's namespace,\nso RBAC decides who may rotate and the objects are the audit trail.\n\nExamples:\n  gitseal rotate --reason \"yearly rotation\"\n  gitseal rotate && gitseal fetch-key > .gitseal-recipients && gitseal reseal ."
+    )]
+    Rotate(RotateArgs),
+    /// Manage the cluster's keys: list, retire, back up (export) and restore (import).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print a completion script for a shell.
     Completions { shell: clap_complete::Shell },
 }

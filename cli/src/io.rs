@@ -95,6 +95,27 @@ pub fn write_new_private(path: &Path, contents: &[u8]) -> Result<()> {
     file.write_all(contents).and_then(|()| file.sync_all()).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Writes a private file atomically with mode 0600: a temporary file (created 0600) in the
+/// target's directory, then renamed into place. An existing file is replaced only when
+/// `replace` is set, and then the result is 0600 too.
+pub fn write_private(path: &Path, contents: &[u8], replace: bool) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".gitseal-")
+        .tempfile_in(dir_of(path))
+        .with_context(|| format!("cannot create a temporary file beside {}", path.display()))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // tempfile creates the file 0600 on Unix, and renaming keeps that mode.
+    let persisted = if replace { tmp.persist(path) } else { tmp.persist_noclobber(path) };
+    persisted.map(drop).map_err(|e| match e.error.kind() {
+        io::ErrorKind::AlreadyExists => {
+            anyhow::anyhow!("{} already exists; pass --force to replace it", path.display())
+        }
+        _ => anyhow::Error::new(e.error).context(format!("cannot write {}", path.display())),
+    })
+}
+
 /// Writes output to a file atomically, or to stdout.
 pub fn emit(text: &str, to: Option<&Path>) -> Result<()> {
     match to {

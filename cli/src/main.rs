@@ -1,8 +1,9 @@
-//! `gitseal`: seal Kubernetes Secrets for Git, offline.
+//! `gitseal`: seal Kubernetes Secrets for Git, offline; manage the cluster's keys.
 //!
 //! Exit codes: 0 success, 1 failure (including `verify` finding problems), 2 usage.
 
 mod cli;
+mod cluster;
 mod cmd;
 mod io;
 
@@ -40,6 +41,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             return cmd::verify::verify(&paths, &recipients_files, output);
         }
         Command::FetchKey(args) => cmd::fetch_key::fetch_key(&args)?,
+        Command::Rotate(args) => cmd::rotate::rotate(&args)?,
+        Command::Keys(command) => cmd::keys::run(command)?,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gitseal", &mut std::io::stdout());
         }

@@ -3,6 +3,8 @@
 pub mod edit;
 pub mod fetch_key;
 pub mod keygen;
+pub mod keys;
+pub mod rotate;
 pub mod seal;
 pub mod unseal;
 pub mod verify;

@@ -1,0 +1,116 @@
+//! The CLI's contact with a cluster: kubeconfig rules, one small runtime per command, and
+//! the names gitseal-controller uses for what it keeps in its namespace.
+//!
+//! ```text
+//!  ClusterArgs ──config──▶ kube::Client ──▶ controller namespace
+//!                                            ├─ Secrets gitseal-key-<n>   (private keys; admins)
+//!                                            ├─ ConfigMap gitseal-public-keys (everyone)
+//!                                            └─ KeyRotation rotate-…       (rotation requests)
+//! ```
+
+use std::future::Future;
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::ClusterArgs;
+
+/// Field manager of every write the CLI makes.
+pub const FIELD_MANAGER: &str = "gitseal-cli";
+/// The ConfigMap, readable by every authenticated user, where the controller publishes keys.
+pub const PUBLIC_KEYS_CONFIGMAP: &str = "gitseal-public-keys";
+/// Its data key in the age recipients-file format (the published key).
+pub const RECIPIENTS_FILE: &str = "recipients.txt";
+/// Its data key listing every key as JSON.
+pub const KEYS_JSON: &str = "keys.json";
+/// Label marking a key Secret, as a selector.
+pub const KEY_SELECTOR: &str = "gitseal.dev/key=true";
+/// Label key marking a key Secret.
+pub const KEY_LABEL: &str = "gitseal.dev/key";
+/// `type` of key Secrets.
+pub const KEY_TYPE: &str = "gitseal.dev/age-key";
+/// Data key of a key Secret holding the age identity file.
+pub const KEY_FILE: &str = "key.txt";
+/// Annotation recording when a key was created (RFC 3339).
+pub const CREATED_ANNOTATION: &str = "gitseal.dev/created";
+/// Annotation marking a key's state; only `retired` is ever written.
+pub const STATE_ANNOTATION: &str = "gitseal.dev/state";
+
+/// Runs one command's cluster work on a single-threaded runtime.
+pub fn block_on<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(work)
+}
+
+/// A client for the cluster the arguments name.
+pub async fn client(args: &ClusterArgs) -> Result<Client> {
+    Ok(Client::try_from(config(args).await?)?)
+}
+
+async fn config(args: &ClusterArgs) -> Result<Config> {
+    let options = KubeConfigOptions { context: args.context.clone(), ..KubeConfigOptions::default() };
+    match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig =
+                Kubeconfig::read_from(path).with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            Ok(Config::from_custom_kubeconfig(kubeconfig, &options).await?)
+        }
+        None if args.context.is_some() => Ok(Config::from_kubeconfig(&options).await?),
+        None => Ok(Config::infer().await?),
+    }
+}
+
+/// The HTTP status of an API error, if the API server answered.
+pub fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+/// The ConfigMap of published keys.
+///
+/// # Errors
+/// When it cannot be read, or does not exist (with a hint that the controller may not run).
+pub async fn public_keys(client: Client, namespace: &str) -> Result<ConfigMap> {
+    let api: Api<ConfigMap> = Api::namespaced(client, namespace);
+    let cm = api
+        .get_opt(PUBLIC_KEYS_CONFIGMAP)
+        .await
+        .with_context(|| format!("cannot read ConfigMap {namespace}/{PUBLIC_KEYS_CONFIGMAP}"))?;
+    cm.with_context(|| {
+        format!(
+            "ConfigMap {namespace}/{PUBLIC_KEYS_CONFIGMAP} does not exist: is gitseal-controller running in namespace {namespace}? (--controller-namespace)"
+        )
+    })
+}
+
+/// One entry of `keys.json`, as the controller publishes it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct PublishedKey {
+    pub id: String,
+    pub recipient: String,
+    #[serde(default)]
+    pub created: String,
+    #[serde(default)]
+    pub secret: String,
+    /// `published`, `active` or `retired`; absent from controllers older than retirement.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// Every key the controller publishes, oldest first, from `keys.json`.
+///
+/// # Errors
+/// As [`public_keys`], or when `keys.json` is missing or malformed.
+pub async fn published_keys(client: Client, namespace: &str) -> Result<Vec<PublishedKey>> {
+    let cm = public_keys(client, namespace).await?;
+    let json = cm.data.and_then(|mut d| d.remove(KEYS_JSON)).with_context(|| {
+        format!("ConfigMap {namespace}/{PUBLIC_KEYS_CONFIGMAP} has no {KEYS_JSON}: upgrade gitseal-controller")
+    })?;
+    serde_json::from_str(&json)
+        .with_context(|| format!("{namespace}/{PUBLIC_KEYS_CONFIGMAP}: {KEYS_JSON} is malformed"))
+}

@@ -1,0 +1,210 @@
+//! `gitseal keys import`: restores a backup made by `gitseal keys export`. Every key the
+//! cluster lacks (by key id, never by name) becomes a key Secret again; the controller,
+//! running or started later, picks it up.
+//!
+//! ```text
+//!  FILE ──decrypt_file(-i)──▶ KeyBackup ──┬─ id already in the ring ──▶ already present
+//!                                         └─ missing ──▶ create Secret (original name if free,
+//!                                                        else the next gitseal-key-<n>)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use gitseal::{BackupKey, KeyBackup, KeyRing, KeyStatus};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use secrecy::ExposeSecret;
+
+use super::ring::{self, key_number};
+use crate::cli::ClusterArgs;
+use crate::cluster::{
+    self, CREATED_ANNOTATION, FIELD_MANAGER, KEY_FILE, KEY_LABEL, KEY_TYPE, STATE_ANNOTATION, status_code,
+};
+use crate::io;
+
+/// How many names to try for one key when others create key Secrets at the same time.
+const ATTEMPTS: usize = 5;
+
+pub fn import(identity: &Path, file: &str, args: &ClusterArgs) -> Result<()> {
+    let identities = io::read_value(Some(identity))?;
+    let identities = std::str::from_utf8(&identities)
+        .ok()
+        .with_context(|| format!("identity file {}: not UTF-8 text", identity.display()))
+        .and_then(|text| KeyRing::parse_identity_file(text).with_context(|| identity.display().to_string()))?;
+    let (label, bytes) = match file {
+        "-" => ("<stdin>".to_owned(), io::read_value(None)?),
+        path => (path.to_owned(), io::read_value(Some(Path::new(path)))?),
+    };
+    let plaintext = gitseal::decrypt_file(&bytes, &identities).with_context(|| label.clone())?;
+    let text = std::str::from_utf8(&plaintext)
+        .map_err(|_| anyhow!("{label}: not a gitseal key backup (the decrypted content is not text)"))?;
+    let backup = KeyBackup::parse(text).with_context(|| format!("{label}: not a gitseal key backup"))?;
+    cluster::block_on(restore(&backup, args))
+}
+
+async fn restore(backup: &KeyBackup, args: &ClusterArgs) -> Result<()> {
+    let namespace = &args.controller_namespace;
+    let secrets: Api<Secret> = Api::namespaced(cluster::client(args).await?, namespace);
+    let ring = ring::load(&secrets, namespace).await?;
+    let present: BTreeMap<String, String> =
+        ring.keys.iter().map(|k| (k.id().to_string(), k.secret().to_owned())).collect();
+    let taken: BTreeSet<String> = secrets
+        .list_metadata(&ListParams::default())
+        .await
+        .with_context(|| format!("cannot list the Secrets in namespace {namespace}"))?
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    // Original names of the keys to restore, so a renamed key does not take the name of
+    // one restored after it.
+    let wanted = backup.keys().iter().filter(|k| !present.contains_key(k.id().as_str())).map(|k| k.secret().to_owned());
+    let mut names = Names { wanted: wanted.collect(), taken };
+
+    let (mut imported, mut failed) = (0, 0);
+    for key in backup.keys() {
+        let id = key.id().to_string();
+        if let Some(secret) = present.get(&id) {
+            println!("already present: key {id} ({namespace}/{secret})");
+            continue;
+        }
+        match create(&secrets, key, namespace, &mut names).await {
+            Ok(name) => {
+                imported += 1;
+                println!("imported: key {id} as {namespace}/{name} ({})", imported_state(key));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("gitseal: failed: key {id}: {e:#}");
+            }
+        }
+    }
+    let present = backup.keys().len() - imported - failed;
+    println!("{imported} imported, {present} already present, {failed} failed");
+    if failed > 0 {
+        bail!(
+            "{failed} of {} key(s) were not imported (see above); the others are in place. Fix the cause and run the same command again: keys already present are skipped",
+            backup.keys().len()
+        );
+    }
+    Ok(())
+}
+
+/// What the key will be in the cluster: retired stays retired; the controller decides
+/// which of the others is published.
+fn imported_state(key: &BackupKey) -> &'static str {
+    if key.status() == KeyStatus::Retired { "retired" } else { "in use" }
+}
+
+/// Secret names in use, and the original names of the keys being restored.
+struct Names {
+    taken: BTreeSet<String>,
+    wanted: BTreeSet<String>,
+}
+
+impl Names {
+    /// The key's original name when free, else `gitseal-key-<n>` with `n` above every key
+    /// number in use or wanted.
+    fn pick(&self, original: &str) -> String {
+        if !self.taken.contains(original) {
+            return original.to_owned();
+        }
+        let highest = self
+            .taken
+            .iter()
+            .chain(&self.wanted)
+            .filter(|n| n.starts_with("gitseal-key-"))
+            .map(|n| key_number(n))
+            .max()
+            .unwrap_or(0);
+        format!("gitseal-key-{}", highest + 1)
+    }
+}
+
+/// Creates the key Secret under the name [`Names::pick`] gives; returns that name.
+async fn create(api: &Api<Secret>, key: &BackupKey, namespace: &str, names: &mut Names) -> Result<String> {
+    let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+    for _ in 0..ATTEMPTS {
+        let name = names.pick(key.secret());
+        match api.create(&params, &key_secret(key, &name)).await {
+            Ok(_) => {
+                names.taken.insert(name.clone());
+                return Ok(name);
+            }
+            // Taken meanwhile (e.g. the controller rotating): try the next name.
+            Err(e) if status_code(&e) == Some(409) => {
+                names.taken.insert(name);
+            }
+            Err(e) if status_code(&e) == Some(404) => {
+                return Err(anyhow!(
+                    "namespace {namespace} does not exist: create it first (kubectl create namespace {namespace}, or kubectl apply -f deploy/00-namespace.yaml) and run this again"
+                ));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot create Secret {namespace}/{name} (this needs create on secrets there)")
+                });
+            }
+        }
+    }
+    bail!("every name tried was taken meanwhile; run the same command again")
+}
+
+/// A key Secret exactly as the controller writes one.
+fn key_secret(key: &BackupKey, name: &str) -> Secret {
+    let mut annotations = BTreeMap::from([(CREATED_ANNOTATION.to_owned(), key.created().to_owned())]);
+    if key.status() == KeyStatus::Retired {
+        annotations.insert(STATE_ANNOTATION.to_owned(), "retired".to_owned());
+    }
+    let file = gitseal::identity_file(key.identity(), key.created());
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(BTreeMap::from([(KEY_LABEL.to_owned(), "true".to_owned())])),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        },
+        type_: Some(KEY_TYPE.to_owned()),
+        immutable: Some(true),
+        data: Some(BTreeMap::from([(KEY_FILE.to_owned(), ByteString(file.expose_secret().as_bytes().to_vec()))])),
+        ..Secret::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn original_names_are_kept_when_free_and_never_stolen() {
+        let set = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<String>>();
+        let names = Names {
+            taken: set(&["gitseal-key-1", "gitseal-key-7", "other-99", "gitseal-key-x"]),
+            wanted: set(&["gitseal-key-1", "gitseal-key-9"]),
+        };
+        assert_eq!(names.pick("gitseal-key-9"), "gitseal-key-9");
+        assert_eq!(names.pick("gitseal-key-1"), "gitseal-key-10");
+        assert_eq!(names.pick("other-99"), "gitseal-key-10");
+    }
+
+    #[test]
+    fn key_secrets_look_like_the_controller_s() {
+        let key =
+            BackupKey::new(gitseal::generate_identity(), "gitseal-key-3", "2026-01-01T00:00:00Z", KeyStatus::Retired)
+                .unwrap();
+        let s = key_secret(&key, "gitseal-key-4");
+        let stored = ring::stored_key(&s).unwrap();
+        assert_eq!(
+            (stored.secret.as_str(), stored.created.as_str(), stored.retired),
+            ("gitseal-key-4", "2026-01-01T00:00:00Z", true)
+        );
+        assert_eq!(gitseal::KeyId::of(&stored.identities[0].to_public()), *key.id());
+        assert_eq!(s.immutable, Some(true));
+    }
+}
