@@ -80,7 +80,7 @@ async fn request(
             "this cluster has no KeyRotation API (keyrotations.gitseal.dev): install gitseal's CRDs with kubectl apply -R -f deploy/"
         ),
         Err(e) if status_code(&e) == Some(403) => Err(anyhow!(e)).context(format!(
-            "not allowed to create keyrotations.gitseal.dev in namespace {namespace}: rotating needs create on keyrotations there (deploy/ grants it to no one by default; ask a cluster administrator)"
+            "not allowed to create keyrotations.gitseal.dev in namespace {namespace}: rotating needs create and get on keyrotations there (deploy/30-rbac.yaml: bind the Role gitseal-key-admin)"
         )),
         Err(e) => Err(e).context(format!("cannot create a KeyRotation in namespace {namespace}")),
     }
