@@ -93,6 +93,21 @@ pub enum Command {
         after_help = "Examples:\n  gitseal fetch-key > .gitseal-recipients      # commit it for offline sealing\n  gitseal seal -R <(gitseal fetch-key --context prod) -f secret.yaml"
     )]
     FetchKey(ClusterArgs),
+    /// Re-encrypt SealedSecret files to the cluster's published key (the controller does it; no plaintext leaves it).
+    #[command(
+        after_help = "Examples:\n  gitseal rotate && gitseal reseal deploy/     # then commit, apply, and retire the old key\n  gitseal reseal -R break-glass.txt .          # keep a break-glass recipient the values already had"
+    )]
+    Reseal {
+        /// Files and directories (walked recursively for .yaml, .yml and .json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Public keys to keep where values were already sealed to them (default: the
+        /// repository's .gitseal-recipients, if any).
+        #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+        recipients_files: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
     /// Rotate the cluster's key: gitseal-controller creates a new key and publishes it at once.
     #[command(
         after_help = "Older keys keep unsealing. The request is a KeyRotation object in the controller's namespace,\nso RBAC decides who may rotate and the objects are the audit trail.\n\nExamples:\n  gitseal rotate --reason \"yearly rotation\"\n  gitseal rotate && gitseal fetch-key > .gitseal-recipients && gitseal reseal ."

@@ -161,3 +161,27 @@ pub fn dir_of(path: &Path) -> PathBuf {
         _ => PathBuf::from("."),
     }
 }
+
+/// Directories never worth walking for manifests.
+const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules"];
+
+/// Collects `path` if it is a file, or every `.yaml`, `.yml` and `.json` file below it
+/// (sorted, skipping `.git`, `target` and `node_modules`) if it is a directory.
+pub fn collect_manifests(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let p = entry.path();
+            let skip = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| SKIP_DIRS.contains(&n));
+            if p.is_dir() && !skip {
+                collect_manifests(&p, out)?;
+            } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    } else {
+        fs::metadata(path).map(|_| out.push(path.to_path_buf()))
+    }
+}

@@ -42,6 +42,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::FetchKey(args) => cmd::fetch_key::fetch_key(&args)?,
         Command::Rotate(args) => cmd::rotate::rotate(&args)?,
+        Command::Reseal { paths, recipients_files, cluster } => {
+            return cmd::reseal::reseal(&paths, &recipients_files, &cluster);
+        }
         Command::Keys(command) => cmd::keys::run(command)?,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gitseal", &mut std::io::stdout());

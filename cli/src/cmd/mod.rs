@@ -4,6 +4,7 @@ pub mod edit;
 pub mod fetch_key;
 pub mod keygen;
 pub mod keys;
+pub mod reseal;
 pub mod rotate;
 pub mod seal;
 pub mod unseal;

@@ -13,9 +13,6 @@ use serde::Serialize;
 use crate::cli::Report;
 use crate::io;
 
-/// Directories never worth walking.
-const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules"];
-
 #[derive(Serialize)]
 struct Finding {
     file: String,
@@ -41,7 +38,7 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -
     let known = known_keys(recipients_files)?;
     let mut files = Vec::new();
     for path in paths {
-        collect(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
+        io::collect_manifests(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
     }
     let mut summary = Summary::default();
     for file in &files {
@@ -90,25 +87,6 @@ fn known_keys(files: &[PathBuf]) -> Result<Option<Vec<KeyId>>> {
         ids.extend(list.iter().map(KeyId::of));
     }
     Ok(Some(ids))
-}
-
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let p = entry.path();
-            let skip = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| SKIP_DIRS.contains(&n));
-            if p.is_dir() && !skip {
-                collect(&p, out)?;
-            } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
-                out.push(p);
-            }
-        }
-        Ok(())
-    } else {
-        fs::metadata(path).map(|_| out.push(path.to_path_buf()))
-    }
 }
 
 fn check_file(file: &Path, known: Option<&[KeyId]>, summary: &mut Summary) {

@@ -1,0 +1,245 @@
+//! `gitseal reseal`: re-encrypt SealedSecret files to the cluster's published key.
+//!
+//! ```text
+//!  files ──values not yet on the published key──▶ ResealRequest (batches, caller's credentials)
+//!                                                  └─ controller answers in status
+//!  answers ──▶ each file rewritten atomically (all its values, or the file is left alone)
+//! ```
+//!
+//! Only the controller holds private keys, so it does the re-encryption; the request
+//! carries ciphertexts and public keys only, and the scope of each result comes from the
+//! value's sealed payload. Earlier non-cluster recipients (a break-glass key) are kept
+//! when their public key is offered, from `-R` files or the repository's
+//! `.gitseal-recipients`.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec, ResealResult};
+use gitseal::manifest::{Document, OutputFormat, parse_documents, render};
+use gitseal::{Recipients, SealedSecret};
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::{Client, ResourceExt};
+
+use crate::cli::ClusterArgs;
+use crate::{cluster, io};
+
+/// Values per ResealRequest: keeps each object far below the API server's size limit.
+const BATCH: usize = 100;
+/// How long to wait for the controller's answer to one request.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One file to rewrite: its SealedSecrets and where each value's answer lands.
+struct Job {
+    path: PathBuf,
+    format: OutputFormat,
+    objects: Vec<SealedSecret>,
+    /// (object index, data key, index into the flat list of requested values)
+    slots: Vec<(usize, String, usize)>,
+}
+
+pub fn reseal(paths: &[PathBuf], recipients_files: &[PathBuf], cluster_args: &ClusterArgs) -> Result<bool> {
+    cluster::block_on(async {
+        let client = cluster::client(cluster_args).await?;
+        let ns = &cluster_args.controller_namespace;
+        let keys = cluster::published_keys(client.clone(), ns).await?;
+        let published = keys
+            .iter()
+            .find(|k| k.state.as_deref() == Some("published"))
+            .or_else(|| keys.last())
+            .context("the controller publishes no key yet")?;
+        let cluster_ids: BTreeSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+        let offered = offered_recipients(recipients_files)?;
+
+        let mut files = Vec::new();
+        for path in paths {
+            io::collect_manifests(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
+        }
+        let (mut jobs, mut items, mut failures, mut unchanged) = (Vec::new(), Vec::new(), 0usize, 0usize);
+        for file in files {
+            match plan(&file, &published.id, &cluster_ids, &mut items) {
+                Ok(Some(job)) => jobs.push(job),
+                Ok(None) => unchanged += 1,
+                Err(e) => {
+                    eprintln!("gitseal: {e:#}");
+                    failures += 1;
+                }
+            }
+        }
+        let answers = request_all(client, ns, &offered, items, ANSWER_TIMEOUT).await?;
+        let mut resealed = 0;
+        for job in jobs {
+            match write(job, &answers) {
+                Ok(n) => resealed += n,
+                Err(e) => {
+                    eprintln!("gitseal: {e:#}");
+                    failures += 1;
+                }
+            }
+        }
+        eprintln!(
+            "resealed {resealed} values to key {}; {unchanged} files already up to date; {failures} files failed",
+            published.id
+        );
+        Ok(failures == 0)
+    })
+}
+
+fn offered_recipients(files: &[PathBuf]) -> Result<Vec<String>> {
+    let files: Vec<PathBuf> = match files {
+        [] => io::find_upwards(Path::new("."), io::REPO_RECIPIENTS).into_iter().collect(),
+        given => given.to_vec(),
+    };
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let list = Recipients::parse_file(&text).with_context(|| file.display().to_string())?;
+        out.extend(list.iter().map(ToString::to_string));
+    }
+    Ok(out)
+}
+
+/// Plans one file: `None` when it holds no SealedSecret or all its values are already
+/// sealed to the published key and to no other cluster key.
+fn plan(
+    path: &Path,
+    published: &str,
+    cluster_ids: &BTreeSet<&str>,
+    items: &mut Vec<ResealItem>,
+) -> Result<Option<Job>> {
+    let label = path.display().to_string();
+    let input = io::read_input(&label)?;
+    let docs = parse_documents(&input.text).with_context(|| label.clone())?;
+    if docs.iter().all(|d| !matches!(d, Document::Sealed(_))) {
+        return Ok(None);
+    }
+    if let Some(i) = docs.iter().position(|d| !matches!(d, Document::Sealed(_))) {
+        bail!("{label}: document {} is not a SealedSecret; reseal rewrites files that hold only SealedSecrets", i + 1);
+    }
+    let objects: Vec<SealedSecret> =
+        docs.into_iter().filter_map(|d| if let Document::Sealed(s) = d { Some(*s) } else { None }).collect();
+    let current = |ids: &[String]| {
+        ids.iter().any(|id| id == published)
+            && ids.iter().all(|id| id == published || !cluster_ids.contains(id.as_str()))
+    };
+    let mut slots = Vec::new();
+    for (o, object) in objects.iter().enumerate() {
+        for (key, ciphertext) in &object.spec.encrypted_data {
+            let ids = object.spec.key_ids.get(key).cloned().unwrap_or_default();
+            if !current(&ids) {
+                slots.push((o, key.clone(), items.len()));
+                items.push(ResealItem { ciphertext: ciphertext.clone(), key_ids: ids });
+            }
+        }
+    }
+    if slots.is_empty() {
+        return Ok(None);
+    }
+    let format = if input.text.trim_start().starts_with('{') { OutputFormat::Json } else { OutputFormat::Yaml };
+    Ok(Some(Job { path: path.to_path_buf(), format, objects, slots }))
+}
+
+/// Sends the values in batches and collects the answers in order.
+async fn request_all(
+    client: Client,
+    ns: &str,
+    offered: &[String],
+    items: Vec<ResealItem>,
+    timeout: Duration,
+) -> Result<Vec<ResealResult>> {
+    let api: Api<ResealRequest> = Api::namespaced(client, ns);
+    let progress = Progress::new(items.len());
+    let mut answers = Vec::with_capacity(items.len());
+    for batch in items.chunks(BATCH) {
+        let mut request =
+            ResealRequest::new("", ResealRequestSpec { recipients: offered.to_vec(), values: batch.to_vec() });
+        request.metadata.name = None;
+        request.metadata.generate_name = Some("reseal-".into());
+        let pp = PostParams { field_manager: Some(cluster::FIELD_MANAGER.into()), ..PostParams::default() };
+        let created =
+            api.create(&pp, &request).await.context("cannot create a ResealRequest (RBAC: resealrequests create)")?;
+        let name = created.name_any();
+        let started = Instant::now();
+        let status = loop {
+            let current = api.get(&name).await.with_context(|| format!("cannot read ResealRequest {name}"))?;
+            if let Some(status) = current.status.filter(|s| !s.conditions.is_empty()) {
+                break status;
+            }
+            if started.elapsed() > timeout {
+                let _ = api.delete(&name, &DeleteParams::default()).await;
+                bail!(
+                    "the controller did not answer ResealRequest {ns}/{name} within {timeout:?}: is gitseal-controller running?"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let _ = api.delete(&name, &DeleteParams::default()).await;
+        if status.values.len() != batch.len() {
+            bail!("ResealRequest {name}: {} answers for {} values", status.values.len(), batch.len());
+        }
+        answers.extend(status.values);
+        progress.advance(batch.len());
+    }
+    progress.finish();
+    Ok(answers)
+}
+
+/// Rewrites one file when every one of its values was re-encrypted; returns how many.
+fn write(mut job: Job, answers: &[ResealResult]) -> Result<usize> {
+    let label = job.path.display().to_string();
+    for (o, key, i) in &job.slots {
+        let answer = &answers[*i];
+        let object = &mut job.objects[*o];
+        let who =
+            gitseal::manifest::display_name(object.metadata.namespace.as_deref(), object.metadata.name.as_deref())
+                .unwrap_or_default();
+        let Some(ciphertext) = &answer.ciphertext else {
+            bail!(
+                "{label}: {who}, key {key:?}: {}; file left unchanged",
+                answer.error.as_deref().unwrap_or("not resealed")
+            );
+        };
+        if !answer.dropped.is_empty() {
+            eprintln!(
+                "gitseal: {label}: {who}, key {key:?}: no longer sealed to {} (offer its public key with -R to keep it)",
+                answer.dropped.join(", ")
+            );
+        }
+        object.spec.encrypted_data.insert(key.clone(), ciphertext.clone());
+        object.spec.key_ids.insert(key.clone(), answer.key_ids.clone());
+    }
+    io::write_atomic(&job.path, render(&job.objects, job.format)?.as_bytes(), None)?;
+    Ok(job.slots.len())
+}
+
+/// A one-line progress bar on stderr, shown only on a terminal.
+struct Progress {
+    total: usize,
+    done: std::cell::Cell<usize>,
+    visible: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress { total, done: std::cell::Cell::new(0), visible: std::io::stderr().is_terminal() && total > 0 }
+    }
+
+    fn advance(&self, n: usize) {
+        self.done.set(self.done.get() + n);
+        if self.visible {
+            let width = 30;
+            let filled = self.done.get() * width / self.total.max(1);
+            let bar = format!("{}{}", "#".repeat(filled), ".".repeat(width - filled));
+            let _ = write!(std::io::stderr(), "\rresealing [{bar}] {}/{}", self.done.get(), self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if self.visible {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
