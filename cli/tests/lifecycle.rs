@@ -153,9 +153,21 @@ async fn rotate_reseal_retire_export_import() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("{ns}/db")));
 
     // Reseal the directory: db moves to key 2 and keeps the break-glass key; web is
-    // already current and left alone.
+    // already current and left alone; a file the cluster cannot open fails the run and
+    // stays as it was.
     let web_before = std::fs::read(repo.join("apps/web.yaml")).unwrap();
-    ok(&admin, &repo, &["reseal", "apps"]);
+    let stranger = ok(&admin, work.path(), &["keygen", "-o", "stranger.txt"]);
+    ok(
+        &admin,
+        &repo,
+        &["create", "foreign", "-n", &ns, "--from-literal", "k=v", "-r", stranger.trim(), "-w", "apps/foreign.yaml"],
+    );
+    let foreign_before = std::fs::read(repo.join("apps/foreign.yaml")).unwrap();
+    let failed = run(&admin, &repo, &["reseal", "apps"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", String::from_utf8_lossy(&failed.stderr));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("foreign.yaml"));
+    assert_eq!(std::fs::read(repo.join("apps/foreign.yaml")).unwrap(), foreign_before);
+    std::fs::remove_file(repo.join("apps/foreign.yaml")).unwrap();
     let db = std::fs::read_to_string(repo.join("apps/db.yaml")).unwrap();
     assert!(db.contains(&key2) && !db.contains(&key1), "{db}");
     assert_eq!(std::fs::read(repo.join("apps/web.yaml")).unwrap(), web_before, "unchanged file left alone");

@@ -185,6 +185,19 @@ pub fn ready_condition(
     }
 }
 
+/// The kstatus `Stalled` condition that goes with `ready`: True for failures that no
+/// retry can fix (the object or the cluster's keys must change first), so Flux and
+/// other kstatus readers report `Failed` instead of waiting out their timeout.
+pub fn stalled_condition(ready: &Condition, reason: Reason, previous: Option<&Condition>) -> Condition {
+    let stalled = !matches!(reason, Reason::Unsealed | Reason::SecretWriteFailed);
+    let status = if stalled { "True" } else { "False" };
+    let last_transition_time = match previous {
+        Some(p) if p.status == status => p.last_transition_time.clone(),
+        _ => ready.last_transition_time.clone(),
+    };
+    Condition { type_: "Stalled".into(), status: status.into(), last_transition_time, ..ready.clone() }
+}
+
 /// Whether writing `next` would change what `previous` already says.
 pub fn condition_changed(previous: Option<&Condition>, next: &Condition, observed: Option<i64>) -> bool {
     match previous {
@@ -280,6 +293,26 @@ mod tests {
         assert_eq!(needs_replace(&other_type, &desired), Replace::Recreate);
         let frozen = Secret { immutable: Some(true), data: data(&["z"]), ..desired.clone() };
         assert_eq!(needs_replace(&frozen, &desired), Replace::Recreate);
+    }
+
+    #[test]
+    fn stalled_only_for_failures_no_retry_fixes() {
+        let t = Time(k8s_openapi::jiff::Timestamp::from_second(1_000).unwrap());
+        let stalled = |reason| {
+            let ready = ready_condition(reason, "m", Some(1), None, t.clone());
+            stalled_condition(&ready, reason, None).status
+        };
+        assert_eq!(stalled(Reason::Unsealed), "False");
+        assert_eq!(stalled(Reason::SecretWriteFailed), "False", "retried with backoff");
+        for r in [
+            Reason::NoMatchingKey,
+            Reason::ScopeMismatch,
+            Reason::DecryptionFailed,
+            Reason::Malformed,
+            Reason::SecretNotManaged,
+        ] {
+            assert_eq!(stalled(r), "True", "{r:?}");
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use crate::FIELD_MANAGER;
 use crate::decide::{
     Ownership, Reason, Replace, check_template, condition_changed, desired_secret, needs_replace, ownership,
-    ready_condition,
+    ready_condition, stalled_condition,
 };
 use crate::state::Shared;
 
@@ -183,11 +183,12 @@ async fn update_status(
     if !condition_changed(previous, &next, status.observed_generation) {
         return Ok(false);
     }
+    let stalled = stalled_condition(&next, reason, status.conditions.iter().find(|c| c.type_ == "Stalled"));
     let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), namespace);
     let patch = serde_json::json!({
         "apiVersion": gitseal::crds::API_VERSION,
         "kind": "SealedSecret",
-        "status": { "observedGeneration": generation, "conditions": [next] },
+        "status": { "observedGeneration": generation, "conditions": [next, stalled] },
     });
     api.patch_status(&sealed.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
         .await

@@ -158,6 +158,9 @@ async fn refuses_tampered_and_moved_values_keeping_the_existing_secret() {
     v.replace_range(v.len() - 6.., flip);
     env.apply(&tampered).await;
     wait_ready(&sealed_api, "db", ("False", "DecryptionFailed")).await;
+    let status = sealed_api.get("db").await.unwrap().status.unwrap();
+    let stalled = status.conditions.iter().find(|c| c.type_ == "Stalled").unwrap();
+    assert_eq!((stalled.status.as_str(), stalled.reason.as_str()), ("True", "DecryptionFailed"), "kstatus: Failed");
     assert_eq!(secret_value(&secrets, "db", "password").await.as_deref(), Some(CANARY), "existing Secret untouched");
 
     // The same object copied into another namespace, where a Secret of that name exists.
