@@ -7,6 +7,7 @@ mod keys;
 mod leader;
 mod metrics;
 mod reconcile;
+mod requests;
 mod reseal;
 mod rotation;
 mod run;

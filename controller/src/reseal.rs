@@ -10,61 +10,52 @@
 //! Never plaintext, never a recipient the value did not already have other than the
 //! published key, and the scope from the sealed payload only: not an oracle.
 
-use std::time::Duration;
-
 use age::x25519;
-use futures::TryStreamExt;
 use gitseal::crds::{ResealRequest, ResealRequestStatus, ResealResult};
 use gitseal::{KeyId, KeyRing, Recipients, reseal_value};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::FIELD_MANAGER;
 use crate::state::Shared;
 
-/// Answers ResealRequests in the controller's namespace until the stream ends.
+/// Answers ResealRequests in the controller's namespace until the watch ends.
 pub async fn serve(client: Client, namespace: String, shared: Arc<Shared>) {
     let api: Api<ResealRequest> = Api::namespaced(client, &namespace);
-    let stream = watcher(api.clone(), watcher::Config::default()).default_backoff().applied_objects();
-    let mut stream = std::pin::pin!(stream);
-    loop {
-        let request = match stream.try_next().await {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(e) => {
-                warn!(error = %e, "watching ResealRequests");
-                continue;
-            }
-        };
-        if request.status.as_ref().is_some_and(|s| !s.conditions.is_empty()) {
-            continue;
+    let pending = |r: &ResealRequest| r.status.as_ref().is_none_or(|s| s.conditions.is_empty());
+    crate::requests::serve(api.clone(), pending, |request| {
+        let (api, shared) = (&api, &shared);
+        async move { respond(api, shared, &request).await }
+    })
+    .await;
+}
+
+async fn respond(api: &Api<ResealRequest>, shared: &Shared, request: &ResealRequest) -> Result<(), String> {
+    let keys = shared.keys();
+    let published = keys
+        .published()
+        .and_then(|k| Recipients::parse_each([k.recipient.as_str()]).ok())
+        .and_then(|mut r| r.pop())
+        .ok_or("no published key yet")?;
+    let status = answer(request, &keys.ring, &published);
+    let failed = status.values.iter().filter(|v| v.error.is_some()).count();
+    let patch = serde_json::json!({
+        "apiVersion": gitseal::crds::API_VERSION,
+        "kind": "ResealRequest",
+        "status": status,
+    });
+    match api.patch_status(&request.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await
+    {
+        // Deleted meanwhile: nobody waits for the answer.
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.to_string()),
+        Ok(_) => {
+            info!(request = %request.name_any(), values = status.values.len(), failed, "resealed");
+            Ok(())
         }
-        let keys = shared.keys();
-        let Some(published) = keys.published().and_then(|k| Recipients::parse_each([k.recipient.as_str()]).ok()) else {
-            continue;
-        };
-        let status = answer(&request, &keys.ring, &published[0]);
-        let failed = status.values.iter().filter(|v| v.error.is_some()).count();
-        let patch = serde_json::json!({
-            "apiVersion": gitseal::crds::API_VERSION,
-            "kind": "ResealRequest",
-            "status": status,
-        });
-        while let Err(e) = api
-            .patch_status(&request.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-            .await
-        {
-            if matches!(&e, kube::Error::Api(s) if s.code == 404) {
-                break;
-            }
-            warn!(error = %e, request = %request.name_any(), "answering a ResealRequest failed; retrying");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-        info!(request = %request.name_any(), values = status.values.len(), failed, "resealed");
     }
 }
 

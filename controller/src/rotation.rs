@@ -12,13 +12,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use gitseal::crds::KeyRotation;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
@@ -26,30 +24,16 @@ use crate::FIELD_MANAGER;
 use crate::keys::{self, KeyState};
 use crate::state::Shared;
 
-/// Serves KeyRotation requests in the controller's namespace until the stream ends.
+/// Serves KeyRotation requests in the controller's namespace until the watch ends.
 pub async fn serve_requests(client: Client, namespace: String) {
     let requests: Api<KeyRotation> = Api::namespaced(client.clone(), &namespace);
     let secrets: Api<Secret> = Api::namespaced(client, &namespace);
-    let stream = watcher(requests.clone(), watcher::Config::default()).default_backoff().applied_objects();
-    let mut stream = std::pin::pin!(stream);
-    loop {
-        let request = match stream.try_next().await {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(e) => {
-                warn!(error = %e, "watching KeyRotations");
-                continue;
-            }
-        };
-        if request.status.as_ref().is_some_and(|s| s.key.is_some()) {
-            continue;
-        }
-        // Retry until done: the watch does not repeat an event we failed to act on.
-        while let Err(e) = rotate(&requests, &secrets, &namespace, &request).await {
-            warn!(error = %e, rotation = %request.name_any(), "rotation failed; retrying");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    }
+    let pending = |r: &KeyRotation| r.status.as_ref().is_none_or(|s| s.key.is_none());
+    crate::requests::serve(requests.clone(), pending, |request| {
+        let (requests, secrets, namespace) = (&requests, &secrets, &namespace);
+        async move { rotate(requests, secrets, namespace, &request).await }
+    })
+    .await;
 }
 
 async fn rotate(
