@@ -10,7 +10,8 @@
 //!        └─ someone else's ──▶ Ready=False SecretNotManaged, untouched
 //! ```
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gitseal::{SealedSecret, unseal_secret};
@@ -55,12 +56,33 @@ pub struct Context {
     pub recorder: Recorder,
     /// Metadata of the Secrets gitseal manages (label-selected).
     pub managed: Store<kube::core::PartialObjectMeta<Secret>>,
+    /// What this replica last wrote, Secret and Ready status, for each SealedSecret, to
+    /// skip rewriting a Secret nobody changed since (its own write's watch event triggers
+    /// a reconcile too).
+    pub written: Mutex<HashMap<(String, String), Stamp>>,
+}
+
+/// The inputs and result of one successful write of a Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// The SealedSecret's uid and generation.
+    pub sealed: (Option<String>, Option<i64>),
+    /// The key ring's generation.
+    pub ring: u64,
+    /// The Secret's resourceVersion after the write.
+    pub secret_version: Option<String>,
 }
 
 /// Brings one SealedSecret's Secret and status to where they should be.
 pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let namespace = sealed.namespace().ok_or(Error::NoNamespace)?;
+    let key = (namespace.clone(), sealed.name_any());
+    let ring_generation = ctx.shared.ring_generation();
+    let inputs = (sealed.meta().uid.clone(), sealed.meta().generation);
+    if up_to_date(&ctx, &key, &inputs, ring_generation) {
+        return Ok(Action::await_change());
+    }
     let ring = ctx.shared.ring();
     let (reason, message, wrote) = match unseal_secret(&sealed, &ring) {
         Err(e) => (Reason::of_unseal(&e), e.to_string(), None),
@@ -68,8 +90,11 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
         Ok(plain) => {
             let desired = desired_secret(&sealed, &plain);
             match write_secret(&ctx, &sealed, &namespace, desired).await {
-                Ok(Written::NotOurs(message)) => (Reason::SecretNotManaged, message, None),
-                Ok(written) => (Reason::Unsealed, format!("Secret {} is up to date", sealed.name_any()), Some(written)),
+                Ok((Written::NotOurs(message), _)) => (Reason::SecretNotManaged, message, None),
+                Ok((written, secret_version)) => {
+                    let message = format!("Secret {} is up to date", sealed.name_any());
+                    (Reason::Unsealed, message, Some((written, secret_version)))
+                }
                 Err(e) => {
                     warn!(namespace, name = %sealed.name_any(), error = %e, "writing the Secret failed");
                     (Reason::SecretWriteFailed, format!("writing the Secret failed: {}", api_reason(&e)), None)
@@ -77,7 +102,14 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
             }
         }
     };
+    ctx.written.lock().map(|mut w| w.remove(&key)).ok();
     let changed = update_status(&ctx, &sealed, &namespace, reason, &message).await?;
+    let (wrote, secret_version) = wrote.map_or((None, None), |(w, v)| (Some(w), v));
+    if reason == Reason::Unsealed {
+        // Secret and status are both written: until one of the inputs changes, nothing to do.
+        let stamp = Stamp { sealed: inputs, ring: ring_generation, secret_version };
+        ctx.written.lock().map(|mut w| w.insert(key, stamp)).ok();
+    }
     let restored = matches!(wrote, Some(Written::Created | Written::Replaced));
     if changed || restored {
         let note = match (reason, wrote) {
@@ -100,6 +132,20 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     })
 }
 
+/// Whether nothing changed since this replica last wrote the Secret and a Ready status
+/// for it: same SealedSecret (uid, generation), same key ring, and the Secret still at the
+/// version that write left.
+fn up_to_date(ctx: &Context, key: &(String, String), inputs: &(Option<String>, Option<i64>), ring: u64) -> bool {
+    let Some(meta) = ctx.managed.get(&ObjectRef::new(&key.1).within(&key.0)) else { return false };
+    let Ok(written) = ctx.written.lock() else { return false };
+    written.get(key).is_some_and(|stamp| {
+        stamp.sealed == *inputs
+            && stamp.ring == ring
+            && stamp.secret_version.is_some()
+            && stamp.secret_version == meta.metadata.resource_version
+    })
+}
+
 /// Retry policy for errors: back off, the next attempt may succeed.
 pub fn error_policy(sealed: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(namespace = sealed.namespace().unwrap_or_default(), name = %sealed.name_any(), %error, "reconcile failed; retrying");
@@ -114,7 +160,13 @@ enum Written {
     NotOurs(String),
 }
 
-async fn write_secret(ctx: &Context, sealed: &SealedSecret, namespace: &str, desired: Secret) -> kube::Result<Written> {
+/// Writes the Secret; returns what was done and the Secret's resourceVersion afterwards.
+async fn write_secret(
+    ctx: &Context,
+    sealed: &SealedSecret,
+    namespace: &str,
+    desired: Secret,
+) -> kube::Result<(Written, Option<String>)> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let name = sealed.name_any();
     let post = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
@@ -123,16 +175,18 @@ async fn write_secret(ctx: &Context, sealed: &SealedSecret, namespace: &str, des
     let existing_meta = match known {
         Some(meta) => meta.metadata.clone(),
         None => match api.create(&post, &desired).await {
-            Ok(_) => return Ok(Written::Created),
+            Ok(s) => return Ok((Written::Created, s.metadata.resource_version)),
             Err(kube::Error::Api(e)) if e.code == 409 => match api.get_metadata_opt(&name).await? {
                 Some(meta) => meta.metadata,
-                None => return api.create(&post, &desired).await.map(|_| Written::Created),
+                None => {
+                    return api.create(&post, &desired).await.map(|s| (Written::Created, s.metadata.resource_version));
+                }
             },
             Err(e) => return Err(e),
         },
     };
     if let Ownership::Foreign(message) = ownership(&existing_meta, sealed) {
-        return Ok(Written::NotOurs(message));
+        return Ok((Written::NotOurs(message), None));
     }
     let live =
         match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&with_kind(&desired))).await {
@@ -142,11 +196,11 @@ async fn write_secret(ctx: &Context, sealed: &SealedSecret, namespace: &str, des
             Err(e) => return Err(e),
         };
     match needs_replace(&live, &desired) {
-        Replace::No => Ok(Written::Applied),
+        Replace::No => Ok((Written::Applied, live.metadata.resource_version)),
         Replace::Put => {
             let mut replacement = desired;
             replacement.metadata.resource_version = live.metadata.resource_version;
-            api.replace(&name, &post, &replacement).await.map(|_| Written::Replaced)
+            api.replace(&name, &post, &replacement).await.map(|s| (Written::Replaced, s.metadata.resource_version))
         }
         Replace::Recreate => {
             api.delete(
@@ -155,7 +209,7 @@ async fn write_secret(ctx: &Context, sealed: &SealedSecret, namespace: &str, des
                     .preconditions(kube::api::Preconditions { uid: live.metadata.uid, resource_version: None }),
             )
             .await?;
-            api.create(&post, &desired).await.map(|_| Written::Replaced)
+            api.create(&post, &desired).await.map(|s| (Written::Replaced, s.metadata.resource_version))
         }
     }
 }

@@ -17,11 +17,11 @@ use futures::{StreamExt, TryStreamExt};
 use gitseal::SealedSecret;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::Client;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
+use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -129,8 +129,11 @@ async fn run_controller(
     let (sealed_store, sealed_writer) = reflector::store();
     let sealed = watcher(Api::<SealedSecret>::all(client.clone()), watcher::Config::default())
         .default_backoff()
+        .modify(|s| s.managed_fields_mut().clear())
         .reflect(sealed_writer)
-        .applied_objects();
+        .applied_objects()
+        // Status writes (our own) do not change the generation: no reconcile for them.
+        .predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(sealed, sealed_store.clone())
         .owns_stream(owned)
         .reconcile_all_on(key_changes)
@@ -151,7 +154,7 @@ async fn run_controller(
         client.clone(),
         Reporter { controller: "gitseal-controller".into(), instance: Some(args.identity()) },
     );
-    let ctx = Arc::new(Context { client, shared, recorder, managed });
+    let ctx = Arc::new(Context { client, shared, recorder, managed, written: Default::default() });
     controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -1,7 +1,7 @@
 //! State shared by the reconciler, the key watcher and the HTTP server.
 
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use gitseal::KeyRing;
 
@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 pub struct Shared {
     keys: RwLock<KeyState>,
     keys_loaded: AtomicBool,
+    ring_generation: AtomicU64,
     controller_synced: AtomicBool,
     leading: AtomicBool,
     /// Prometheus metrics.
@@ -38,6 +39,12 @@ impl Shared {
             *k = state;
         }
         self.keys_loaded.store(loaded, Ordering::SeqCst);
+        self.ring_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A number that changes whenever the key ring does.
+    pub fn ring_generation(&self) -> u64 {
+        self.ring_generation.load(Ordering::SeqCst)
     }
 
     /// Marks the controller's caches as synced (leader) — standbys never run it.
