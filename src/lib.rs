@@ -13,6 +13,7 @@
 
 mod backup;
 mod binding;
+pub mod documents;
 mod error;
 mod keys;
 pub mod manifest;

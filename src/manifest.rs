@@ -119,7 +119,7 @@ pub enum Document {
 pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
     let options = serde_saphyr::options! { with_snippet: false };
     let raw: Vec<MaybeDoc> = serde_saphyr::from_multiple_with_options(text, options).map_err(|e| Error::Parse {
-        document: e.location().map_or(1, |l| document_at_line(text, l.line() as usize)),
+        document: e.location().map_or(1, |l| crate::documents::document_at_line(text, l.line() as usize)),
         // The first line holds the reason and position, never an excerpt of the input.
         message: e
             .to_string()
@@ -135,28 +135,6 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
             MaybeDoc::Object(doc) => doc.into_document(i + 1),
         })
         .collect()
-}
-
-/// The 1-based number of the non-empty document that holds `line` (1-based), counting
-/// as the parser does: documents with nothing but comments do not count.
-fn document_at_line(text: &str, line: usize) -> usize {
-    let mut count = 0;
-    let mut current_has_content = false;
-    for l in text.lines().take(line) {
-        if let Some(rest) = l.strip_prefix("---") {
-            current_has_content = false;
-            if rest.trim().is_empty() || rest.trim_start().starts_with('#') {
-                continue;
-            }
-        } else if l.trim().is_empty() || l.trim_start().starts_with('#') {
-            continue;
-        }
-        if !current_has_content {
-            current_has_content = true;
-            count += 1;
-        }
-    }
-    count.max(1)
 }
 
 /// Implements a visitor's number and boolean methods as `Ok(value)`: in the documents

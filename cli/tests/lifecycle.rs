@@ -132,7 +132,14 @@ async fn rotate_reseal_retire_export_import() {
         ok(&admin, &repo, &["create", name, "-n", &ns, "--from-literal", &format!("password={name}-v1"), "-w", file]);
         kubectl(&["apply", "-f", repo.join(file).to_str().unwrap()]);
     };
-    create("db", "apps/db.yaml");
+    // db.yaml also holds another object, which reseal must leave exactly as it is.
+    ok(&admin, &repo, &["create", "db", "-n", &ns, "--from-literal", "password=db-v1", "-w", "apps/db.yaml"]);
+    let config = format!(
+        "# the app's config, kept as written\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: db-config, namespace: {ns}}}\ndata: {{mode: 'fast'}}\n---\n"
+    );
+    let sealed_db = std::fs::read_to_string(repo.join("apps/db.yaml")).unwrap();
+    std::fs::write(repo.join("apps/db.yaml"), format!("{config}{sealed_db}")).unwrap();
+    kubectl(&["apply", "-f", repo.join("apps/db.yaml").to_str().unwrap()]);
     eventually("db unsealed with key 1", || all_unsealed(&sealed_api, 1)).await;
     let key1 = key_id_line(&ok(&admin, &repo, &["keys", "list", "-o", "json"]), "published");
 
@@ -170,6 +177,7 @@ async fn rotate_reseal_retire_export_import() {
     std::fs::remove_file(repo.join("apps/foreign.yaml")).unwrap();
     let db = std::fs::read_to_string(repo.join("apps/db.yaml")).unwrap();
     assert!(db.contains(&key2) && !db.contains(&key1), "{db}");
+    assert!(db.starts_with(&config), "the ConfigMap document is untouched: {db}");
     assert_eq!(std::fs::read(repo.join("apps/web.yaml")).unwrap(), web_before, "unchanged file left alone");
     let by_glass =
         ok(&admin, &repo, &["unseal", "-i", work.path().join("glass.txt").to_str().unwrap(), "-f", "apps/db.yaml"]);

@@ -21,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec, ResealResult};
 use gitseal::manifest::{Document, OutputFormat, parse_documents, render};
 use gitseal::{Recipients, SealedSecret};
+
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, ResourceExt};
 
@@ -36,7 +37,10 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 struct Job {
     path: PathBuf,
     format: OutputFormat,
-    objects: Vec<SealedSecret>,
+    /// The file as read; documents other than SealedSecrets are kept byte for byte.
+    text: zeroize::Zeroizing<String>,
+    /// Each SealedSecret with its 0-based document index in the file.
+    objects: Vec<(usize, SealedSecret)>,
     /// (object index, data key, index into the flat list of requested values)
     slots: Vec<(usize, String, usize)>,
 }
@@ -113,20 +117,20 @@ fn plan(
     let label = path.display().to_string();
     let input = io::read_input(&label)?;
     let docs = parse_documents(&input.text).with_context(|| label.clone())?;
-    if docs.iter().all(|d| !matches!(d, Document::Sealed(_))) {
+    let objects: Vec<(usize, SealedSecret)> = docs
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, d)| if let Document::Sealed(s) = d { Some((i, *s)) } else { None })
+        .collect();
+    if objects.is_empty() {
         return Ok(None);
     }
-    if let Some(i) = docs.iter().position(|d| !matches!(d, Document::Sealed(_))) {
-        bail!("{label}: document {} is not a SealedSecret; reseal rewrites files that hold only SealedSecrets", i + 1);
-    }
-    let objects: Vec<SealedSecret> =
-        docs.into_iter().filter_map(|d| if let Document::Sealed(s) = d { Some(*s) } else { None }).collect();
     let current = |ids: &[String]| {
         ids.iter().any(|id| id == published)
             && ids.iter().all(|id| id == published || !cluster_ids.contains(id.as_str()))
     };
     let mut slots = Vec::new();
-    for (o, object) in objects.iter().enumerate() {
+    for (o, (_, object)) in objects.iter().enumerate() {
         for (key, ciphertext) in &object.spec.encrypted_data {
             let ids = object.spec.key_ids.get(key).cloned().unwrap_or_default();
             if !current(&ids) {
@@ -139,7 +143,7 @@ fn plan(
         return Ok(None);
     }
     let format = if input.text.trim_start().starts_with('{') { OutputFormat::Json } else { OutputFormat::Yaml };
-    Ok(Some(Job { path: path.to_path_buf(), format, objects, slots }))
+    Ok(Some(Job { path: path.to_path_buf(), format, text: input.text, objects, slots }))
 }
 
 /// Sends the values in batches and collects the answers in order.
@@ -192,7 +196,7 @@ fn write(mut job: Job, answers: &[ResealResult]) -> Result<usize> {
     let label = job.path.display().to_string();
     for (o, key, i) in &job.slots {
         let answer = &answers[*i];
-        let object = &mut job.objects[*o];
+        let object = &mut job.objects[*o].1;
         let who =
             gitseal::manifest::display_name(object.metadata.namespace.as_deref(), object.metadata.name.as_deref())
                 .unwrap_or_default();
@@ -211,7 +215,26 @@ fn write(mut job: Job, answers: &[ResealResult]) -> Result<usize> {
         object.spec.encrypted_data.insert(key.clone(), ciphertext.clone());
         object.spec.key_ids.insert(key.clone(), answer.key_ids.clone());
     }
-    io::write_atomic(&job.path, render(&job.objects, job.format)?.as_bytes(), None)?;
+    let text = match job.format {
+        // A JSON file is one document.
+        OutputFormat::Json => render(&[job.objects.remove(0).1], OutputFormat::Json)?,
+        OutputFormat::Yaml => {
+            let mut replacements = Vec::new();
+            for (doc, object) in &job.objects {
+                replacements.push((*doc, render(std::slice::from_ref(object), OutputFormat::Yaml)?));
+            }
+            let text = gitseal::documents::splice(&job.text, &replacements);
+            // The other documents were copied, not re-parsed: check the stream still holds
+            // the same documents before replacing the file.
+            let before = parse_documents(&job.text).map(|d| d.len()).unwrap_or(0);
+            let after = parse_documents(&text).with_context(|| format!("{label}: rewriting would break the file"))?;
+            if after.len() != before {
+                bail!("{label}: rewriting would change the number of documents; file left unchanged");
+            }
+            text
+        }
+    };
+    io::write_atomic(&job.path, text.as_bytes(), None)?;
     Ok(job.slots.len())
 }
 

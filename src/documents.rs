@@ -1,0 +1,101 @@
+//! Where each document of a YAML stream lies in the text, so a tool can rewrite some
+//! documents of a file and leave the others byte for byte as they were.
+//!
+//! ```text
+//!  # comment          ┐ not a document (nothing but comments)
+//!  ---                ┘
+//!  kind: Deployment   ┐ span 0
+//!  ---                ┘
+//!  kind: SealedSecret ┐ span 1  ◀── replaced by `splice`
+//! ```
+//!
+//! Documents are counted as the parser counts them: one holding nothing but comments and
+//! blank lines is not a document.
+
+use std::ops::Range;
+
+/// Byte ranges of the non-empty documents of `text`, in order. A separator line (`---`)
+/// belongs to no span unless content follows it on the same line.
+pub fn document_spans(text: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let (mut start, mut offset, mut has_content) = (0, 0, false);
+    for line in text.split_inclusive('\n') {
+        let rest = line.strip_prefix("---").filter(|r| r.is_empty() || r.starts_with([' ', '\t', '\r', '\n']));
+        match rest {
+            Some(rest) => {
+                if has_content {
+                    spans.push(start..offset);
+                }
+                let bare = is_blank_or_comment(rest);
+                start = if bare { offset + line.len() } else { offset };
+                has_content = !bare;
+            }
+            None => has_content |= !is_blank_or_comment(line),
+        }
+        offset += line.len();
+    }
+    if has_content {
+        spans.push(start..offset);
+    }
+    spans
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#')
+}
+
+/// The 1-based number of the document that holds 1-based `line` (the nearest one before
+/// it when the line lies between documents).
+pub fn document_at_line(text: &str, line: usize) -> usize {
+    let offset: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    document_spans(text).iter().take_while(|s| s.start <= offset).count().max(1)
+}
+
+/// `text` with the documents at the given 0-based indexes replaced, everything else kept
+/// byte for byte. Replacements should end with a newline.
+pub fn splice(text: &str, replacements: &[(usize, String)]) -> String {
+    let spans = document_spans(text);
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (i, span) in spans.iter().enumerate() {
+        if let Some((_, new)) = replacements.iter().find(|(j, _)| *j == i) {
+            out.push_str(&text[copied..span.start]);
+            out.push_str(new);
+            copied = span.end;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = "# repo header\n---\nkind: Deployment\n# keep me\n---\n\n---\nkind: SealedSecret\nspec: {}\n--- # trailing comment\nkind: ConfigMap\n";
+
+    #[test]
+    fn spans_skip_empty_documents() {
+        let spans: Vec<&str> = document_spans(STREAM).into_iter().map(|r| &STREAM[r]).collect();
+        assert_eq!(spans, ["kind: Deployment\n# keep me\n", "kind: SealedSecret\nspec: {}\n", "kind: ConfigMap\n"]);
+        assert_eq!(document_spans("a: 1"), vec![0..4], "no separator, no trailing newline");
+        assert_eq!(document_spans("--- {a: 1}\n").len(), 1, "content on the separator line");
+        assert!(document_spans("# only\n---\n").is_empty());
+    }
+
+    #[test]
+    fn lines_map_to_documents() {
+        assert_eq!(document_at_line(STREAM, 3), 1);
+        assert_eq!(document_at_line(STREAM, 9), 2);
+        assert_eq!(document_at_line(STREAM, 11), 3);
+        assert_eq!(document_at_line(STREAM, 1), 1);
+    }
+
+    #[test]
+    fn splice_keeps_other_documents_byte_for_byte() {
+        let out = splice(STREAM, &[(1, "kind: SealedSecret\nspec: {new: 1}\n".into())]);
+        assert_eq!(out, STREAM.replace("spec: {}\n", "spec: {new: 1}\n"));
+        assert_eq!(splice(STREAM, &[]), STREAM);
+    }
+}
