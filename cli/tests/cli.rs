@@ -244,6 +244,21 @@ fn set_and_unset_touch_only_their_key() {
 }
 
 #[test]
+fn set_keeps_the_other_documents_of_a_file_byte_for_byte() {
+    let env = Env::new();
+    let sealed = env.ok(&["seal"], Some(secret_yaml("prod", "db").as_bytes()));
+    let config = "# kept as written\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}  # inline\ndata: {a: 'b'}\n";
+    env.write("mixed.yaml", &format!("{config}---\n{sealed}"));
+    env.ok(&["set", "mixed.yaml", "extra"], Some(b"v"));
+    let after = env.read("mixed.yaml");
+    assert!(after.starts_with(&format!("{config}---\n")), "{after}");
+    assert!(env.ok(&["unseal", "-i", "key.txt", "-f", "mixed.yaml"], None).contains("extra: dg=="));
+    env.write("two.yaml", &format!("{sealed}---\n{sealed}"));
+    let err = env.fails(1, &["unset", "two.yaml", "blob"], None);
+    assert!(err.contains("exactly one SealedSecret"), "{err}");
+}
+
+#[test]
 fn unseal_refuses_wrong_key_tampering_and_moves() {
     let env = Env::new();
     env.write("in.yaml", &secret_yaml("prod", "db"));
@@ -277,7 +292,7 @@ fn verify_passes_clean_trees_and_flags_leaks_and_damage() {
     env.write("deploy/prod/web.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n");
     env.ok(&["seal", "-w", "deploy/prod/db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
     let out = env.ok(&["verify", "deploy"], None);
-    assert!(out.contains("checked 2 files, 1 SealedSecrets: 0 problems"), "{out}");
+    assert!(out.contains("checked 2 file(s), 1 SealedSecret(s): 0 problem(s)"), "{out}");
 
     env.write("deploy/prod/leak.yaml", &secret_yaml("prod", "leak"));
     let good = env.read("deploy/prod/db.yaml");

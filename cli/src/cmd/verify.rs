@@ -62,7 +62,7 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -
                 println!("{place}: {}", f.message);
             }
             println!(
-                "checked {} files, {} SealedSecrets: {} problems",
+                "checked {} file(s), {} SealedSecret(s): {} problem(s)",
                 summary.files,
                 summary.sealed_secrets,
                 summary.problems.len()
