@@ -33,6 +33,9 @@ use crate::reconcile::{Context, error_policy, reconcile};
 use crate::state::Shared;
 use crate::{LEASE_NAME, http, reseal, rotation};
 
+/// Longest a graceful shutdown may take: less than the Deployment's 30 s grace period.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost (then the
 /// process exits non-zero and its Deployment restarts it as a standby).
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -43,6 +46,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         shutdown_signal().await;
         info!("shutting down");
         let _ = stop_tx.send(true);
+        // Whatever hangs (an API call that never returns), stop before the kubelet's
+        // grace period ends; the lease then expires for a standby to take over.
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::error!("graceful shutdown took longer than {SHUTDOWN_GRACE:?}; exiting");
+        std::process::exit(1);
     });
     let server = tokio::spawn(http::serve(args.http_addr, shared.clone(), stop_rx.clone()));
     let (keys_tx, keys_rx) = watch::channel(0u64);
@@ -87,8 +95,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if lost {
         anyhow::bail!("lost the leader lease; exiting so a standby takes over");
     }
-    if let Err(e) = elector.release().await {
-        warn!(error = %e, "releasing the lease failed; a standby takes over when it expires");
+    match tokio::time::timeout(args.retry_period(), elector.release()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "releasing the lease failed; a standby takes over when it expires"),
+        Err(_) => warn!("releasing the lease timed out; a standby takes over when it expires"),
     }
     finish(server).await
 }
@@ -207,13 +217,26 @@ async fn publish_keys(api: Api<ConfigMap>, shared: Arc<Shared>, mut changed: wat
     }
 }
 
+/// One acquire-or-renew, bounded by `limit`: `None` when it failed or took too long.
+async fn attempt(elector: &Elector, limit: Duration) -> Option<bool> {
+    match tokio::time::timeout(limit, elector.try_acquire_or_renew()).await {
+        Ok(Ok(held)) => Some(held),
+        Ok(Err(e)) => {
+            warn!(error = %e, "leader election");
+            None
+        }
+        Err(_) => {
+            warn!("leader election: the API server did not answer in time");
+            None
+        }
+    }
+}
+
 /// Waits for the lease; false when asked to stop first.
 async fn acquire(elector: &Elector, period: Duration, mut stop: watch::Receiver<bool>) -> bool {
     loop {
-        match elector.try_acquire_or_renew().await {
-            Ok(true) => return true,
-            Ok(false) => {}
-            Err(e) => warn!(error = %e, "leader election"),
+        if attempt(elector, period).await == Some(true) {
+            return true;
         }
         tokio::select! {
             _ = tokio::time::sleep(period) => {},
@@ -236,14 +259,14 @@ async fn keep_leading(
             _ = tokio::time::sleep(period) => {},
             _ = stop.wait_for(|s| *s) => return elector,
         }
-        match elector.try_acquire_or_renew().await {
-            Ok(true) => last_renewal = Instant::now(),
-            Ok(false) => {
+        match attempt(&elector, period).await {
+            Some(true) => last_renewal = Instant::now(),
+            Some(false) => {
                 warn!("another replica holds the lease");
                 let _ = lost.send(true);
                 return elector;
             }
-            Err(e) => warn!(error = %e, "renewing the lease"),
+            None => {}
         }
         if last_renewal.elapsed() > deadline {
             let _ = lost.send(true);
