@@ -26,9 +26,11 @@
 mod cluster;
 mod crd;
 mod error;
+mod http;
 mod service_account;
 
 pub use cluster::{Cluster, E2E_LABEL, FIELD_MANAGER, KUBECONFIG_ENV, default_kubeconfig_path};
 pub use crd::workspace_root;
 pub use error::Error;
+pub use http::http_get;
 pub use service_account::TOKEN_LIFETIME;

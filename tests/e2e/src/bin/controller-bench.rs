@@ -15,7 +15,6 @@
 //! the only gitseal-controller on the cluster (it checks the Lease).
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -941,7 +940,7 @@ impl Controller {
     }
 
     fn metrics(&self) -> String {
-        let (status, body) = http_get(self.port, "/metrics");
+        let (status, body) = gitseal_e2e::http_get(self.port, "/metrics");
         if status == 200 { body } else { String::new() }
     }
 
@@ -1028,7 +1027,7 @@ async fn prime_keys(cluster: &Cluster, args: &Args, work_dir: &Path, timeout: Du
             bail!("the controller exited ({status}); see {}", work_dir.join("controller-prime.log").display());
         }
         anyhow::ensure!(Instant::now() < deadline, "the controller did not publish its public keys in time");
-        let (status, served) = http_get(controller.port, "/v1/recipients");
+        let (status, served) = gitseal_e2e::http_get(controller.port, "/v1/recipients");
         if status == 200 && !served.trim().is_empty() {
             let published = configmaps
                 .get_opt(PUBLIC_KEYS)
@@ -1073,20 +1072,6 @@ async fn wait_for_lease(admin: &Client, max: Duration) -> Result<()> {
 
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A minimal HTTP/1.0 GET against 127.0.0.1 (status, body); (0, "") when unreachable.
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    if stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
 }
 
 // ---------------------------------------------------------------------------------------

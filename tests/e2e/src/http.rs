@@ -1,0 +1,20 @@
+//! A minimal HTTP client for the controller's loopback endpoints (probes, metrics, keys)
+//! in tests and benches: no TLS, no keep-alive, nothing to configure.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// `GET path` on 127.0.0.1:`port` over HTTP/1.0: (status, body), or (0, "") when nothing
+/// answers.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
