@@ -20,24 +20,10 @@ use crate::cli::ClusterArgs;
 
 /// Field manager of every write the CLI makes.
 pub const FIELD_MANAGER: &str = "gitseal-cli";
-/// The ConfigMap, readable by every authenticated user, where the controller publishes keys.
-pub const PUBLIC_KEYS_CONFIGMAP: &str = "gitseal-public-keys";
-/// Its data key in the age recipients-file format (the published key).
-pub const RECIPIENTS_FILE: &str = "recipients.txt";
-/// Its data key listing every key as JSON.
-pub const KEYS_JSON: &str = "keys.json";
-/// Label marking a key Secret, as a selector.
-pub const KEY_SELECTOR: &str = "gitseal.dev/key=true";
-/// Label key marking a key Secret.
-pub const KEY_LABEL: &str = "gitseal.dev/key";
-/// `type` of key Secrets.
-pub const KEY_TYPE: &str = "gitseal.dev/age-key";
-/// Data key of a key Secret holding the age identity file.
-pub const KEY_FILE: &str = "key.txt";
-/// Annotation recording when a key was created (RFC 3339).
-pub const CREATED_ANNOTATION: &str = "gitseal.dev/created";
-/// Annotation marking a key's state; only `retired` is ever written.
-pub const STATE_ANNOTATION: &str = "gitseal.dev/state";
+pub use gitseal::crds::keyring::{
+    CREATED_ANNOTATION, KEY_FILE, KEY_LABEL, KEY_SELECTOR, KEY_TYPE, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE,
+    STATE_ANNOTATION,
+};
 
 /// Runs one command's cluster work on a single-threaded runtime.
 pub fn block_on<T>(work: impl Future<Output = Result<T>>) -> Result<T> {

@@ -24,27 +24,10 @@ use serde::Serialize;
 
 use crate::FIELD_MANAGER;
 
-/// Label that marks a Secret of the controller's namespace as a key of the ring.
-pub const KEY_LABEL: &str = "gitseal.dev/key";
-/// Selector for key Secrets.
-pub const KEY_SELECTOR: &str = "gitseal.dev/key=true";
-/// `type` of key Secrets.
-pub const KEY_TYPE: &str = "gitseal.dev/age-key";
-/// Data key holding the age identity file.
-pub const KEY_FILE: &str = "key.txt";
-/// Annotation recording when a key was created (RFC 3339).
-pub const CREATED_ANNOTATION: &str = "gitseal.dev/created";
-/// Annotation marking a key's state; `retired` takes it out of the ring.
-pub const STATE_ANNOTATION: &str = "gitseal.dev/state";
-/// Annotation naming what made a key (a KeyRotation's uid, or a scheduled rotation),
-/// so a rotation interrupted after creating its key never creates a second one.
-pub const ROTATION_ANNOTATION: &str = "gitseal.dev/rotation";
-/// The ConfigMap, readable by every authenticated user, that publishes the public keys.
-pub const PUBLIC_KEYS_CONFIGMAP: &str = "gitseal-public-keys";
-/// Its data key in the age recipients-file format.
-pub const RECIPIENTS_FILE: &str = "recipients.txt";
-/// Its data key with every key as JSON.
-pub const KEYS_JSON: &str = "keys.json";
+pub use gitseal::crds::keyring::{
+    CREATED_ANNOTATION, KEY_FILE, KEY_LABEL, KEY_SELECTOR, KEY_TYPE, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE,
+    ROTATION_ANNOTATION, STATE_ANNOTATION, key_number, key_secret_name,
+};
 
 /// Public facts about one key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -144,16 +127,6 @@ impl KeyState {
     pub fn keys_json(&self) -> String {
         serde_json::to_string_pretty(&self.public).unwrap_or_else(|_| "[]".into())
     }
-}
-
-/// `gitseal-key-12` → 12, so keys created in the same second keep their order.
-fn key_number(name: &str) -> u64 {
-    name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0)
-}
-
-/// Name of the `n`-th key Secret.
-pub fn key_secret_name(n: u64) -> String {
-    format!("gitseal-key-{n}")
 }
 
 /// A new key Secret holding a fresh identity.

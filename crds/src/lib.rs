@@ -12,6 +12,8 @@
 // `printcolumn(type_ = "string")` repeats by design; clippy reads it as a duplicated attribute.
 #![allow(clippy::duplicated_attributes)]
 
+pub mod keyring;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;

@@ -122,7 +122,7 @@ impl Names {
             .map(|n| key_number(n))
             .max()
             .unwrap_or(0);
-        format!("gitseal-key-{}", highest + 1)
+        gitseal::crds::keyring::key_secret_name(highest + 1)
     }
 }
 

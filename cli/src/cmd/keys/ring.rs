@@ -16,6 +16,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::ListParams;
 
+pub use gitseal::crds::keyring::key_number;
+
 use crate::cluster::{CREATED_ANNOTATION, KEY_FILE, KEY_SELECTOR, KEY_TYPE, STATE_ANNOTATION};
 
 /// Shortest key id prefix accepted on the command line.
@@ -117,11 +119,6 @@ pub fn with_states(mut stored: Vec<StoredKey>) -> (Vec<BackupKey>, Vec<String>) 
         }
     }
     (keys, unusable)
-}
-
-/// `gitseal-key-12` → 12, so keys created in the same second keep their order.
-pub fn key_number(name: &str) -> u64 {
-    name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 /// The key a command-line id names: the full id or a unique prefix of at least six digits.

@@ -1,0 +1,54 @@
+//! How gitseal-controller stores its key ring and publishes the public keys: the names
+//! every tool that reads or writes them (controller, `gitseal keys …`) must agree on.
+//!
+//! ```text
+//!  namespace gitseal-system
+//!   ├─ Secret gitseal-key-<n>   label gitseal.dev/key=true, type gitseal.dev/age-key,
+//!   │                           data key.txt, annotations created / state / rotation
+//!   └─ ConfigMap gitseal-public-keys   data recipients.txt, keys.json
+//! ```
+
+/// Label that marks a Secret of the controller's namespace as a key of the ring.
+pub const KEY_LABEL: &str = "gitseal.dev/key";
+/// Selector for key Secrets.
+pub const KEY_SELECTOR: &str = "gitseal.dev/key=true";
+/// `type` of key Secrets.
+pub const KEY_TYPE: &str = "gitseal.dev/age-key";
+/// Data key holding the age identity file.
+pub const KEY_FILE: &str = "key.txt";
+/// Annotation recording when a key was created (RFC 3339).
+pub const CREATED_ANNOTATION: &str = "gitseal.dev/created";
+/// Annotation marking a key's state; `retired` takes it out of the ring.
+pub const STATE_ANNOTATION: &str = "gitseal.dev/state";
+/// Annotation naming what made a key (a KeyRotation's uid, or a scheduled rotation),
+/// so a rotation interrupted after creating its key never creates a second one.
+pub const ROTATION_ANNOTATION: &str = "gitseal.dev/rotation";
+/// The ConfigMap, readable by every authenticated user, that publishes the public keys.
+pub const PUBLIC_KEYS_CONFIGMAP: &str = "gitseal-public-keys";
+/// Its data key in the age recipients-file format (the published key).
+pub const RECIPIENTS_FILE: &str = "recipients.txt";
+/// Its data key listing every key as JSON.
+pub const KEYS_JSON: &str = "keys.json";
+
+/// Name of the `n`-th key Secret.
+pub fn key_secret_name(n: u64) -> String {
+    format!("gitseal-key-{n}")
+}
+
+/// `gitseal-key-12` → 12; with the creation time it orders the ring, so keys created in
+/// the same second keep their order.
+pub fn key_number(name: &str) -> u64 {
+    name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(key_secret_name(12), "gitseal-key-12");
+        assert_eq!(key_number("gitseal-key-12"), 12);
+        assert_eq!(key_number("restored"), 0);
+    }
+}
