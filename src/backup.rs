@@ -297,11 +297,14 @@ pub fn encrypt_file(plaintext: &[u8], recipients: &Recipients) -> Result<Vec<u8>
 /// [`Error::Decrypt`], deliberately coarse: not an age file, passphrase-encrypted, no
 /// matching identity, or tampered / truncated.
 pub fn decrypt_file(file: &[u8], identities: &KeyRing) -> Result<Zeroizing<Vec<u8>>> {
+    // A backup holds keys, not data: the bounds of a sealed value fit it with room to spare.
+    crate::envelope::Envelope::parse(file, &crate::envelope::Limits::VALUE)
+        .map_err(|_| Error::Decrypt("not a binary age file within gitseal's bounds"))?;
     let decryptor = age::Decryptor::new_buffered(file).map_err(|_| Error::Decrypt("not a binary age file"))?;
     if decryptor.is_scrypt() {
         return Err(Error::Decrypt("the file is passphrase-encrypted; gitseal backups are encrypted to age1… keys"));
     }
-    let identities = identities.ordered_for(&[]);
+    let identities = identities.identities();
     let mut reader =
         decryptor.decrypt(identities.into_iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => Error::Decrypt("none of the given identities can open it"),

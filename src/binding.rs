@@ -27,7 +27,7 @@ const RECIPIENTS_FIELD: &str = "to=";
 
 /// A decrypted payload, split: its header's fields and the value.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Payload<'a> {
+pub struct Payload<'a> {
     /// Where the value may be unsealed.
     pub binding: Binding,
     /// The key ids named by `to=`, if the header has that field.
@@ -109,7 +109,7 @@ impl Binding {
     /// # Errors
     /// [`UnsealError::BadPayload`] when the header is missing, of an unknown version or
     /// malformed.
-    pub(crate) fn split_payload(payload: &[u8]) -> Result<Payload<'_>, UnsealError> {
+    pub fn split_payload(payload: &[u8]) -> Result<Payload<'_>, UnsealError> {
         let end = payload.iter().position(|&b| b == b'\n').ok_or(UnsealError::BadPayload)?;
         let line = std::str::from_utf8(&payload[..end]).map_err(|_| UnsealError::BadPayload)?;
         let mut fields: Vec<&str> = line.split(' ').collect();

@@ -33,6 +33,10 @@ pub enum UnsealError {
     /// The value opened but carries no valid gitseal payload header.
     #[error("the value opened but its gitseal payload header is missing or unknown")]
     BadPayload,
+    /// Opening the object would take more key trials (recipient stanzas × keys tried)
+    /// than the bound: refused before the work is done.
+    #[error("opening this object would take more than {0} key trials (values × recipient stanzas × keys); refused")]
+    OverBudget(usize),
 }
 
 /// Everything that can go wrong in the core library.

@@ -11,6 +11,8 @@ use age::x25519;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use gitseal_crds::bounds::MAX_KEY_IDS;
+
 use crate::error::{Error, Result};
 
 /// Short, public fingerprint of a recipient: 16 lower-case hex digits.
@@ -80,7 +82,8 @@ impl Recipients {
     /// Builds a recipient set, dropping duplicates while keeping the first order.
     ///
     /// # Errors
-    /// [`Error::Recipient`] when the set is empty.
+    /// [`Error::Recipient`] when the set is empty, or larger than a sealed value may be
+    /// sealed to ([`gitseal_crds::bounds::MAX_KEY_IDS`]: unsealers refuse larger headers).
     pub fn new(list: impl IntoIterator<Item = x25519::Recipient>) -> Result<Recipients> {
         let mut out: Vec<(KeyId, x25519::Recipient)> = Vec::new();
         for r in list {
@@ -93,6 +96,15 @@ impl Recipients {
             return Err(Error::Recipient {
                 line: "list".into(),
                 message: "no recipients given: pass -r age1…, -R FILE, or commit a .gitseal-recipients file".into(),
+            });
+        }
+        if out.len() > MAX_KEY_IDS {
+            return Err(Error::Recipient {
+                line: "list".into(),
+                message: format!(
+                    "{} recipients given; a value may be sealed to at most {MAX_KEY_IDS} (docs/FORMAT.md §7.1)",
+                    out.len()
+                ),
             });
         }
         Ok(Recipients(out))
@@ -211,13 +223,16 @@ impl KeyRing {
         self.0.is_empty()
     }
 
-    /// The identities to try for a value sealed to `hint` key ids: the hinted keys first,
-    /// then the others, so a missing or stale hint costs time, never correctness.
-    pub(crate) fn ordered_for<'a>(&'a self, hint: &[String]) -> Vec<&'a x25519::Identity> {
-        let hinted = |id: &KeyId| hint.iter().any(|h| h == id.as_str());
-        let first = self.0.iter().filter(|(id, _)| hinted(id));
-        let rest = self.0.iter().filter(|(id, _)| !hinted(id));
-        first.chain(rest).map(|(_, identity)| identity).collect()
+    /// The identities to try for a value sealed to `hint` key ids: the hinted keys, then
+    /// the others, so a missing or stale hint costs time, never correctness.
+    pub(crate) fn split_by_hint<'a>(&'a self, hint: &[String]) -> [Vec<&'a x25519::Identity>; 2] {
+        let (first, rest): (Vec<_>, Vec<_>) = self.0.iter().partition(|(id, _)| hint.iter().any(|h| h == id.as_str()));
+        [first, rest].map(|keys| keys.into_iter().map(|(_, identity)| identity).collect())
+    }
+
+    /// Every identity, in ring order.
+    pub(crate) fn identities(&self) -> Vec<&x25519::Identity> {
+        self.0.iter().map(|(_, identity)| identity).collect()
     }
 }
 
@@ -280,8 +295,10 @@ mod tests {
         let mut ring = KeyRing::new();
         let a = ring.push(generate_identity());
         let b = ring.push(generate_identity());
-        let order = ring.ordered_for(&[b.to_string()]);
-        assert_eq!(KeyId::of(&order[0].to_public()), b);
-        assert_eq!(KeyId::of(&order[1].to_public()), a);
+        let [hinted, others] = ring.split_by_hint(&[b.to_string()]);
+        assert_eq!(hinted.iter().map(|i| KeyId::of(&i.to_public())).collect::<Vec<_>>(), [b]);
+        assert_eq!(others.iter().map(|i| KeyId::of(&i.to_public())).collect::<Vec<_>>(), [a]);
+        let [none, all] = ring.split_by_hint(&[]);
+        assert!(none.is_empty() && all.len() == 2);
     }
 }

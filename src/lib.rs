@@ -14,6 +14,7 @@
 mod backup;
 mod binding;
 pub mod documents;
+pub mod envelope;
 mod error;
 mod keys;
 pub mod manifest;
@@ -22,13 +23,15 @@ pub mod validate;
 pub mod verify;
 
 pub use backup::{BackupKey, KeyBackup, KeyStatus, decrypt_file, encrypt_file};
-pub use binding::Binding;
+pub use binding::{Binding, Payload};
 pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;
 pub use gitseal_crds::{Scope, SealedSecret, SealedSecretSpec, SecretTemplate};
 pub use keys::{KeyId, KeyRing, Recipients, generate_identity, identity_file};
 pub use manifest::PlainSecret;
-pub use seal::{Opened, SealedValue, open_value, reseal_value, seal_secret, seal_value, unseal_secret, unseal_value};
+pub use seal::{
+    Budget, Opened, SealedValue, open_value, reseal_value, seal_secret, seal_value, unseal_secret, unseal_value,
+};
 
 /// Largest total size of a Secret's data that Kubernetes accepts (1 MiB).
 pub const MAX_SECRET_SIZE: usize = 1024 * 1024;

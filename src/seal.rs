@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use zeroize::Zeroizing;
 
 use crate::binding::Binding;
+use crate::envelope::{Envelope, Limits};
 use crate::error::{Error, Result, UnsealError};
 use crate::keys::{KeyId, KeyRing, Recipients};
 use crate::manifest::{PlainSecret, display_name};
@@ -60,15 +61,26 @@ pub fn seal_value(value: &[u8], binding: &Binding, recipients: &Recipients) -> R
 /// `hint` are the key ids recorded beside the value; those keys are tried first.
 ///
 /// # Errors
-/// An [`UnsealError`]: not base64, not an age file, no matching key, tampered or
-/// truncated, bad payload header, or sealed for another scope / namespace / name / key.
+/// An [`UnsealError`]: not base64, not an age file (or larger than the format's bounds),
+/// no matching key, tampered or truncated, bad payload header, sealed for another scope /
+/// namespace / name / key, or more key trials than [`Budget::PER_OBJECT`].
 pub fn unseal_value(
     ciphertext: &str,
     expected: &Binding,
     keys: &KeyRing,
     hint: &[String],
 ) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
-    let opened = open_value(ciphertext, keys, hint)?;
+    unseal_within(ciphertext, expected, keys, hint, &mut Budget::default())
+}
+
+fn unseal_within(
+    ciphertext: &str,
+    expected: &Binding,
+    keys: &KeyRing,
+    hint: &[String],
+    budget: &mut Budget,
+) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
+    let opened = open_within(ciphertext, keys, hint, budget)?;
     if opened.binding != *expected {
         return Err(UnsealError::ScopeMismatch {
             sealed_for: opened.binding.to_string(),
@@ -76,6 +88,32 @@ pub fn unseal_value(
         });
     }
     Ok(opened.value)
+}
+
+/// How many key trials (one X25519 key agreement: a recipient stanza against a key of
+/// the ring) opening one object may cost. Bounds what a hostile object can make an
+/// unsealer spend, whatever its number of values, stanzas and the size of the ring.
+#[derive(Debug)]
+pub struct Budget {
+    trials: usize,
+}
+
+impl Budget {
+    /// Trials one object may use: room for 2,048 values each opened by its hinted key at
+    /// the first stanza, or a few values whose hints are wrong against a large ring.
+    pub const PER_OBJECT: usize = 2048;
+
+    /// Charges `trials`, or refuses when they exceed what is left.
+    fn charge(&mut self, trials: usize) -> Result<(), UnsealError> {
+        self.trials = self.trials.checked_sub(trials).ok_or(UnsealError::OverBudget(Budget::PER_OBJECT))?;
+        Ok(())
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget { trials: Budget::PER_OBJECT }
+    }
 }
 
 /// A value opened but not yet checked against where it is used.
@@ -94,21 +132,47 @@ pub struct Opened {
 /// # Errors
 /// As [`unseal_value`], except the scope check.
 pub fn open_value(ciphertext: &str, keys: &KeyRing, hint: &[String]) -> Result<Opened, UnsealError> {
-    let bytes = STANDARD.decode(ciphertext.trim().as_bytes()).map_err(|_| UnsealError::Base64)?;
-    let decryptor = age::Decryptor::new_buffered(&bytes[..]).map_err(|e| match e {
+    open_within(ciphertext, keys, hint, &mut Budget::default())
+}
+
+/// Opens one value, charging its key trials to `budget`. The shape is checked in linear
+/// time before age parses anything ([`Envelope::parse`]); the hinted keys are tried
+/// first, and the others only if they fail and the budget allows.
+fn open_within(ciphertext: &str, keys: &KeyRing, hint: &[String], budget: &mut Budget) -> Result<Opened, UnsealError> {
+    let limits = Limits::VALUE;
+    let text = ciphertext.trim().as_bytes();
+    if text.len() > limits.max_base64() {
+        return Err(UnsealError::Malformed("the age file is larger than a sealed value can be"));
+    }
+    let bytes = STANDARD.decode(text).map_err(|_| UnsealError::Base64)?;
+    let envelope = Envelope::parse(&bytes, &limits)?;
+    let x25519 = envelope.x25519_stanzas();
+    let [hinted, others] = keys.split_by_hint(hint);
+    if !hinted.is_empty() {
+        budget.charge(x25519 * hinted.len())?;
+        match decrypt_with(&bytes, &hinted, hint) {
+            Err(UnsealError::NoMatchingKey(_)) if !others.is_empty() => {}
+            done => return done,
+        }
+    }
+    budget.charge(x25519 * others.len())?;
+    decrypt_with(&bytes, &others, hint)
+}
+
+/// Decrypts a value whose shape [`Envelope::parse`] accepted, with `identities`.
+fn decrypt_with(bytes: &[u8], identities: &[&x25519::Identity], hint: &[String]) -> Result<Opened, UnsealError> {
+    let decryptor = age::Decryptor::new_buffered(bytes).map_err(|e| match e {
         age::DecryptError::UnknownFormat => UnsealError::Malformed("unknown age version"),
         _ => UnsealError::Malformed("bad age header"),
     })?;
     if decryptor.is_scrypt() {
         return Err(UnsealError::Malformed("passphrase-encrypted age file; gitseal values are sealed to X25519 keys"));
     }
-    let identities = keys.ordered_for(hint);
-    let mut reader =
-        decryptor.decrypt(identities.into_iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => UnsealError::NoMatchingKey(describe_hint(hint)),
-            age::DecryptError::InvalidHeader => UnsealError::Malformed("bad age header"),
-            _ => UnsealError::Tampered,
-        })?;
+    let mut reader = decryptor.decrypt(identities.iter().map(|i| *i as &dyn age::Identity)).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => UnsealError::NoMatchingKey(describe_hint(hint)),
+        age::DecryptError::InvalidHeader => UnsealError::Malformed("bad age header"),
+        _ => UnsealError::Tampered,
+    })?;
     let mut payload = Zeroizing::new(Vec::with_capacity(bytes.len()));
     reader.read_to_end(&mut payload).map_err(|_| UnsealError::Tampered)?;
     let payload = Binding::split_payload(&payload)?;
@@ -249,6 +313,7 @@ pub fn unseal_secret(sealed: &SealedSecret, keys: &KeyRing) -> Result<PlainSecre
     let ObjectMeta { name, namespace, .. } = &sealed.metadata;
     let who = display_name(namespace.as_deref(), name.as_deref());
     let spec = &sealed.spec;
+    let mut budget = Budget::default();
     let mut data = BTreeMap::new();
     for (key, ciphertext) in &spec.encrypted_data {
         let fail = |source| Error::Unseal { name: who.clone(), key: key.clone(), source };
@@ -261,7 +326,7 @@ pub fn unseal_secret(sealed: &SealedSecret, keys: &KeyRing) -> Result<PlainSecre
         let binding = Binding::new(spec.scope, namespace.as_deref(), name.as_deref(), key)
             .map_err(|message| Error::Invalid { document: 1, name: who.clone(), message })?;
         let hint = spec.key_ids.get(key).map(Vec::as_slice).unwrap_or_default();
-        data.insert(key.clone(), unseal_value(ciphertext, &binding, keys, hint).map_err(fail)?);
+        data.insert(key.clone(), unseal_within(ciphertext, &binding, keys, hint, &mut budget).map_err(fail)?);
     }
     let template = spec.template.clone().unwrap_or_default();
     let metadata = template.metadata.unwrap_or_default();

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::binding::Binding;
+use crate::envelope::{Envelope, Limits};
 use crate::keys::KeyId;
 use crate::manifest::{PlainSecret, display_name};
 use crate::{SealedSecret, validate};
@@ -69,12 +70,17 @@ pub fn check_sealed(sealed: &SealedSecret, known: Option<&[KeyId]>) -> Vec<Probl
 }
 
 fn check_value(value: &str, ids: &[String], known: Option<&[KeyId]>) -> Result<(), String> {
+    let limits = Limits::VALUE;
+    if value.trim().len() > limits.max_base64() {
+        return Err(format!("value is longer than a sealed value can be ({} base64 characters)", limits.max_base64()));
+    }
     let bytes = STANDARD.decode(value.trim().as_bytes()).map_err(|_| "value is not valid base64".to_owned())?;
     if !bytes.starts_with(AGE_MAGIC) {
         return Err("value is not a binary age v1 file".into());
     }
+    let envelope = Envelope::parse(&bytes, &limits).map_err(|e| format!("value's age header is refused: {e}"))?;
     age::Decryptor::new_buffered(&bytes[..]).map_err(|_| "value's age header is malformed".to_owned())?;
-    let stanzas = recipient_stanzas(&bytes);
+    let stanzas = envelope.recipients;
     if let Some(other) = stanzas.iter().find(|t| *t != "X25519") {
         return Err(format!("value is sealed to a {other} recipient; gitseal uses X25519 recipients only"));
     }
@@ -96,24 +102,6 @@ fn check_value(value: &str, ids: &[String], known: Option<&[KeyId]>) -> Result<(
         ));
     }
     Ok(())
-}
-
-/// Tags of the recipient stanzas of a binary age file (`-> TAG args…` lines of its
-/// header), leaving out the random `…-grease` stanzas age adds to keep parsers honest.
-pub(crate) fn recipient_stanzas(file: &[u8]) -> Vec<String> {
-    let mut tags = Vec::new();
-    for line in file[AGE_MAGIC.len()..].split(|&b| b == b'\n') {
-        if line.starts_with(b"---") {
-            break;
-        }
-        if let Some(rest) = line.strip_prefix(b"-> ") {
-            let tag = rest.split(|&b| b == b' ').next().unwrap_or_default();
-            if !tag.ends_with(b"-grease") {
-                tags.push(String::from_utf8_lossy(tag).into_owned());
-            }
-        }
-    }
-    tags
 }
 
 /// A plaintext Secret that carries data is a leak when committed: one problem naming

@@ -355,6 +355,56 @@ fn damaged() -> Vec<Vector> {
     ]
 }
 
+/// Values just past each bound of the shape check (docs/FORMAT.md §7.1), made from a
+/// value sealed to A: the bound refuses them before age sees them, though age would
+/// report most as tampered (the MAC no longer matches). And the largest value the bounds
+/// accept: A plus 62 other recipients.
+fn bounds() -> Vec<Vector> {
+    let db = strict("prod", "db", "password");
+    let good = bytes_of(&seal(b"hunter2", &db, &[KEY_A]));
+    let mac = mac_line(&good);
+    let with = |stanzas: String| STANDARD.encode([&good[..mac], stanzas.as_bytes(), &good[mac..]].concat());
+    let full_line = format!("{}\n", "A".repeat(64));
+    let others: Vec<String> = (0..62).map(|_| gitseal::generate_identity().to_public().to_string()).collect();
+    let mut many = vec![recipient(KEY_A)];
+    many.extend(others.iter().map(|r| r.parse::<age::x25519::Recipient>().unwrap()));
+    let widest = seal_value(b"hunter2", &db, &Recipients::new(many).unwrap()).unwrap().ciphertext;
+    vec![
+        vector(
+            "bound-too-many-stanzas",
+            "malformed",
+            "64 empty stanzas added: 65 or more in all",
+            with("-> a\n\n".repeat(64)),
+        ),
+        vector(
+            "bound-stanza-flood",
+            "malformed",
+            "2,000 empty stanzas: the attack whose cost grows with the square of the header in age",
+            with("-> a\n\n".repeat(2000)),
+        ),
+        vector(
+            "bound-header-too-large",
+            "malformed",
+            "5 stanzas of 2,000-byte arguments: the header exceeds 8 KiB",
+            with(format!("-> {}\n\n", "a".repeat(2000)).repeat(5)),
+        ),
+        vector(
+            "bound-stanza-line-too-long",
+            "malformed",
+            "one stanza line of 2,049 bytes",
+            with(format!("-> {}\n\n", "a".repeat(2046))),
+        ),
+        vector(
+            "bound-stanza-body-too-long",
+            "malformed",
+            "one stanza body of 4 full lines and a fifth",
+            with(format!("-> a\n{}\n", full_line.repeat(4))),
+        ),
+        vector("bound-63-recipients", "success", "sealed to A and 62 other keys: the most the bounds allow", widest)
+            .plaintext(b"hunter2"),
+    ]
+}
+
 /// A sealed value whose base64 needs padding, with the padding dropped.
 fn unpadded() -> String {
     let db = strict("prod", "db", "password");
@@ -376,7 +426,8 @@ fn url_safe() -> String {
 /// Committed vectors are the reference: rewriting them hides a format break.
 pub fn regenerate(dir: &Path) {
     let rewrite = std::env::var_os("GITSEAL_VECTORS_REWRITE").is_some_and(|v| v == "1");
-    let all: Vec<Vector> = [successes(), scope_mismatches(), bad_payloads(), damaged()].into_iter().flatten().collect();
+    let all: Vec<Vector> =
+        [successes(), scope_mismatches(), bad_payloads(), damaged(), bounds()].into_iter().flatten().collect();
     let mut written = 0;
     for v in &all {
         let path = dir.join(v.file);

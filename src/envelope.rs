@@ -1,0 +1,271 @@
+//! The shape of an age file, checked in one linear pass before age parses anything.
+//!
+//! ```text
+//!  base64 text ──length ≤ limit──▶ decode ──▶ "age-encryption.org/v1" LF
+//!                                             ("-> " args LF, body lines)   ≤ max_stanzas
+//!                                             "--- " MAC LF                 header ≤ max_header
+//!                                             nonce ‖ payload               file ≤ max_file
+//! ```
+//!
+//! age's own header parser starts over after every line it reads, so its cost grows with
+//! the square of the header: a value of 40,000 empty stanzas costs minutes. Everything
+//! untrusted passes through [`Envelope::parse`] first, which costs one pass over the
+//! header and refuses, in microseconds, any file whose header is larger than gitseal
+//! or stock `age` ever writes (docs/FORMAT.md §7.1). What it lets through, age parses in
+//! a bounded time; the number of X25519 stanzas it counts bounds the key trials.
+
+use crate::error::UnsealError;
+use gitseal_crds::bounds;
+
+/// Bounds on the shape of an age file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest whole file (header, nonce and payload), in bytes.
+    pub max_file: usize,
+    /// Largest header, from the version line through the MAC line, in bytes.
+    pub max_header: usize,
+    /// Most recipient stanzas (the grease stanza included).
+    pub max_stanzas: usize,
+    /// Most body lines of one stanza.
+    pub max_body_lines: usize,
+    /// Longest stanza line (`-> ` and its arguments), in bytes.
+    pub max_stanza_line: usize,
+}
+
+impl Limits {
+    /// Bounds for one sealed value (docs/FORMAT.md §7.1): the whole file as the CRD
+    /// allows it; 64 stanzas leave room for 63 recipients and the grease stanza, whose
+    /// body takes at most 3 lines; 8 KiB of header holds 63 X25519 stanzas (98 bytes
+    /// each) and the largest grease stanza.
+    pub const VALUE: Limits = Limits {
+        max_file: bounds::MAX_SEALED_FILE,
+        max_header: 8 * 1024,
+        max_stanzas: bounds::MAX_STANZAS,
+        max_body_lines: 4,
+        max_stanza_line: 2048,
+    };
+
+    /// The longest standard base64 text a file within these bounds can have.
+    pub const fn max_base64(&self) -> usize {
+        self.max_file.div_ceil(3) * 4
+    }
+
+    /// Whether `n` recipients, each with its X25519 stanza, and the largest grease stanza
+    /// fit within these bounds.
+    pub const fn holds_recipients(&self, n: usize) -> bool {
+        n < self.max_stanzas && VERSION_LINE.len() + 98 * n + 190 + 48 <= self.max_header
+    }
+}
+
+/// What the pass found: enough to bound the work age will do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// Recipient stanzas in the header (the grease stanza included).
+    pub stanzas: usize,
+    /// Tags of the recipient stanzas in order (`X25519`, …), leaving out the random
+    /// `…-grease` stanzas age adds to keep parsers honest.
+    pub recipients: Vec<String>,
+    /// Length of the header in bytes, through the MAC line's LF.
+    pub header_len: usize,
+}
+
+const VERSION_LINE: &[u8] = b"age-encryption.org/v1\n";
+const VERSION_PREFIX: &[u8] = b"age-encryption.org/";
+/// Columns of a full stanza body line.
+const BODY_COLUMNS: usize = 64;
+/// Base64 characters of the 32-byte header MAC.
+const MAC_CHARS: usize = 43;
+/// Bytes of the payload nonce that follows the header.
+const NONCE_LEN: usize = 16;
+
+impl Envelope {
+    /// Checks the shape of a binary age file within `limits`, in one pass.
+    ///
+    /// # Errors
+    /// [`UnsealError::Malformed`] saying which bound or rule the file breaks. It accepts
+    /// every file age itself writes for up to `max_stanzas - 1` recipients; what it lets
+    /// through may still fail in age (a bad MAC, an invalid key share).
+    pub fn parse(file: &[u8], limits: &Limits) -> Result<Envelope, UnsealError> {
+        if file.len() > limits.max_file {
+            return Err(UnsealError::Malformed("the age file is larger than a sealed value can be"));
+        }
+        let Some(rest) = file.strip_prefix(VERSION_LINE) else {
+            return Err(if file.starts_with(VERSION_PREFIX) {
+                UnsealError::Malformed("unknown age version")
+            } else {
+                UnsealError::Malformed("bad age header")
+            });
+        };
+        let mut lines = Lines { rest, used: VERSION_LINE.len(), limit: limits.max_header };
+        let mut envelope = Envelope { stanzas: 0, recipients: Vec::new(), header_len: 0 };
+        loop {
+            let line = lines.next()?;
+            if let Some(mac) = line.strip_prefix(b"--- ") {
+                if mac.len() != MAC_CHARS || !mac.iter().all(|&b| is_base64(b)) {
+                    return Err(UnsealError::Malformed("bad age header"));
+                }
+                break;
+            }
+            let args = line.strip_prefix(b"-> ").ok_or(UnsealError::Malformed("bad age header"))?;
+            envelope.stanzas += 1;
+            if envelope.stanzas > limits.max_stanzas {
+                return Err(UnsealError::Malformed("the age header has more recipient stanzas than allowed"));
+            }
+            if line.len() > limits.max_stanza_line {
+                return Err(UnsealError::Malformed("an age stanza line is longer than allowed"));
+            }
+            if args.is_empty()
+                || !args.split(|&b| b == b' ').all(|a| !a.is_empty() && a.iter().all(u8::is_ascii_graphic))
+            {
+                return Err(UnsealError::Malformed("bad age header"));
+            }
+            let tag = args.split(|&b| b == b' ').next().unwrap_or_default();
+            if !tag.ends_with(b"-grease") {
+                envelope.recipients.push(String::from_utf8_lossy(tag).into_owned());
+            }
+            body(&mut lines, limits.max_body_lines)?;
+        }
+        envelope.header_len = lines.used;
+        // The nonce must be whole; a short payload is age's to report (as tampered).
+        if file.len() - envelope.header_len < NONCE_LEN {
+            return Err(UnsealError::Malformed("the age file ends before its nonce"));
+        }
+        Ok(envelope)
+    }
+
+    /// `X25519` stanzas: each costs one key agreement per identity tried.
+    pub fn x25519_stanzas(&self) -> usize {
+        self.recipients.iter().filter(|t| *t == "X25519").count()
+    }
+}
+
+/// Consumes one stanza body: full 64-column lines, then one shorter (maybe empty) line.
+fn body(lines: &mut Lines<'_>, max_lines: usize) -> Result<(), UnsealError> {
+    for _ in 0..max_lines {
+        let line = lines.next()?;
+        if line.len() > BODY_COLUMNS || !line.iter().all(|&b| is_base64(b)) {
+            return Err(UnsealError::Malformed("bad age header"));
+        }
+        if line.len() < BODY_COLUMNS {
+            return Ok(());
+        }
+    }
+    Err(UnsealError::Malformed("an age stanza body is longer than allowed"))
+}
+
+/// The header's lines, never reading past the header limit.
+struct Lines<'a> {
+    rest: &'a [u8],
+    used: usize,
+    limit: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// The next line without its LF.
+    fn next(&mut self) -> Result<&'a [u8], UnsealError> {
+        let window = &self.rest[..self.rest.len().min(self.limit.saturating_sub(self.used))];
+        let Some(end) = window.iter().position(|&b| b == b'\n') else {
+            return Err(if window.len() < self.rest.len() {
+                UnsealError::Malformed("the age header is larger than allowed")
+            } else {
+                UnsealError::Malformed("bad age header")
+            });
+        };
+        let line = &self.rest[..end];
+        self.rest = &self.rest[end + 1..];
+        self.used += end + 1;
+        Ok(line)
+    }
+}
+
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Recipients, generate_identity};
+    use crate::{Binding, seal_value};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn sealed(recipients: usize) -> Vec<u8> {
+        let to = Recipients::new((0..recipients).map(|_| generate_identity().to_public())).unwrap();
+        let value = seal_value(b"v", &Binding::ClusterWide, &to).unwrap();
+        STANDARD.decode(value.ciphertext).unwrap()
+    }
+
+    /// A header of `stanzas` copies of `stanza`, a MAC line and a minimal payload.
+    fn crafted(stanza: &str, stanzas: usize) -> Vec<u8> {
+        let mut file = VERSION_LINE.to_vec();
+        file.extend(stanza.repeat(stanzas).as_bytes());
+        file.extend(format!("--- {}\n", "A".repeat(MAC_CHARS)).as_bytes());
+        file.extend([0u8; NONCE_LEN + 16]);
+        file
+    }
+
+    #[test]
+    fn accepts_what_gitseal_writes_up_to_the_recipient_bound() {
+        for n in [1, 2, 10, Limits::VALUE.max_stanzas - 1] {
+            for _ in 0..20 {
+                let file = sealed(n);
+                let envelope = Envelope::parse(&file, &Limits::VALUE).unwrap();
+                assert_eq!(envelope.x25519_stanzas(), n);
+                assert_eq!(envelope.recipients.len(), n);
+                assert!(envelope.stanzas == n || envelope.stanzas == n + 1, "grease is optional");
+                assert!(file[..envelope.header_len].ends_with(b"\n") && envelope.header_len < file.len());
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_each_bound() {
+        let empty = "-> a\n\n";
+        let limits = Limits::VALUE;
+        let cases = [
+            (crafted(empty, limits.max_stanzas + 1), "more recipient stanzas"),
+            (crafted(&format!("-> {}\n\n", "a".repeat(2000)), 5), "header is larger than allowed"),
+            (crafted(empty, 40_000), "more recipient stanzas"),
+            (crafted(&format!("-> {}\n\n", "a".repeat(limits.max_stanza_line)), 1), "longer than allowed"),
+            (crafted(&format!("-> a\n{}\n", format!("{}\n", "A".repeat(64)).repeat(4)), 1), "body is longer"),
+            (vec![b'x'; limits.max_file + 1], "larger than a sealed value"),
+        ];
+        for (file, want) in cases {
+            match Envelope::parse(&file, &limits) {
+                Err(UnsealError::Malformed(m)) => assert!(m.contains(want), "{m} vs {want}"),
+                other => panic!("{want}: {other:?}"),
+            }
+        }
+        assert_eq!(Envelope::parse(&crafted(empty, limits.max_stanzas), &limits).unwrap().stanzas, 64);
+    }
+
+    #[test]
+    fn refuses_broken_shapes() {
+        let mac = format!("--- {}\n", "A".repeat(MAC_CHARS));
+        for bad in [
+            &b""[..],
+            b"age-encryption.org/v1",
+            b"age-encryption.org/v1\n-> X25519 abc\n",
+            b"age-encryption.org/v1\n->  X25519\n\n",
+            b"age-encryption.org/v1\n-> X25519 a\xff\n\n",
+            b"age-encryption.org/v1\n-> \n\n",
+            b"age-encryption.org/v1\n-> a\nnot*base64\n",
+            b"age-encryption.org/v1\n--- short\n",
+            b"age-encryption.org/v1\r\n",
+            &[VERSION_LINE, mac.as_bytes(), &[0u8; NONCE_LEN - 1]].concat(),
+        ] {
+            assert!(matches!(Envelope::parse(bad, &Limits::VALUE), Err(UnsealError::Malformed(_))), "{bad:?}");
+        }
+        let v2 = Envelope::parse(b"age-encryption.org/v2\n", &Limits::VALUE);
+        assert_eq!(v2, Err(UnsealError::Malformed("unknown age version")));
+    }
+
+    #[test]
+    fn bounds_agree_with_the_crd() {
+        let limits = Limits::VALUE;
+        assert_eq!(STANDARD.encode(vec![0u8; limits.max_file]).len(), limits.max_base64());
+        assert_eq!(limits.max_base64(), bounds::MAX_SEALED_BASE64);
+        assert!(limits.holds_recipients(bounds::MAX_KEY_IDS) && !limits.holds_recipients(bounds::MAX_KEY_IDS + 1));
+    }
+}
