@@ -12,13 +12,16 @@
 // `printcolumn(type_ = "string")` repeats by design; clippy reads it as a duplicated attribute.
 #![allow(clippy::duplicated_attributes)]
 
+pub mod bounds;
 pub mod keyring;
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+use crate::bounds::*;
 use serde::{Deserialize, Serialize};
 
 /// API group of every gitseal resource.
@@ -52,10 +55,12 @@ pub struct SealedSecretSpec {
     #[serde(default)]
     pub scope: Scope,
     /// Data key → standard base64 of a binary age file (see docs/FORMAT.md).
+    #[schemars(schema_with = "sealed_values_schema")]
     pub encrypted_data: BTreeMap<String, String>,
     /// Data key → ids of the keys (recipients) that value is sealed to. Lets the
     /// controller try the right key first and tells an operator which key sealed what.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "key_ids_schema")]
     pub key_ids: BTreeMap<String, Vec<String>>,
     /// Metadata, type and immutability of the Secret the controller writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +111,7 @@ pub struct SecretTemplate {
     pub metadata: Option<TemplateMetadata>,
     /// The Secret's `type`, e.g. `Opaque` or `kubernetes.io/tls`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SECRET_TYPE_LEN))]
     pub type_: Option<String>,
     /// Whether the Secret is immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,9 +122,47 @@ pub struct SecretTemplate {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TemplateMetadata {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "labels_schema")]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "annotations_schema")]
     pub annotations: BTreeMap<String, String>,
+}
+
+fn string_map(max_entries: usize, max_value_len: usize) -> Schema {
+    json_schema!({
+        "type": "object",
+        "maxProperties": max_entries,
+        "additionalProperties": { "type": "string", "maxLength": max_value_len },
+    })
+}
+
+fn sealed_values_schema(_: &mut SchemaGenerator) -> Schema {
+    string_map(MAX_VALUES, MAX_SEALED_BASE64)
+}
+
+fn labels_schema(_: &mut SchemaGenerator) -> Schema {
+    string_map(MAX_TEMPLATE_ENTRIES, MAX_LABEL_VALUE_LEN)
+}
+
+fn annotations_schema(_: &mut SchemaGenerator) -> Schema {
+    string_map(MAX_TEMPLATE_ENTRIES, MAX_ANNOTATION_VALUE_LEN)
+}
+
+fn key_id_list() -> serde_json::Value {
+    serde_json::json!({
+        "type": "array",
+        "maxItems": MAX_KEY_IDS,
+        "items": { "type": "string", "maxLength": MAX_KEY_ID_LEN },
+    })
+}
+
+fn key_ids_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "object", "maxProperties": MAX_VALUES, "additionalProperties": key_id_list() })
+}
+
+fn item_key_ids_schema(_: &mut SchemaGenerator) -> Schema {
+    Schema::try_from(key_id_list()).unwrap_or_default()
 }
 
 /// Observed state, in the shape kstatus, Argo CD and Flux read.
@@ -156,6 +200,7 @@ pub struct SealedSecretStatus {
 pub struct KeyRotationSpec {
     /// Why the key is rotated, for the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_REASON_LEN))]
     pub reason: Option<String>,
 }
 
@@ -198,8 +243,10 @@ pub struct ResealRequestSpec {
     /// Public keys (`age1…`) the caller offers for keeping earlier, non-cluster
     /// recipients such as a break-glass key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_OFFERED_RECIPIENTS), inner(length(max = MAX_RECIPIENT_LEN)))]
     pub recipients: Vec<String>,
     /// The values to re-encrypt, in order.
+    #[schemars(length(max = MAX_RESEAL_VALUES))]
     pub values: Vec<ResealItem>,
 }
 
@@ -208,9 +255,11 @@ pub struct ResealRequestSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ResealItem {
     /// Standard base64 of the age file, as in `spec.encryptedData`.
+    #[schemars(length(max = MAX_SEALED_BASE64))]
     pub ciphertext: String,
     /// The key ids recorded beside it (a hint for which key to try first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "item_key_ids_schema")]
     pub key_ids: Vec<String>,
 }
 
