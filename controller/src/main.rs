@@ -1,7 +1,9 @@
 //! `gitseal-controller`: see `run` for the wiring and `reconcile` for what it does.
 
 mod args;
+mod cache;
 mod decide;
+mod decrypt;
 mod http;
 mod keys;
 mod leader;
@@ -12,6 +14,7 @@ mod reseal;
 mod rotation;
 mod run;
 mod state;
+mod supervise;
 
 use clap::Parser;
 

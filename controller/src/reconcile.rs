@@ -25,10 +25,12 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
 use crate::FIELD_MANAGER;
+use crate::cache;
 use crate::decide::{
     Ownership, Reason, Replace, check_template, condition_changed, desired_secret, needs_replace, ownership,
     ready_condition, stalled_condition,
 };
+use crate::decrypt::DecryptPool;
 use crate::state::Shared;
 
 /// How often a SealedSecret blocked by an unowned Secret looks for the opt-in again.
@@ -44,6 +46,9 @@ pub enum Error {
     /// Writing the status failed.
     #[error("writing the status failed: {0}")]
     PatchStatus(#[source] kube::Error),
+    /// Reading an object whose values the cache does not keep failed.
+    #[error("reading the SealedSecret failed: {0}")]
+    GetSealedSecret(#[source] kube::Error),
 }
 
 /// What every reconciliation shares.
@@ -56,6 +61,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Metadata of the Secrets gitseal manages (label-selected).
     pub managed: Store<kube::core::PartialObjectMeta<Secret>>,
+    /// Where unsealing runs: off the async runtime, bounded in CPU and memory.
+    pub decrypt: DecryptPool,
     /// What this replica last wrote, Secret and Ready status, for each SealedSecret, to
     /// skip rewriting a Secret nobody changed since (its own write's watch event triggers
     /// a reconcile too).
@@ -83,24 +90,30 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     if up_to_date(&ctx, &key, &inputs, ring_generation) {
         return Ok(Action::await_change());
     }
-    let ring = ctx.shared.ring();
-    let (reason, message, wrote) = match unseal_secret(&sealed, &ring) {
-        Err(e) => (Reason::of_unseal(&e), e.to_string(), None),
-        Ok(plain) if let Err(message) = check_template(&plain) => (Reason::Malformed, message, None),
-        Ok(plain) => {
-            let desired = desired_secret(&sealed, &plain);
-            match write_secret(&ctx, &sealed, &namespace, desired).await {
-                Ok((Written::NotOurs(message), _)) => (Reason::SecretNotManaged, message, None),
-                Ok((written, secret_version)) => {
-                    let message = format!("Secret {} is up to date", sealed.name_any());
-                    (Reason::Unsealed, message, Some((written, secret_version)))
-                }
-                Err(e) => {
-                    warn!(namespace, name = %sealed.name_any(), error = %e, "writing the Secret failed");
-                    (Reason::SecretWriteFailed, format!("writing the Secret failed: {}", api_reason(&e)), None)
-                }
-            }
+    let sealed = if cache::is_trimmed(&sealed) {
+        let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
+        match api.get_opt(&key.1).await.map_err(Error::GetSealedSecret)? {
+            Some(full) if full.meta().uid == sealed.meta().uid => Arc::new(full),
+            // Deleted or replaced meanwhile: its own events bring the new one.
+            _ => return Ok(Action::await_change()),
         }
+    } else {
+        sealed
+    };
+    let _memory = ctx.decrypt.reserve(cache::values_len(&sealed)).await;
+    let (reason, message, wrote) = match unseal(&ctx, sealed.clone()).await {
+        Err((reason, message)) => (reason, message, None),
+        Ok(desired) => match write_secret(&ctx, &sealed, &namespace, desired).await {
+            Ok((Written::NotOurs(message), _)) => (Reason::SecretNotManaged, message, None),
+            Ok((written, secret_version)) => {
+                let message = format!("Secret {} is up to date", sealed.name_any());
+                (Reason::Unsealed, message, Some((written, secret_version)))
+            }
+            Err(e) => {
+                warn!(namespace, name = %sealed.name_any(), error = %e, "writing the Secret failed");
+                (Reason::SecretWriteFailed, format!("writing the Secret failed: {}", api_reason(&e)), None)
+            }
+        },
     };
     ctx.written.lock().map(|mut w| w.remove(&key)).ok();
     let changed = update_status(&ctx, &sealed, &namespace, reason, &message).await?;
@@ -130,6 +143,21 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
         Reason::SecretNotManaged => Action::requeue(ADOPTION_RECHECK),
         _ => Action::await_change(),
     })
+}
+
+/// Unseals on the decrypt pool (the core bounds the work per object) and builds the
+/// Secret to write, or says why not.
+async fn unseal(ctx: &Context, sealed: Arc<SealedSecret>) -> Result<Secret, (Reason, String)> {
+    let ring = ctx.shared.ring();
+    let work = move || {
+        let plain = unseal_secret(&sealed, &ring).map_err(|e| (Reason::of_unseal(&e), e.to_string()))?;
+        check_template(&plain).map_err(|message| (Reason::Malformed, message))?;
+        Ok(desired_secret(&sealed, &plain))
+    };
+    match ctx.decrypt.run(work).await {
+        Some(result) => result,
+        None => Err((Reason::Malformed, "unsealing failed unexpectedly; see the controller's log".into())),
+    }
 }
 
 /// Whether nothing changed since this replica last wrote the Secret and a Ready status

@@ -11,7 +11,7 @@
 //! published key, and the scope from the sealed payload only: not an oracle.
 
 use age::x25519;
-use gitseal::crds::{ResealRequest, ResealRequestStatus, ResealResult};
+use gitseal::crds::{ResealRequest, ResealRequestSpec, ResealRequestStatus, ResealResult};
 use gitseal::{KeyId, KeyRing, Recipients, reseal_value};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
@@ -20,43 +20,85 @@ use std::sync::Arc;
 use tracing::info;
 
 use crate::FIELD_MANAGER;
+use crate::decrypt::DecryptPool;
 use crate::state::Shared;
 
+/// Largest answer written into a ResealRequest: its status and spec together must stay
+/// under the API server's object size limit (etcd's 1.5 MiB request limit by default),
+/// with room for metadata.
+const MAX_ANSWER: usize = 1024 * 1024 + 256 * 1024;
+
 /// Answers ResealRequests in the controller's namespace until the watch ends.
-pub async fn serve(client: Client, namespace: String, shared: Arc<Shared>) {
+pub async fn serve(client: Client, namespace: String, shared: Arc<Shared>, decrypt: DecryptPool) {
     let api: Api<ResealRequest> = Api::namespaced(client, &namespace);
     let pending = |r: &ResealRequest| r.status.as_ref().is_none_or(|s| s.conditions.is_empty());
     crate::requests::serve(api.clone(), pending, |request| {
-        let (api, shared) = (&api, &shared);
-        async move { respond(api, shared, &request).await }
+        let (api, shared, decrypt) = (&api, &shared, &decrypt);
+        async move { respond(api, shared, decrypt, request).await }
     })
     .await;
 }
 
-async fn respond(api: &Api<ResealRequest>, shared: &Shared, request: &ResealRequest) -> Result<(), String> {
+async fn respond(
+    api: &Api<ResealRequest>,
+    shared: &Shared,
+    decrypt: &DecryptPool,
+    request: ResealRequest,
+) -> Result<(), String> {
     let keys = shared.keys();
     let published = keys
         .published()
         .and_then(|k| Recipients::parse_each([k.recipient.as_str()]).ok())
         .and_then(|mut r| r.pop())
         .ok_or("no published key yet")?;
-    let status = answer(request, &keys.ring, &published);
+    let name = request.name_any();
+    let _memory = decrypt.reserve(request.spec.values.iter().map(|v| v.ciphertext.len()).sum()).await;
+    let (ring, generation) = (keys.ring.clone(), request.metadata.generation);
+    let status = decrypt
+        .run(move || fit(answer(&request, &ring, &published), &request.spec, generation))
+        .await
+        .ok_or("re-encryption failed unexpectedly; see the controller's log")?;
     let failed = status.values.iter().filter(|v| v.error.is_some()).count();
     let patch = serde_json::json!({
         "apiVersion": gitseal::crds::API_VERSION,
         "kind": "ResealRequest",
         "status": status,
     });
-    match api.patch_status(&request.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await
-    {
+    match api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await {
         // Deleted meanwhile: nobody waits for the answer.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e.to_string()),
         Ok(_) => {
-            info!(request = %request.name_any(), values = status.values.len(), failed, "resealed");
+            info!(request = %name, values = status.values.len(), failed, "resealed");
             Ok(())
         }
     }
+}
+
+/// The answer, or when it could never be stored (request and answer together over the
+/// object size limit), a `Ready=False` status that says so and what to do.
+fn fit(status: ResealRequestStatus, spec: &ResealRequestSpec, generation: Option<i64>) -> ResealRequestStatus {
+    let total = json_len(&status) + json_len(spec);
+    if total <= MAX_ANSWER {
+        return status;
+    }
+    let condition = Condition {
+        type_: "Ready".into(),
+        status: "False".into(),
+        reason: "TooLarge".into(),
+        message: format!(
+            "the answer to {} values would make this object {total} bytes, over the API server's limit; send fewer values per request (gitseal reseal sends {})",
+            spec.values.len(),
+            gitseal::crds::bounds::RESEAL_BATCH,
+        ),
+        observed_generation: generation,
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
+    };
+    ResealRequestStatus { values: Vec::new(), conditions: vec![condition] }
+}
+
+fn json_len<T: serde::Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |v| v.len())
 }
 
 /// The answer to one request (pure: the ring and published key are passed in).

@@ -28,7 +28,8 @@ use crate::state::Shared;
 pub async fn serve_requests(client: Client, namespace: String) {
     let requests: Api<KeyRotation> = Api::namespaced(client.clone(), &namespace);
     let secrets: Api<Secret> = Api::namespaced(client, &namespace);
-    let pending = |r: &KeyRotation| r.status.as_ref().is_none_or(|s| s.key.is_none());
+    // Answered once: with a key, or with Ready=False when it kept failing.
+    let pending = |r: &KeyRotation| r.status.as_ref().is_none_or(|s| s.key.is_none() && s.conditions.is_empty());
     crate::requests::serve(requests.clone(), pending, |request| {
         let (requests, secrets, namespace) = (&requests, &secrets, &namespace);
         async move { rotate(requests, secrets, namespace, &request).await }

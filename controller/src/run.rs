@@ -17,30 +17,36 @@ use futures::{StreamExt, TryStreamExt};
 use gitseal::SealedSecret;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Client;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
-use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::args::Args;
+use crate::cache;
 use crate::decide::MANAGED_SELECTOR;
+use crate::decrypt::DecryptPool;
 use crate::keys::{self, KEY_SELECTOR, KeyState};
 use crate::leader::Elector;
 use crate::reconcile::{Context, error_policy, reconcile};
 use crate::state::Shared;
+use crate::supervise::Tasks;
 use crate::{LEASE_NAME, http, reseal, rotation};
 
 /// Longest a graceful shutdown may take: less than the Deployment's 30 s grace period.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// SealedSecrets per page of the initial list.
+const LIST_PAGE: u32 = 50;
 
-/// Runs the controller until SIGTERM/SIGINT, or until leadership is lost (then the
-/// process exits non-zero and its Deployment restarts it as a standby).
+/// Runs the controller until SIGTERM/SIGINT, or until leadership is lost or a background
+/// task dies (then the process exits non-zero and its Deployment restarts it).
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let shared = Arc::new(Shared::default());
+    let decrypt = DecryptPool::per_core();
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -52,16 +58,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tracing::error!("graceful shutdown took longer than {SHUTDOWN_GRACE:?}; exiting");
         std::process::exit(1);
     });
-    let server = tokio::spawn(http::serve(args.http_addr, shared.clone(), stop_rx.clone()));
+    let mut tasks = Tasks::default();
+    let (addr, http_shared, http_stop) = (args.http_addr, shared.clone(), stop_rx.clone());
+    tasks.spawn("HTTP server", async move {
+        match http::serve(addr, http_shared, http_stop).await {
+            // Stopped on request: the process is ending, not failing.
+            Ok(()) => std::future::pending().await,
+            Err(e) => tracing::error!(error = %e, "HTTP server failed"),
+        }
+    });
     let (keys_tx, keys_rx) = watch::channel(0u64);
-    tokio::spawn(watch_keys(Api::namespaced(client.clone(), &args.namespace), shared.clone(), keys_tx));
+    tasks.spawn("key watcher", watch_keys(Api::namespaced(client.clone(), &args.namespace), shared.clone(), keys_tx));
 
     let me = args.identity();
     let elector =
         Elector::new(Api::<Lease>::namespaced(client.clone(), &args.namespace), LEASE_NAME, &me, args.lease_duration());
     info!(identity = %me, namespace = %args.namespace, "waiting for leadership");
-    if !acquire(&elector, args.retry_period(), stop_rx.clone()).await {
-        return finish(server).await;
+    let leading = tokio::select! {
+        leading = acquire(&elector, args.retry_period(), stop_rx.clone()) => leading,
+        died = tasks.died() => return failed(&shared, died),
+    };
+    if !leading {
+        return Ok(());
     }
     shared.set_leading(true);
     info!(identity = %me, "became leader");
@@ -75,20 +93,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         info!("created the first key");
     }
     let mut loaded = keys_rx.clone();
-    loaded.wait_for(|_| !shared.ring().is_empty()).await?;
-    tokio::spawn(publish_keys(Api::namespaced(client.clone(), &args.namespace), shared.clone(), keys_rx.clone()));
-    tokio::spawn(rotation::serve_requests(client.clone(), args.namespace.clone()));
-    tokio::spawn(reseal::serve(client.clone(), args.namespace.clone(), shared.clone()));
+    tokio::select! {
+        ready = loaded.wait_for(|_| !shared.ring().is_empty()) => { ready?; }
+        died = tasks.died() => return failed(&shared, died),
+    }
+    let ns = &args.namespace;
+    tasks.spawn("key publisher", publish_keys(Api::namespaced(client.clone(), ns), shared.clone(), keys_rx.clone()));
+    tasks.spawn("KeyRotation server", rotation::serve_requests(client.clone(), ns.clone()));
+    tasks.spawn("ResealRequest server", reseal::serve(client.clone(), ns.clone(), shared.clone(), decrypt.clone()));
     if !args.key_rotation_period.is_zero() {
-        tokio::spawn(rotation::rotate_on_schedule(
-            client.clone(),
-            args.namespace.clone(),
-            shared.clone(),
-            args.key_rotation_period,
-        ));
+        let period = args.key_rotation_period;
+        tasks.spawn(
+            "scheduled rotation",
+            rotation::rotate_on_schedule(client.clone(), ns.clone(), shared.clone(), period),
+        );
     }
 
-    run_controller(client, &args, shared.clone(), keys_rx, stop_rx.clone(), lost_rx.clone()).await;
+    tokio::select! {
+        () = run_controller(client, &args, shared.clone(), decrypt, keys_rx, stop_rx.clone(), lost_rx.clone()) => {}
+        died = tasks.died() => return failed(&shared, died),
+    }
 
     let lost = *lost_rx.borrow();
     let elector = renewer.await?;
@@ -100,18 +124,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Ok(Err(e)) => warn!(error = %e, "releasing the lease failed; a standby takes over when it expires"),
         Err(_) => warn!("releasing the lease timed out; a standby takes over when it expires"),
     }
-    finish(server).await
+    Ok(())
 }
 
-async fn finish(server: tokio::task::JoinHandle<std::io::Result<()>>) -> anyhow::Result<()> {
-    server.await??;
-    Ok(())
+/// A background task died: fail readiness and stop, so the replica restarts whole.
+fn failed(shared: &Shared, died: String) -> anyhow::Result<()> {
+    shared.set_failed();
+    anyhow::bail!("{died}; exiting rather than running without it")
 }
 
 async fn run_controller(
     client: Client,
     args: &Args,
     shared: Arc<Shared>,
+    decrypt: DecryptPool,
     keys_rx: watch::Receiver<u64>,
     stop_rx: watch::Receiver<bool>,
     lost_rx: watch::Receiver<bool>,
@@ -137,9 +163,12 @@ async fn run_controller(
         }
     };
     let (sealed_store, sealed_writer) = reflector::store();
-    let sealed = watcher(Api::<SealedSecret>::all(client.clone()), watcher::Config::default())
+    // Small pages: one page of the largest objects the API server accepts stays a few
+    // dozen MiB; the cache then keeps only what reconciling needs (crate::cache).
+    let config = watcher::Config { page_size: Some(LIST_PAGE), ..watcher::Config::default() };
+    let sealed = watcher(Api::<SealedSecret>::all(client.clone()), config)
         .default_backoff()
-        .modify(|s| s.managed_fields_mut().clear())
+        .modify(cache::trim)
         .reflect(sealed_writer)
         .applied_objects()
         // Status writes (our own) do not change the generation: no reconcile for them.
@@ -164,7 +193,7 @@ async fn run_controller(
         client.clone(),
         Reporter { controller: "gitseal-controller".into(), instance: Some(args.identity()) },
     );
-    let ctx = Arc::new(Context { client, shared, recorder, managed, written: Default::default() });
+    let ctx = Arc::new(Context { client, shared, recorder, managed, decrypt, written: Default::default() });
     controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

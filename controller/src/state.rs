@@ -16,6 +16,7 @@ pub struct Shared {
     ring_generation: AtomicU64,
     controller_synced: AtomicBool,
     leading: AtomicBool,
+    failed: AtomicBool,
     /// Prometheus metrics.
     pub metrics: Metrics,
 }
@@ -58,9 +59,16 @@ impl Shared {
         self.metrics.set_leader(leading);
     }
 
-    /// Ready: the key ring is loaded and, when leading, the controller's caches synced.
+    /// Marks the replica as failed for good (a background task died; it is exiting).
+    pub fn set_failed(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    /// Ready: nothing failed, the key ring is loaded and, when leading, the controller's
+    /// caches synced.
     pub fn ready(&self) -> bool {
-        self.keys_loaded.load(Ordering::SeqCst)
+        !self.failed.load(Ordering::SeqCst)
+            && self.keys_loaded.load(Ordering::SeqCst)
             && (!self.leading.load(Ordering::SeqCst) || self.controller_synced.load(Ordering::SeqCst))
     }
 }

@@ -35,7 +35,10 @@ pub const MAX_LABEL_VALUE_LEN: usize = 63;
 pub const MAX_ANNOTATION_VALUE_LEN: usize = 256 * 1024;
 /// Longest Secret `type`.
 pub const MAX_SECRET_TYPE_LEN: usize = 253;
-/// Most values in one ResealRequest (`gitseal reseal` sends 100 at a time).
+/// Values `gitseal reseal` sends in one ResealRequest: the answer to 100 of the
+/// largest common values stays far under the object size limit.
+pub const RESEAL_BATCH: usize = 100;
+/// Most values in one ResealRequest.
 pub const MAX_RESEAL_VALUES: usize = 1000;
 /// Most public keys offered in one ResealRequest.
 pub const MAX_OFFERED_RECIPIENTS: usize = 64;

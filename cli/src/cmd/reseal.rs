@@ -28,8 +28,6 @@ use kube::{Client, ResourceExt};
 use crate::cli::ClusterArgs;
 use crate::{cluster, io};
 
-/// Values per ResealRequest: keeps each object far below the API server's size limit.
-const BATCH: usize = 100;
 /// How long to wait for the controller's answer to one request.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -157,7 +155,7 @@ async fn request_all(
     let api: Api<ResealRequest> = Api::namespaced(client, ns);
     let progress = Progress::new(items.len());
     let mut answers = Vec::with_capacity(items.len());
-    for batch in items.chunks(BATCH) {
+    for batch in items.chunks(gitseal::crds::bounds::RESEAL_BATCH) {
         let mut request =
             ResealRequest::new("", ResealRequestSpec { recipients: offered.to_vec(), values: batch.to_vec() });
         request.metadata.name = None;
@@ -181,6 +179,9 @@ async fn request_all(
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         let _ = api.delete(&name, &DeleteParams::default()).await;
+        if let Some(refused) = status.conditions.iter().find(|c| c.type_ == "Ready" && c.status == "False") {
+            bail!("the controller refused ResealRequest {ns}/{name} ({}): {}", refused.reason, refused.message);
+        }
         if status.values.len() != batch.len() {
             bail!("ResealRequest {name}: {} answers for {} values", status.values.len(), batch.len());
         }
