@@ -1,0 +1,201 @@
+//! A tenant acting as an attacker, on the local control plane, against gitseal-controller
+//! running under deploy/'s RBAC: SealedSecrets crafted to cost the most (a flood of
+//! stanzas, values sealed to 63 strangers, a 1 MiB value) must not delay anyone else's
+//! Secret, the probes, the lease or shutdown, and must not touch anything.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use gitseal::crds::bounds::MAX_KEY_IDS;
+use gitseal::{Recipients, SealedSecret, SealedSecretSpec, generate_identity};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use support::{CONTROLLER_NS, Env, eventually, sealed};
+
+/// How long an ordinary SealedSecret may take to become a Secret while the hostile set is
+/// being refused: a liveness deadline, not a benchmark.
+const PROMPTLY: Duration = Duration::from_secs(15);
+
+/// A value that is a well-formed age header of 40,000 empty stanzas (the attack that cost
+/// about 4 minutes of CPU before the shape check).
+fn stanza_flood() -> String {
+    let mut file = b"age-encryption.org/v1\n".to_vec();
+    file.extend("-> a\n\n".repeat(40_000).as_bytes());
+    file.extend(format!("--- {}\n", "A".repeat(43)).as_bytes());
+    file.extend([0u8; 64]);
+    STANDARD.encode(file)
+}
+
+/// `values` values, each sealed to 62 strangers and, last, the cluster's key: every stanza
+/// a real key share, so each value opens only after a key agreement per stanza, and the
+/// object is stopped by the per-object budget of key trials. (A value no key opens stops
+/// the object at once: unsealing is all or nothing.)
+fn strangers_object(ns: &str, name: &str, values: usize, cluster: &Recipients) -> SealedSecret {
+    let strangers = (1..MAX_KEY_IDS).map(|_| generate_identity().to_public());
+    let to = Recipients::new(strangers.chain(cluster.iter().map(|(_, r)| r.clone()))).unwrap();
+    let mut plain = gitseal::PlainSecret { name: Some(name.into()), namespace: Some(ns.into()), ..Default::default() };
+    for i in 0..values {
+        plain.data.insert(format!("k{i}"), zeroize::Zeroizing::new(vec![b'x'; 8]));
+    }
+    gitseal::seal_secret(&plain, gitseal::Scope::Strict, None, &to, 1).unwrap()
+}
+
+fn raw_object(ns: &str, name: &str, values: &[(&str, String)]) -> SealedSecret {
+    let mut spec = SealedSecretSpec::default();
+    for (k, v) in values {
+        spec.encrypted_data.insert((*k).into(), v.clone());
+    }
+    let mut s = SealedSecret::new(name, spec);
+    s.metadata.namespace = Some(ns.into());
+    s
+}
+
+async fn create(api: &Api<SealedSecret>, object: &SealedSecret) {
+    api.create(&PostParams::default(), object).await.unwrap();
+}
+
+/// (status, reason, message) of the Ready condition once it describes the current generation.
+async fn ready(api: &Api<SealedSecret>, name: &str) -> Option<(String, String, String)> {
+    let s = api.get_opt(name).await.ok()??;
+    let status = s.status?;
+    let c = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    (status.observed_generation == s.metadata.generation)
+        .then(|| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Probes `/healthz` every 100 ms with a 1 s deadline; counts answers and records the
+/// slowest, until stopped.
+struct HealthProbe {
+    stop: Arc<AtomicBool>,
+    slowest_ms: Arc<AtomicU64>,
+    answered: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HealthProbe {
+    fn start(port: u16) -> HealthProbe {
+        let stop = Arc::new(AtomicBool::new(false));
+        let slowest_ms = Arc::new(AtomicU64::new(0));
+        let answered = Arc::new(AtomicU64::new(0));
+        let (s, w, a) = (stop.clone(), slowest_ms.clone(), answered.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let (status, _) = gitseal_e2e::http_get(port, "/healthz");
+                let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                w.fetch_max(if status == 200 { ms } else { u64::MAX }, Ordering::SeqCst);
+                a.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        HealthProbe { stop, slowest_ms, answered, thread: Some(thread) }
+    }
+
+    /// (answers, slowest in ms; u64::MAX if one failed).
+    fn finish(mut self) -> (u64, u64) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+        (self.answered.load(Ordering::SeqCst), self.slowest_ms.load(Ordering::SeqCst))
+    }
+}
+
+async fn renew_time(env: &Env) -> Option<String> {
+    let lease = Api::<Lease>::namespaced(env.client(), CONTROLLER_NS).get("gitseal-controller").await.ok()?;
+    lease.spec?.renew_time.map(|t| t.0.to_string())
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_halt_unsealing_probes_the_lease_or_shutdown() {
+    let (env, ctl, r) = Env::with_controller().await;
+    let evil = env.cluster.fresh_namespace("evil").await.unwrap();
+    let good = env.cluster.fresh_namespace("good").await.unwrap();
+    let evil_sls: Api<SealedSecret> = Api::namespaced(env.client(), &evil);
+    let evil_secrets: Api<Secret> = Api::namespaced(env.client(), &evil);
+
+    // Before the attack: a Secret of the tenant's own that gitseal does not own, and a
+    // SealedSecret that unsealed and is about to be overwritten with a hostile value.
+    let mine = Secret {
+        metadata: kube::api::ObjectMeta { name: Some("flood-0".into()), ..Default::default() },
+        data: Some([("keep".to_string(), ByteString(b"untouched".to_vec()))].into()),
+        ..Default::default()
+    };
+    evil_secrets.create(&PostParams::default(), &mine).await.unwrap();
+    env.apply(&sealed(&evil, "victim", &[("token", "before")], &r)).await;
+    eventually("victim unsealed", || async { ready(&evil_sls, "victim").await.filter(|r| r.1 == "Unsealed") }).await;
+
+    let probe = HealthProbe::start(ctl.port);
+    let lease_before = renew_time(&env).await;
+    let attack_started = Instant::now();
+    let flood = stanza_flood();
+    for i in 0..4 {
+        create(&evil_sls, &raw_object(&evil, &format!("flood-{i}"), &[("v", flood.clone())])).await;
+    }
+    for i in 0..4 {
+        create(&evil_sls, &strangers_object(&evil, &format!("trials-{i}"), 40, &r)).await;
+    }
+    env.apply(&raw_object(&evil, "victim", &[("token", flood.clone())])).await;
+    // A legitimate 1 MiB value: too large for the cache, read when reconciled.
+    let big = gitseal::PlainSecret {
+        name: Some("big".into()),
+        namespace: Some(evil.clone()),
+        data: [("blob".to_string(), zeroize::Zeroizing::new(vec![b'b'; 1024 * 1024 - 64]))].into(),
+        ..Default::default()
+    };
+    env.apply(&gitseal::seal_secret(&big, gitseal::Scope::Strict, None, &r, 1).unwrap()).await;
+
+    // Another tenant's ordinary SealedSecret, created after the attack, is unsealed promptly.
+    env.apply(&sealed(&good, "app", &[("password", "ordinary")], &r)).await;
+    let good_secrets: Api<Secret> = Api::namespaced(env.client(), &good);
+    eventually("the ordinary Secret", || async { good_secrets.get_opt("app").await.ok()? }).await;
+    let waited = attack_started.elapsed();
+    assert!(waited < PROMPTLY, "an ordinary SealedSecret waited {waited:?} behind the hostile ones");
+
+    // Every hostile object is refused with a reason, and nothing is written for it.
+    for name in ["flood-0", "flood-1", "flood-2", "flood-3", "trials-0", "trials-1", "trials-2", "trials-3", "victim"] {
+        let (status, reason, message) = eventually(&format!("{name} refused"), || async {
+            ready(&evil_sls, name).await.filter(|r| r.0 == "False")
+        })
+        .await;
+        assert_eq!((status.as_str(), reason.as_str()), ("False", "Malformed"), "{name}: {message}");
+        assert!(message.contains("stanzas") || message.contains("key trials"), "{name}: {message}");
+    }
+    let kept = evil_secrets.get("flood-0").await.unwrap();
+    assert_eq!(kept.data.unwrap()["keep"].0, b"untouched", "a Secret gitseal does not own is never touched");
+    let victim = evil_secrets.get("victim").await.unwrap();
+    assert_eq!(victim.data.unwrap()["token"].0, b"before", "a refused update leaves the Secret as it was");
+    for name in ["flood-1", "trials-0"] {
+        assert!(evil_secrets.get_opt(name).await.unwrap().is_none(), "no Secret for refused {name}");
+    }
+    let blob = eventually("the 1 MiB Secret", || async { evil_secrets.get_opt("big").await.ok()? }).await;
+    assert_eq!(blob.data.unwrap()["blob"].0.len(), 1024 * 1024 - 64);
+
+    // The lease was renewed during the attack (every 1.2 s with the tests' 6 s lease).
+    let renewed = eventually("lease renewed", || async {
+        let now = renew_time(&env).await;
+        (now.is_some() && now != lease_before).then_some(())
+    });
+    renewed.await;
+
+    // Shutdown while a fresh hostile batch is being chewed: within the 20 s deadline.
+    for i in 4..8 {
+        create(&evil_sls, &strangers_object(&evil, &format!("trials-{i}"), 40, &r)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (answers, slowest_ms) = probe.finish();
+    let asked = Instant::now();
+    let status = ctl.terminate();
+    let took = asked.elapsed();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    assert!(took < Duration::from_secs(20), "SIGTERM took {took:?}");
+    assert!(answers >= 10, "/healthz was probed {answers} times");
+    assert!(slowest_ms < 1000, "/healthz answered in at worst {slowest_ms} ms (u64::MAX: a probe failed)");
+}
