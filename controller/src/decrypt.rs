@@ -42,7 +42,12 @@ impl DecryptPool {
 
     /// One worker per core the process may use.
     pub fn per_core() -> DecryptPool {
-        DecryptPool::new(std::thread::available_parallelism().map_or(1, usize::from))
+        DecryptPool::new(Self::cores())
+    }
+
+    /// Cores the process may use, hence workers of [`DecryptPool::per_core`].
+    pub fn cores() -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
     }
 
     /// Waits until `bytes` of input may be worked on; larger than the whole budget waits

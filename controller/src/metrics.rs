@@ -39,7 +39,11 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("gitseal");
         let reconciles = Family::<ResultLabel, Counter>::default();
-        registry.register("reconciles", "Reconciliations by result (unsealed, failed, error)", reconciles.clone());
+        registry.register(
+            "reconciles",
+            "Reconciliations by result (unsealed, failed, error, deferred)",
+            reconciles.clone(),
+        );
         let unseal_failures = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "unseal_failures",
@@ -75,6 +79,12 @@ impl Metrics {
         self.reconciles.get_or_create(&ResultLabel { result: "error" }).inc();
     }
 
+    /// Records a reconciliation put off because its namespace spent its share of the
+    /// decrypt workers.
+    pub fn deferred(&self) {
+        self.reconciles.get_or_create(&ResultLabel { result: "deferred" }).inc();
+    }
+
     /// Sets the key count.
     pub fn set_keys(&self, n: usize) {
         self.keys.set(i64::try_from(n).unwrap_or(i64::MAX));
@@ -105,12 +115,14 @@ mod tests {
         m.reconciled(Reason::Unsealed, 0.01);
         m.reconciled(Reason::ScopeMismatch, 0.01);
         m.errored();
+        m.deferred();
         m.set_keys(2);
         let text = m.render();
         for expected in [
             "gitseal_reconciles_total{result=\"unsealed\"} 1",
             "gitseal_reconciles_total{result=\"failed\"} 1",
             "gitseal_reconciles_total{result=\"error\"} 1",
+            "gitseal_reconciles_total{result=\"deferred\"} 1",
             "gitseal_unseal_failures_total{reason=\"ScopeMismatch\"} 1",
             "gitseal_keys 2",
             "gitseal_reconcile_duration_seconds_count 2",

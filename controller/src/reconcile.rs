@@ -31,6 +31,7 @@ use crate::decide::{
     ready_condition, stalled_condition,
 };
 use crate::decrypt::DecryptPool;
+use crate::fairness::{Fairness, Turn};
 use crate::state::Shared;
 
 /// How often a SealedSecret blocked by an unowned Secret looks for the opt-in again.
@@ -63,6 +64,8 @@ pub struct Context {
     pub managed: Store<kube::core::PartialObjectMeta<Secret>>,
     /// Where unsealing runs: off the async runtime, bounded in CPU and memory.
     pub decrypt: DecryptPool,
+    /// Each namespace's share of the decrypt workers.
+    pub fairness: Fairness,
     /// What this replica last wrote, Secret and Ready status, for each SealedSecret, to
     /// skip rewriting a Secret nobody changed since (its own write's watch event triggers
     /// a reconcile too).
@@ -90,6 +93,14 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     if up_to_date(&ctx, &key, &inputs, ring_generation) {
         return Ok(Action::await_change());
     }
+    // A namespace that spent more than its share of the workers waits, holding nothing.
+    let turn = match ctx.fairness.admit(&namespace) {
+        Ok(turn) => turn,
+        Err(wait) => {
+            ctx.shared.metrics.deferred();
+            return Ok(Action::requeue(wait));
+        }
+    };
     let sealed = if cache::is_trimmed(&sealed) {
         let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
         match api.get_opt(&key.1).await.map_err(Error::GetSealedSecret)? {
@@ -101,7 +112,7 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
         sealed
     };
     let _memory = ctx.decrypt.reserve(cache::values_len(&sealed)).await;
-    let (reason, message, wrote) = match unseal(&ctx, sealed.clone()).await {
+    let (reason, message, wrote) = match unseal(&ctx, turn, sealed.clone()).await {
         Err((reason, message)) => (reason, message, None),
         Ok(desired) => match write_secret(&ctx, &sealed, &namespace, desired).await {
             Ok((Written::NotOurs(message), _)) => (Reason::SecretNotManaged, message, None),
@@ -145,17 +156,24 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     })
 }
 
-/// Unseals on the decrypt pool (the core bounds the work per object) and builds the
-/// Secret to write, or says why not.
-async fn unseal(ctx: &Context, sealed: Arc<SealedSecret>) -> Result<Secret, (Reason, String)> {
+/// Unseals on the decrypt pool (the core bounds the work per object), charges the time
+/// to the namespace, and builds the Secret to write, or says why not.
+async fn unseal(ctx: &Context, turn: Turn<'_>, sealed: Arc<SealedSecret>) -> Result<Secret, (Reason, String)> {
     let ring = ctx.shared.ring();
     let work = move || {
-        let plain = unseal_secret(&sealed, &ring).map_err(|e| (Reason::of_unseal(&e), e.to_string()))?;
-        check_template(&plain).map_err(|message| (Reason::Malformed, message))?;
-        Ok(desired_secret(&sealed, &plain))
+        let started = Instant::now();
+        let result =
+            unseal_secret(&sealed, &ring).map_err(|e| (Reason::of_unseal(&e), e.to_string())).and_then(|plain| {
+                check_template(&plain).map_err(|message| (Reason::Malformed, message))?;
+                Ok(desired_secret(&sealed, &plain))
+            });
+        (result, started.elapsed())
     };
     match ctx.decrypt.run(work).await {
-        Some(result) => result,
+        Some((result, spent)) => {
+            turn.finish(spent);
+            result
+        }
         None => Err((Reason::Malformed, "unsealing failed unexpectedly; see the controller's log".into())),
     }
 }

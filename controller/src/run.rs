@@ -29,6 +29,7 @@ use crate::args::Args;
 use crate::cache;
 use crate::decide::MANAGED_SELECTOR;
 use crate::decrypt::DecryptPool;
+use crate::fairness::Fairness;
 use crate::keys::{self, KEY_SELECTOR, KeyState};
 use crate::leader::Elector;
 use crate::reconcile::{Context, error_policy, reconcile};
@@ -193,7 +194,11 @@ async fn run_controller(
         client.clone(),
         Reporter { controller: "gitseal-controller".into(), instance: Some(args.identity()) },
     );
-    let ctx = Arc::new(Context { client, shared, recorder, managed, decrypt, written: Default::default() });
+    // Per namespace: as many jobs in the pool as there are workers, and half the workers'
+    // time once it has spent 2 s: the rest stay free for other namespaces.
+    let workers = DecryptPool::cores();
+    let fairness = Fairness::new(workers as f64 / 2.0, Duration::from_secs(2), workers);
+    let ctx = Arc::new(Context { client, shared, recorder, managed, decrypt, fairness, written: Default::default() });
     controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -199,3 +199,55 @@ async fn a_tenant_cannot_halt_unsealing_probes_the_lease_or_shutdown() {
     assert!(answers >= 10, "/healthz was probed {answers} times");
     assert!(slowest_ms < 1000, "/healthz answered in at worst {slowest_ms} ms (u64::MAX: a probe failed)");
 }
+
+/// Cold start with 150 objects of one namespace each built to run until the per-object
+/// trial budget stops it (about 27 s of worker time in all), created before another
+/// namespace's ordinary SealedSecret: first come, first served, the ordinary one would
+/// wait for all of them; each namespace's share of the workers lets it through at once.
+#[tokio::test]
+async fn one_namespace_cannot_starve_another() {
+    let (env, ctl, r) = Env::with_controller().await;
+    assert!(ctl.terminate().success());
+    let evil = env.cluster.fresh_namespace("hog").await.unwrap();
+    let good = env.cluster.fresh_namespace("fair").await.unwrap();
+    // Namespace-wide values open in any object of the namespace: sealed once, used 150 times.
+    let strangers = (1..MAX_KEY_IDS).map(|_| generate_identity().to_public());
+    let to = Recipients::new(strangers.chain(r.iter().map(|(_, k)| k.clone()))).unwrap();
+    let mut plain =
+        gitseal::PlainSecret { name: Some("hog".into()), namespace: Some(evil.clone()), ..Default::default() };
+    for i in 0..40 {
+        plain.data.insert(format!("k{i}"), zeroize::Zeroizing::new(vec![b'x'; 8]));
+    }
+    let costly = gitseal::seal_secret(&plain, gitseal::Scope::NamespaceWide, None, &to, 1).unwrap();
+    let evil_sls: Api<SealedSecret> = Api::namespaced(env.client(), &evil);
+    let creates = (0..150).map(|i| {
+        let (api, mut object) = (evil_sls.clone(), costly.clone());
+        object.metadata.name = Some(format!("hog-{i:03}"));
+        async move { api.create(&PostParams::default(), &object).await.map(|_| ()) }
+    });
+    let created: Vec<_> =
+        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(futures::stream::iter(creates), 8)).await;
+    assert!(created.iter().all(Result::is_ok), "creating the hostile set: {:?}", created.iter().find(|c| c.is_err()));
+    env.apply(&sealed(&good, "app", &[("password", "served")], &r)).await;
+
+    let started = Instant::now();
+    let ctl = env.start("replica-fair");
+    let good_secrets: Api<Secret> = Api::namespaced(env.client(), &good);
+    eventually("the ordinary Secret", || async { good_secrets.get_opt("app").await.ok()? }).await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(10), "the ordinary Secret waited {waited:?} behind another namespace");
+
+    let (_, metrics) = ctl.get("/metrics");
+    let deferred = metrics.lines().find_map(|l| l.strip_prefix("gitseal_reconciles_total{result=\"deferred\"} "));
+    assert!(deferred.is_some_and(|n| n.parse::<f64>().unwrap() > 0.0), "the hog was deferred:\n{metrics}");
+    // The hog is still served, at its share: every object ends refused.
+    let refused = |name: String| {
+        let api = evil_sls.clone();
+        async move { ready(&api, &name).await.filter(|r| r.0 == "False").map(|r| r.1) }
+    };
+    for i in [0, 75, 149] {
+        let reason = eventually(&format!("hog-{i:03} refused"), || refused(format!("hog-{i:03}"))).await;
+        assert_eq!(reason, "Malformed");
+    }
+    assert!(ctl.terminate().success());
+}

@@ -208,3 +208,169 @@ pub fn kubectl(args: &[&str]) -> String {
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Polls `probe` every second until it returns `Some`, for at most `limit`: for waits on
+/// many objects, where a 200 ms poll would load the API server it waits for.
+pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, probe: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+impl Env {
+    /// `tests/cluster/component <action> <name>` on the control plane this Env uses, e.g.
+    /// `("stop", "kube-apiserver")`; `start` returns once the component is healthy.
+    ///
+    /// # Panics
+    /// When the Env's kubeconfig is not one that `tests/cluster/up` wrote in this checkout
+    /// (then there is no component to stop), or when the script fails.
+    pub fn component(&self, action: &str, name: &str) {
+        let cluster_dir = workspace_root().join("tests/cluster");
+        let state = self.cluster.kubeconfig_path().parent().and_then(|p| p.canonicalize().ok());
+        let cluster_name = state
+            .as_deref()
+            .filter(|s| s.parent() == cluster_dir.canonicalize().ok().as_deref())
+            .and_then(|s| s.file_name()?.to_str()?.strip_prefix(".state"))
+            .map(|suffix| suffix.trim_start_matches('-').to_owned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "fault tests stop and start components of this checkout's control plane \
+                     (tests/cluster/up); {} is not its kubeconfig",
+                    self.cluster.kubeconfig_path().display()
+                )
+            });
+        let started = Instant::now();
+        let status = Command::new(cluster_dir.join("component"))
+            .args([action, name])
+            .env("GITSEAL_CLUSTER_NAME", cluster_name)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "tests/cluster/component {action} {name}: {status}");
+        eprintln!("component {action} {name}: {:.1}s", started.elapsed().as_secs_f64());
+    }
+
+    /// Starts every component that is not running and waits until all are healthy, so a
+    /// test that stopped one leaves the control plane as `up` made it.
+    pub fn heal_control_plane(&self) {
+        for name in ["etcd", "kube-apiserver", "kube-controller-manager"] {
+            self.component("start", name);
+        }
+    }
+
+    /// A controller replica under a supervisor that restarts it with the same flags
+    /// whenever it exits, as a kubelet would (losing the lease ends the process by design).
+    /// Every run appends to one log file. The lease lasts 6 s unless `extra` says otherwise.
+    pub fn supervise(&self, name: &str, extra: &[&str]) -> Supervised {
+        let port = free_port();
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut args: Vec<String> = ["--namespace", CONTROLLER_NS, "--pod-name", name].map(String::from).into();
+        if !extra.contains(&"--lease-duration-secs") {
+            args.extend(["--lease-duration-secs".into(), "6".into()]);
+        }
+        args.extend(["--http-addr".into(), format!("127.0.0.1:{port}")]);
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let (kubeconfig, log_path) = (self.kubeconfig.clone(), log.clone());
+        let spawn = move || {
+            let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+            Command::new(env!("CARGO_BIN_EXE_gitseal-controller"))
+                .args(&args)
+                .env("KUBECONFIG", &kubeconfig)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .unwrap()
+        };
+        let state =
+            Arc::new(Supervision { child: Mutex::new(spawn()), stop: AtomicBool::new(false), restarts: 0.into() });
+        let watched = state.clone();
+        let thread = std::thread::spawn(move || {
+            while !watched.stop.load(Ordering::SeqCst) {
+                {
+                    let mut child = watched.child.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Ok(Some(_)) = child.try_wait()
+                        && !watched.stop.load(Ordering::SeqCst)
+                    {
+                        *child = spawn();
+                        watched.restarts.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        Supervised { state, thread: Some(thread), port, log, name: name.to_owned() }
+    }
+}
+
+struct Supervision {
+    child: Mutex<Child>,
+    stop: AtomicBool,
+    restarts: AtomicUsize,
+}
+
+/// A controller replica that is restarted whenever it exits, until dropped. Dropping it
+/// stops it gracefully (SIGTERM, so the lease is released for the next test), or kills it
+/// after 25 s.
+pub struct Supervised {
+    state: Arc<Supervision>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub port: u16,
+    pub log: PathBuf,
+    pub name: String,
+}
+
+impl Supervised {
+    pub fn get(&self, path: &str) -> (u16, String) {
+        gitseal_e2e::http_get(self.port, path)
+    }
+
+    pub async fn wait_ready(&self) {
+        eventually(&format!("{} ready", self.name), || async { (self.get("/readyz").0 == 200).then_some(()) }).await;
+    }
+
+    /// How often the process exited and was started again.
+    pub fn restarts(&self) -> usize {
+        self.state.restarts.load(Ordering::SeqCst)
+    }
+
+    /// SIGKILL the running process; the supervisor starts a new one.
+    pub fn kill(&self) {
+        let mut child = self.state.child.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let mut child = self.state.child.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(25);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
