@@ -134,8 +134,24 @@ pub fn answer(request: &ResealRequest, ring: &KeyRing, published: &x25519::Recip
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gitseal::crds::{ResealItem, ResealRequestSpec};
+    use gitseal::crds::ResealItem;
     use gitseal::{Binding, Scope, generate_identity, seal_value, unseal_value};
+
+    #[test]
+    fn an_answer_too_large_to_store_is_a_refusal_not_a_retry() {
+        let item = || ResealItem { ciphertext: "A".repeat(2048), key_ids: vec![] };
+        let answered = |_| ResealResult { ciphertext: Some("B".repeat(2048)), ..ResealResult::default() };
+        let status = |n: usize| ResealRequestStatus { values: (0..n).map(answered).collect(), conditions: vec![] };
+        let spec = |n: usize| ResealRequestSpec { recipients: vec![], values: (0..n).map(|_| item()).collect() };
+
+        let small = fit(status(100), &spec(100), Some(1));
+        assert_eq!(small.values.len(), 100, "100 values of 2 KiB fit");
+        let large = fit(status(400), &spec(400), Some(1));
+        assert!(large.values.is_empty());
+        let c = &large.conditions[0];
+        assert_eq!((c.status.as_str(), c.reason.as_str(), c.observed_generation), ("False", "TooLarge", Some(1)));
+        assert!(c.message.contains("400 values") && c.message.contains("100"), "{}", c.message);
+    }
 
     #[test]
     fn answers_each_value_and_never_adds_a_stranger() {

@@ -222,3 +222,24 @@ async fn one_key_across_restarts_replicas_and_failover() {
     assert_eq!(api.list_metadata(&ListParams::default().labels("gitseal.dev/key=true")).await.unwrap().items.len(), 1);
     again.terminate();
 }
+
+/// A background task that dies stops the process rather than leaving it half-blind: here
+/// the HTTP server, whose port is already taken.
+#[tokio::test]
+async fn a_background_task_that_dies_stops_the_process() {
+    let env = Env::new().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let log = env.dir.path().join("dies.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitseal-controller"))
+        .args(["--namespace", support::CONTROLLER_NS, "--pod-name", "replica-dies", "--http-addr", &addr])
+        .env("KUBECONFIG", &env.kubeconfig)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let child = std::sync::Mutex::new(&mut child);
+    let status = eventually("the controller exits", || async { child.lock().unwrap().try_wait().unwrap() }).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("HTTP server ended; exiting rather than running without it"), "{text}");
+}
