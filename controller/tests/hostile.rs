@@ -251,3 +251,70 @@ async fn one_namespace_cannot_starve_another() {
     }
     assert!(ctl.terminate().success());
 }
+
+/// The CRD's schema bounds: the API server refuses absurd objects before the controller
+/// ever sees them.
+#[tokio::test]
+async fn the_api_server_refuses_objects_over_the_schema_bounds() {
+    let env = Env::new().await;
+    let ns = env.cluster.fresh_namespace("bounds").await.unwrap();
+    let api: Api<SealedSecret> = Api::namespaced(env.client(), &ns);
+    let too_long = "A".repeat(gitseal::crds::bounds::MAX_SEALED_BASE64 + 4);
+    let too_many: Vec<(String, String)> =
+        (0..=gitseal::crds::bounds::MAX_VALUES).map(|i| (format!("k{i}"), "AAAA".to_string())).collect();
+    let mut ids = raw_object(&ns, "ids", &[("k", "AAAA".into())]);
+    ids.spec.key_ids.insert("k".into(), vec!["0123456789abcdef".into(); MAX_KEY_IDS + 1]);
+    let mut labels = raw_object(&ns, "labels", &[("k", "AAAA".into())]);
+    let metadata = gitseal::crds::TemplateMetadata {
+        labels: (0..=gitseal::crds::bounds::MAX_TEMPLATE_ENTRIES).map(|i| (format!("l{i}"), "v".into())).collect(),
+        ..Default::default()
+    };
+    labels.spec.template = Some(gitseal::SecretTemplate { metadata: Some(metadata), ..Default::default() });
+    let cases = [
+        ("value", raw_object(&ns, "value", &[("k", too_long)])),
+        ("keys", raw_object(&ns, "keys", &too_many.iter().map(|(k, v)| (k.as_str(), v.clone())).collect::<Vec<_>>())),
+        ("key ids", ids),
+        ("labels", labels),
+    ];
+    for (what, object) in cases {
+        match api.create(&PostParams::default(), &object).await {
+            Err(kube::Error::Api(e)) => assert_eq!(e.code, 422, "{what}: {}", e.message),
+            other => panic!("{what}: the API server accepted it: {:?}", other.map(|o| o.metadata.name)),
+        }
+    }
+    let within = raw_object(&ns, "within", &[("k", "AAAA".into())]);
+    assert!(api.create(&PostParams::default(), &within).await.is_ok(), "an object within the bounds is stored");
+}
+
+/// A ResealRequest whose answer could never be stored fails alone, with a clear status,
+/// and the next request is answered.
+#[tokio::test]
+async fn an_unanswerable_reseal_request_fails_alone() {
+    use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec};
+    let (env, ctl, r) = Env::with_controller().await;
+    let api: Api<ResealRequest> = Api::namespaced(env.client(), CONTROLLER_NS);
+    let b = gitseal::Binding::ClusterWide;
+    let request = |name: &str, values: usize, len: usize| {
+        let item = gitseal::seal_value(&vec![b'v'; len], &b, &r).unwrap();
+        let item = ResealItem { ciphertext: item.ciphertext, key_ids: vec![] };
+        ResealRequest::new(name, ResealRequestSpec { recipients: vec![], values: vec![item; values] })
+    };
+    // 1,000 values of ~1.25 KB: the request fits, request and answer together do not.
+    let huge = request("huge", 1000, 600);
+    api.create(&PostParams::default(), &huge).await.unwrap();
+    api.create(&PostParams::default(), &request("small", 2, 8)).await.unwrap();
+    let condition = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            let status = api.get(name).await.ok()?.status?;
+            let c = status.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+            Some((c.status, c.reason, c.message, status.values.len()))
+        }
+    };
+    let (status, reason, message, values) = eventually("huge answered", || condition("huge")).await;
+    assert_eq!((status.as_str(), reason.as_str(), values), ("False", "TooLarge", 0), "{message}");
+    assert!(message.contains("send fewer values"), "{message}");
+    let (status, reason, _, values) = eventually("small answered", || condition("small")).await;
+    assert_eq!((status.as_str(), reason.as_str(), values), ("True", "Resealed", 2));
+    assert!(ctl.terminate().success());
+}
