@@ -15,6 +15,7 @@ mod reseal;
 mod rotation;
 mod run;
 mod state;
+mod status;
 mod supervise;
 
 use clap::Parser;

@@ -25,7 +25,6 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
 use crate::FIELD_MANAGER;
-use crate::cache;
 use crate::decide::{
     Ownership, Reason, Replace, check_template, condition_changed, desired_secret, needs_replace, ownership,
     ready_condition, stalled_condition,
@@ -33,6 +32,7 @@ use crate::decide::{
 use crate::decrypt::DecryptPool;
 use crate::fairness::{Fairness, Turn};
 use crate::state::Shared;
+use crate::{cache, status};
 
 /// How often a SealedSecret blocked by an unowned Secret looks for the opt-in again.
 const ADOPTION_RECHECK: Duration = Duration::from_secs(10);
@@ -285,14 +285,8 @@ async fn update_status(
     }
     let stalled = stalled_condition(&next, reason, status.conditions.iter().find(|c| c.type_ == "Stalled"));
     let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = serde_json::json!({
-        "apiVersion": gitseal::crds::API_VERSION,
-        "kind": "SealedSecret",
-        "status": { "observedGeneration": generation, "conditions": [next, stalled] },
-    });
-    api.patch_status(&sealed.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await
-        .map_err(Error::PatchStatus)?;
+    let written = serde_json::json!({ "observedGeneration": generation, "conditions": [next, stalled] });
+    status::apply(&api, &sealed.name_any(), written).await.map_err(Error::PatchStatus)?;
     Ok(true)
 }
 

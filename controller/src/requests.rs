@@ -12,19 +12,17 @@
 
 use std::fmt::{Debug, Display};
 use std::future::Future;
-use std::hash::Hash;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::FIELD_MANAGER;
+use crate::status;
 
 /// Attempts before a request is given up.
 const ATTEMPTS: u32 = 5;
@@ -42,13 +40,12 @@ struct Retry<K> {
 /// `Ready=False` with reason `Failed` and the last error.
 pub async fn serve<K, F, Fut, E>(api: Api<K>, pending: fn(&K) -> bool, handle: F)
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
     F: Fn(K) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: Display,
 {
-    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let kind = K::kind(&()).into_owned();
     let stream = watcher(api.clone(), watcher::Config::default()).default_backoff().applied_objects();
     let mut stream = std::pin::pin!(stream);
     let mut retries: Vec<Retry<K>> = Vec::new();
@@ -82,7 +79,7 @@ where
             continue;
         }
         warn!(error = %e, kind, request = %request.name_any(), "answering a request failed {ATTEMPTS} times; giving up");
-        if let Err(e) = give_up(&api, &kind, &request, &format!("failed {ATTEMPTS} times; last error: {e}")).await {
+        if let Err(e) = give_up(&api, &request, &format!("failed {ATTEMPTS} times; last error: {e}")).await {
             warn!(error = %e, kind, request = %request.name_any(), "recording the failure failed");
         }
     }
@@ -101,24 +98,12 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// Writes `Ready=False`, reason `Failed`, so the requester learns the answer will not come.
-async fn give_up<K>(api: &Api<K>, kind: &str, request: &K, message: &str) -> kube::Result<()>
+async fn give_up<K>(api: &Api<K>, request: &K, message: &str) -> kube::Result<()>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    let condition = Condition {
-        type_: "Ready".into(),
-        status: "False".into(),
-        reason: "Failed".into(),
-        message: message.chars().take(1000).collect(),
-        observed_generation: request.meta().generation,
-        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
-    };
-    let patch = serde_json::json!({
-        "apiVersion": gitseal::crds::API_VERSION,
-        "kind": kind,
-        "status": { "conditions": [condition] },
-    });
-    api.patch_status(&request.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    let condition = status::answered(false, "Failed", message, request.meta().generation);
+    status::apply(api, &request.name_any(), serde_json::json!({ "conditions": [condition] })).await?;
     Ok(())
 }
 

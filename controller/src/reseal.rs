@@ -13,15 +13,14 @@
 use age::x25519;
 use gitseal::crds::{ResealRequest, ResealRequestSpec, ResealRequestStatus, ResealResult};
 use gitseal::{KeyId, KeyRing, Recipients, reseal_value};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::{Client, ResourceExt};
 use std::sync::Arc;
 use tracing::info;
 
-use crate::FIELD_MANAGER;
 use crate::decrypt::DecryptPool;
 use crate::state::Shared;
+use crate::status;
 
 /// Largest answer written into a ResealRequest: its status and spec together must stay
 /// under the API server's object size limit (etcd's 1.5 MiB request limit by default),
@@ -59,12 +58,7 @@ async fn respond(
         .await
         .ok_or("re-encryption failed unexpectedly; see the controller's log")?;
     let failed = status.values.iter().filter(|v| v.error.is_some()).count();
-    let patch = serde_json::json!({
-        "apiVersion": gitseal::crds::API_VERSION,
-        "kind": "ResealRequest",
-        "status": status,
-    });
-    match api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await {
+    match status::apply(api, &name, &status).await {
         // Deleted meanwhile: nobody waits for the answer.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e.to_string()),
@@ -82,18 +76,12 @@ fn fit(status: ResealRequestStatus, spec: &ResealRequestSpec, generation: Option
     if total <= MAX_ANSWER {
         return status;
     }
-    let condition = Condition {
-        type_: "Ready".into(),
-        status: "False".into(),
-        reason: "TooLarge".into(),
-        message: format!(
-            "the answer to {} values would make this object {total} bytes, over the API server's limit; send fewer values per request (gitseal reseal sends {})",
-            spec.values.len(),
-            gitseal::crds::bounds::RESEAL_BATCH,
-        ),
-        observed_generation: generation,
-        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
-    };
+    let message = format!(
+        "the answer to {} values would make this object {total} bytes, over the API server's limit; send fewer values per request (gitseal reseal sends {})",
+        spec.values.len(),
+        gitseal::crds::bounds::RESEAL_BATCH,
+    );
+    let condition = status::answered(false, "TooLarge", &message, generation);
     ResealRequestStatus { values: Vec::new(), conditions: vec![condition] }
 }
 
@@ -120,14 +108,9 @@ pub fn answer(request: &ResealRequest, ring: &KeyRing, published: &x25519::Recip
         })
         .collect::<Vec<_>>();
     let failed = values.iter().filter(|v| v.error.is_some()).count();
-    let condition = Condition {
-        type_: "Ready".into(),
-        status: "True".into(),
-        reason: if failed == 0 { "Resealed".into() } else { "PartiallyResealed".into() },
-        message: format!("{} of {} values re-encrypted", values.len() - failed, values.len()),
-        observed_generation: request.metadata.generation,
-        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
-    };
+    let reason = if failed == 0 { "Resealed" } else { "PartiallyResealed" };
+    let message = format!("{} of {} values re-encrypted", values.len() - failed, values.len());
+    let condition = status::answered(true, reason, &message, request.metadata.generation);
     ResealRequestStatus { values, conditions: vec![condition] }
 }
 

@@ -14,15 +14,14 @@ use std::time::Duration;
 
 use gitseal::crds::KeyRotation;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
-use crate::FIELD_MANAGER;
 use crate::keys::{self, KeyState};
 use crate::state::Shared;
+use crate::status;
 
 /// Serves KeyRotation requests in the controller's namespace until the watch ends.
 pub async fn serve_requests(client: Client, namespace: String) {
@@ -49,22 +48,10 @@ async fn rotate(
     let id = state.public.first().map(|k| k.id.clone()).unwrap_or_default();
     let name = secret.name_any();
     info!(rotation = %request.name_any(), key = %id, secret = %name, "rotated: new key published");
-    let condition = Condition {
-        type_: "Ready".into(),
-        status: "True".into(),
-        reason: "Rotated".into(),
-        message: format!("created key {id} in Secret {name}; it is now the published key"),
-        observed_generation: request.metadata.generation,
-        last_transition_time: Time(Timestamp::now()),
-    };
-    let patch = serde_json::json!({
-        "apiVersion": gitseal::crds::API_VERSION,
-        "kind": "KeyRotation",
-        "status": { "key": id, "secret": name, "conditions": [condition] },
-    });
-    requests
-        .patch_status(&request.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await?;
+    let message = format!("created key {id} in Secret {name}; it is now the published key");
+    let condition = status::answered(true, "Rotated", &message, request.metadata.generation);
+    let answer = serde_json::json!({ "key": id, "secret": name, "conditions": [condition] });
+    status::apply(requests, &request.name_any(), answer).await?;
     Ok(())
 }
 
