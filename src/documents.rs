@@ -10,27 +10,36 @@
 //! ```
 //!
 //! Documents are counted as the parser counts them: one holding nothing but comments and
-//! blank lines is not a document.
+//! blank lines is not a document; a document-end line (`...`) ends one without starting
+//! the next, and directive lines (`%YAML`, `%TAG`) before a `---` belong to no document.
 
 use std::ops::Range;
 
 /// Byte ranges of the non-empty documents of `text`, in order. A separator line (`---`)
-/// belongs to no span unless content follows it on the same line.
+/// belongs to no span unless content follows it on the same line; a document-end line
+/// (`...`) and a directive line before a document's content belong to none.
 pub fn document_spans(text: &str) -> Vec<Range<usize>> {
     let mut spans = Vec::new();
     let (mut start, mut offset, mut has_content) = (0, 0, false);
     for line in text.split_inclusive('\n') {
-        let rest = line.strip_prefix("---").filter(|r| r.is_empty() || r.starts_with([' ', '\t', '\r', '\n']));
-        match rest {
-            Some(rest) => {
-                if has_content {
-                    spans.push(start..offset);
-                }
-                let bare = is_blank_or_comment(rest);
-                start = if bare { offset + line.len() } else { offset };
-                has_content = !bare;
+        if let Some(rest) = marker(line, "---") {
+            if has_content {
+                spans.push(start..offset);
             }
-            None => has_content |= !is_blank_or_comment(line),
+            let bare = is_blank_or_comment(rest);
+            start = if bare { offset + line.len() } else { offset };
+            has_content = !bare;
+        } else if marker(line, "...").is_some() {
+            if has_content {
+                spans.push(start..offset);
+            }
+            start = offset + line.len();
+            has_content = false;
+        } else if !has_content && line.starts_with('%') {
+            // A directive (`%YAML`, `%TAG`) of the document its `---` opens: `%` cannot
+            // start content at the left margin.
+        } else {
+            has_content |= !is_blank_or_comment(line);
         }
         offset += line.len();
     }
@@ -38,6 +47,11 @@ pub fn document_spans(text: &str) -> Vec<Range<usize>> {
         spans.push(start..offset);
     }
     spans
+}
+
+/// What follows a document marker (`---` or `...`) that opens `line`, if it does.
+fn marker<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.strip_prefix(marker).filter(|r| r.is_empty() || r.starts_with([' ', '\t', '\r', '\n']))
 }
 
 fn is_blank_or_comment(line: &str) -> bool {
@@ -82,6 +96,17 @@ mod tests {
         assert_eq!(document_spans("a: 1"), vec![0..4], "no separator, no trailing newline");
         assert_eq!(document_spans("--- {a: 1}\n").len(), 1, "content on the separator line");
         assert!(document_spans("# only\n---\n").is_empty());
+    }
+
+    #[test]
+    fn document_end_and_directive_lines_belong_to_no_span() {
+        let text = "a: 1\n... # end\nb: 2\n...\n%YAML 1.2\n%TAG ! tag:example.com,2000:\n---\nc: 3\n...\n";
+        let spans: Vec<&str> = document_spans(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(spans, ["a: 1\n", "b: 2\n", "c: 3\n"]);
+        assert_eq!(document_spans("--- |\n  text\n...\nb: 1\n").len(), 2, "a block scalar ended by `...`");
+        assert!(document_spans("...\n").is_empty());
+        let out = splice(text, &[(1, "b: new\n".into())]);
+        assert_eq!(out, text.replace("b: 2\n", "b: new\n"));
     }
 
     #[test]
