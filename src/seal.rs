@@ -230,7 +230,8 @@ fn describe_hint(hint: &[String]) -> String {
 ///
 /// # Errors
 /// [`Error::Invalid`] / [`Error::Key`] naming the document and key: missing name or a
-/// namespace the scope needs, invalid names or data keys, data over 1 MiB.
+/// namespace the scope needs, invalid names or data keys, data over 1 MiB, a label or
+/// annotation gitseal reserves ([`validate::template_metadata`]).
 pub fn seal_secret(
     secret: &PlainSecret,
     scope: Scope,
@@ -255,8 +256,12 @@ pub fn seal_secret(
     }
     Binding::new(scope, namespace.as_deref(), Some(&name), "probe").map_err(&invalid)?;
     check_data(secret, document)?;
+    let template = template_of(secret);
+    if let Some(metadata) = &template.metadata {
+        validate::template_metadata(&metadata.labels, &metadata.annotations).map_err(&invalid)?;
+    }
 
-    let mut spec = SealedSecretSpec { scope, template: Some(template_of(secret)), ..SealedSecretSpec::default() };
+    let mut spec = SealedSecretSpec { scope, template: Some(template), ..SealedSecretSpec::default() };
     for (key, value) in &secret.data {
         let binding = Binding::new(scope, namespace.as_deref(), Some(&name), key).map_err(&invalid)?;
         let sealed = seal_value(value, &binding, recipients)?;

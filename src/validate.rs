@@ -1,4 +1,32 @@
-//! Kubernetes naming rules for the coordinates gitseal binds and writes.
+//! Kubernetes naming rules for the coordinates gitseal binds and writes, and the metadata
+//! gitseal reserves for itself.
+
+use std::collections::BTreeMap;
+
+/// Label and annotation prefix gitseal reserves for itself (`gitseal.dev/key` marks a key
+/// of the ring, `gitseal.dev/adopt` lets the controller take over a Secret): a template
+/// may not set it.
+pub const RESERVED_PREFIX: &str = "gitseal.dev/";
+/// The label by which the controller finds the Secrets it wrote; a template may not set it.
+pub const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// Checks the labels and annotations a SealedSecret's template puts on its Secret: none
+/// may be gitseal's own. The same rule for `seal`, `verify` and the controller.
+///
+/// # Errors
+/// A message naming the first reserved label or annotation.
+pub fn template_metadata(
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    if let Some(label) = labels.keys().find(|l| l.starts_with(RESERVED_PREFIX) || *l == MANAGED_LABEL) {
+        return Err(format!("template label {label:?} is reserved for gitseal itself; remove it"));
+    }
+    if let Some(annotation) = annotations.keys().find(|a| a.starts_with(RESERVED_PREFIX)) {
+        return Err(format!("template annotation {annotation:?} is reserved for gitseal itself; remove it"));
+    }
+    Ok(())
+}
 
 /// Checks a data key: `[-._a-zA-Z0-9]+`, at most 253 characters, not `.` or `..`.
 ///
@@ -61,6 +89,22 @@ mod tests {
         }
         for bad in ["", ".", "..", "a b", "a/b", "ä", &"k".repeat(254), "a\nb"] {
             assert!(data_key(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn templates_may_not_set_gitseal_metadata() {
+        let map = |k: &str| BTreeMap::from([(k.to_owned(), "true".to_owned())]);
+        let none = BTreeMap::new();
+        assert!(template_metadata(&map("app"), &map("team.example.com/owner")).is_ok());
+        for (labels, annotations, named) in [
+            (map("gitseal.dev/key"), none.clone(), "label \"gitseal.dev/key\""),
+            (map(MANAGED_LABEL), none.clone(), "label \"app.kubernetes.io/managed-by\""),
+            (none.clone(), map("gitseal.dev/adopt"), "annotation \"gitseal.dev/adopt\""),
+            (none.clone(), map("gitseal.dev/anything"), "annotation \"gitseal.dev/anything\""),
+        ] {
+            let err = template_metadata(&labels, &annotations).unwrap_err();
+            assert!(err.contains(named) && err.contains("reserved"), "{err}");
         }
     }
 

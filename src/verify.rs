@@ -54,6 +54,11 @@ pub fn check_sealed(sealed: &SealedSecret, known: Option<&[KeyId]>) -> Vec<Probl
     if let Err(m) = Binding::new(spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), "k") {
         problems.push(Problem::new(None, m));
     }
+    if let Some(metadata) = spec.template.as_ref().and_then(|t| t.metadata.as_ref())
+        && let Err(m) = validate::template_metadata(&metadata.labels, &metadata.annotations)
+    {
+        problems.push(Problem::new(None, m));
+    }
     for key in spec.key_ids.keys().filter(|k| !spec.encrypted_data.contains_key(*k)) {
         problems.push(Problem::new(Some(key), "keyIds names a key that encryptedData lacks"));
     }

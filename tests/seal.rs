@@ -160,6 +160,30 @@ fn seal_refuses_what_kubernetes_would() {
 
     let err = seal_secret(&secret(DB), Scope::Strict, Some("dev"), &r, 1).unwrap_err().to_string();
     assert!(err.contains("--namespace"), "{err}");
+
+    // What the controller would refuse, seal refuses first: gitseal's own metadata.
+    for meta in ["labels: {gitseal.dev/key: \"true\"}", "annotations: {gitseal.dev/adopt: \"true\"}"] {
+        let reserved = secret(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: a, namespace: b, {meta}}}\nstringData: {{k: v}}\n"
+        ));
+        let err = seal_secret(&reserved, Scope::Strict, None, &r, 2).unwrap_err().to_string();
+        assert!(err.contains("document 2") && err.contains("reserved for gitseal"), "{err}");
+    }
+}
+
+#[test]
+fn verify_flags_a_template_with_gitseal_metadata() {
+    let (_, r) = ring_and_recipients();
+    let mut sealed = seal_secret(&secret(DB), Scope::Strict, None, &r, 1).unwrap();
+    assert!(gitseal::verify::check_sealed(&sealed, None).is_empty());
+    let template = sealed.spec.template.get_or_insert_with(Default::default);
+    template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .annotations
+        .insert("gitseal.dev/adopt".into(), "true".into());
+    let problems = gitseal::verify::check_sealed(&sealed, None);
+    assert!(problems.iter().any(|p| p.message.contains("\"gitseal.dev/adopt\" is reserved")), "{problems:?}");
 }
 
 #[test]

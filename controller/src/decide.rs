@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Owne
 use kube::Resource;
 
 /// Label on every Secret the controller writes; the Secret watch selects on it.
-pub const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_LABEL: &str = gitseal::validate::MANAGED_LABEL;
 /// Value of [`MANAGED_LABEL`].
 pub const MANAGED_VALUE: &str = "gitseal-controller";
 /// Selector for the Secrets the controller writes.
@@ -107,16 +107,11 @@ fn is_managed(meta: &ObjectMeta) -> bool {
     meta.labels.as_ref().and_then(|l| l.get(MANAGED_LABEL)).is_some_and(|v| v == MANAGED_VALUE)
 }
 
-/// Label and annotation prefix gitseal reserves for itself; templates may not set it.
-pub const RESERVED_PREFIX: &str = "gitseal.dev/";
-
-/// Refuses a template that sets gitseal's own labels (e.g. `gitseal.dev/key`, which
-/// would plant a key in the ring) or the managed-by label.
+/// Refuses a template that sets gitseal's own labels or annotations (e.g.
+/// `gitseal.dev/key`, which would plant a key in the ring): the core's rule, which `seal`
+/// and `verify` apply too.
 pub fn check_template(plain: &PlainSecret) -> Result<(), String> {
-    match plain.labels.keys().find(|l| l.starts_with(RESERVED_PREFIX) || *l == MANAGED_LABEL) {
-        Some(label) => Err(format!("template label {label:?} is reserved for gitseal itself")),
-        None => Ok(()),
-    }
+    gitseal::validate::template_metadata(&plain.labels, &plain.annotations)
 }
 
 /// The Secret to write for `sealed`, holding the unsealed values.
@@ -279,6 +274,9 @@ mod tests {
         assert!(check_template(&plain).is_ok());
         plain.labels.insert("gitseal.dev/key".into(), "true".into());
         assert!(check_template(&plain).unwrap_err().contains("gitseal.dev/key"));
+        plain.labels.remove("gitseal.dev/key");
+        plain.annotations.insert(ADOPT_ANNOTATION.into(), "true".into());
+        assert!(check_template(&plain).unwrap_err().contains(ADOPT_ANNOTATION));
     }
 
     #[test]
