@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 /// What went wrong while talking to the local control plane.
@@ -106,4 +107,84 @@ pub enum Error {
 
     #[error("CRD {name} was not Established within {timeout:?}")]
     CrdNotEstablished { name: String, timeout: Duration },
+
+    // The benchmarks' errors (crate::bench).
+    #[error("creating namespace {name}")]
+    CreateBenchNamespace {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+
+    #[error("cannot list namespaces")]
+    ListNamespaces(#[source] kube::Error),
+
+    #[error("namespaces {names} still exist after {timeout:?}")]
+    NamespacesRemain { names: String, timeout: Duration },
+
+    #[error("no free loopback port for the controller's HTTP server")]
+    FreePort(#[source] std::io::Error),
+
+    #[error("creating {}", path.display())]
+    CreateLog {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("starting {}", path.display())]
+    StartController {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The controller under measurement ended before the bench was done with it.
+    #[error("the controller exited ({status}) {during}")]
+    ControllerExited { status: ExitStatus, during: String },
+
+    #[error("the controller did not publish its public keys in time")]
+    KeysNotPublished,
+
+    #[error("cannot read the public-keys ConfigMap")]
+    ReadPublicKeys(#[source] kube::Error),
+
+    #[error("the published public keys do not parse")]
+    ParseRecipients(#[source] gitseal::Error),
+
+    #[error("cannot read the controller's Lease")]
+    ReadLease(#[source] kube::Error),
+
+    #[error(
+        "another gitseal-controller ({holder}) holds Lease {namespace}/{name} and keeps renewing it; \
+         the benchmark must be the only controller on the cluster (the bench scripts' --own-cluster gives it a cluster of its own)"
+    )]
+    LeaseHeld { holder: String, namespace: String, name: String },
+
+    #[error("a watch did not start")]
+    WatchNotStarted,
+
+    #[error("timed out after {timeout:?} with {counted}/{expected} {what}")]
+    CountTimedOut { what: String, counted: usize, expected: usize, timeout: Duration },
+
+    #[error("stuck at {counted}/{expected} {what} for {stalled:?}")]
+    CountStalled { what: String, counted: usize, expected: usize, stalled: Duration },
+
+    #[error("sealing the bench's SealedSecrets")]
+    Seal(#[source] gitseal::Error),
+
+    #[error("a sealing thread panicked")]
+    SealThreadPanicked,
+
+    /// Some of many concurrent requests failed; `source` is the first failure.
+    #[error("{failed} requests failed {what}")]
+    Requests {
+        what: String,
+        failed: usize,
+        #[source]
+        source: kube::Error,
+    },
+
+    #[error("reading the API server's /metrics")]
+    ScrapeMetrics(#[source] kube::Error),
 }

@@ -22,7 +22,10 @@
 //! so a failed test's objects can still be inspected with
 //! `kubectl --kubeconfig tests/cluster/.state/kubeconfig`. They carry the label
 //! [`E2E_LABEL`]`=true`; `tests/cluster/down` wipes everything.
+//!
+//! [`bench`] holds what the benchmark binaries (`src/bin/`) share.
 
+pub mod bench;
 mod cluster;
 mod crd;
 mod error;
