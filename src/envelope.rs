@@ -14,6 +14,9 @@
 //! or stock `age` ever writes (docs/FORMAT.md §7.1). What it lets through, age parses in
 //! a bounded time; the number of X25519 stanzas it counts bounds the key trials.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
 use crate::error::UnsealError;
 use gitseal_crds::bounds;
 
@@ -139,6 +142,22 @@ impl Envelope {
     }
 }
 
+/// Decodes the base64 text of a sealed value and checks its shape: the length before
+/// decoding, then [`Envelope::parse`].
+///
+/// # Errors
+/// [`UnsealError::Malformed`] over a bound, [`UnsealError::Base64`] when not canonical
+/// standard base64.
+pub fn decode(text: &str, limits: &Limits) -> Result<(Vec<u8>, Envelope), UnsealError> {
+    let text = text.trim().as_bytes();
+    if text.len() > limits.max_base64() {
+        return Err(UnsealError::Malformed("the age file is larger than a sealed value can be"));
+    }
+    let bytes = STANDARD.decode(text).map_err(|_| UnsealError::Base64)?;
+    let envelope = Envelope::parse(&bytes, limits)?;
+    Ok((bytes, envelope))
+}
+
 /// Consumes one stanza body: full 64-column lines, then one shorter (maybe empty) line.
 fn body(lines: &mut Lines<'_>, max_lines: usize) -> Result<(), UnsealError> {
     for _ in 0..max_lines {
@@ -187,8 +206,6 @@ mod tests {
     use super::*;
     use crate::keys::{Recipients, generate_identity};
     use crate::{Binding, seal_value};
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD;
 
     fn sealed(recipients: usize) -> Vec<u8> {
         let to = Recipients::new((0..recipients).map(|_| generate_identity().to_public())).unwrap();
@@ -259,6 +276,16 @@ mod tests {
         }
         let v2 = Envelope::parse(b"age-encryption.org/v2\n", &Limits::VALUE);
         assert_eq!(v2, Err(UnsealError::Malformed("unknown age version")));
+    }
+
+    #[test]
+    fn decode_checks_length_before_decoding() {
+        let limits = Limits::VALUE;
+        let sealed = STANDARD.encode(sealed(1));
+        assert!(decode(&format!(" {sealed}\n"), &limits).is_ok());
+        assert_eq!(decode("not base64!", &limits).err(), Some(UnsealError::Base64));
+        let long = "!".repeat(limits.max_base64() + 1);
+        assert!(matches!(decode(&long, &limits), Err(UnsealError::Malformed(m)) if m.contains("larger")));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use zeroize::Zeroizing;
 
 use crate::binding::Binding;
-use crate::envelope::{Envelope, Limits};
+use crate::envelope::{self, Limits};
 use crate::error::{Error, Result, UnsealError};
 use crate::keys::{KeyId, KeyRing, Recipients};
 use crate::manifest::{PlainSecret, display_name};
@@ -99,8 +99,9 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Trials one object may use: room for 2,048 values each opened by its hinted key at
-    /// the first stanza, or a few values whose hints are wrong against a large ring.
+    /// Trials one object may use. A value is charged its X25519 stanzas times the keys
+    /// tried: with its hinted key, 2,048 values sealed to one recipient fit, or 1,024
+    /// sealed to two; a value without a hint costs that for every key of the ring.
     pub const PER_OBJECT: usize = 2048;
 
     /// Charges `trials`, or refuses when they exceed what is left.
@@ -136,16 +137,10 @@ pub fn open_value(ciphertext: &str, keys: &KeyRing, hint: &[String]) -> Result<O
 }
 
 /// Opens one value, charging its key trials to `budget`. The shape is checked in linear
-/// time before age parses anything ([`Envelope::parse`]); the hinted keys are tried
+/// time before age parses anything ([`envelope::decode`]); the hinted keys are tried
 /// first, and the others only if they fail and the budget allows.
 fn open_within(ciphertext: &str, keys: &KeyRing, hint: &[String], budget: &mut Budget) -> Result<Opened, UnsealError> {
-    let limits = Limits::VALUE;
-    let text = ciphertext.trim().as_bytes();
-    if text.len() > limits.max_base64() {
-        return Err(UnsealError::Malformed("the age file is larger than a sealed value can be"));
-    }
-    let bytes = STANDARD.decode(text).map_err(|_| UnsealError::Base64)?;
-    let envelope = Envelope::parse(&bytes, &limits)?;
+    let (bytes, envelope) = envelope::decode(ciphertext, &Limits::VALUE)?;
     let x25519 = envelope.x25519_stanzas();
     let [hinted, others] = keys.split_by_hint(hint);
     if !hinted.is_empty() {
@@ -159,7 +154,7 @@ fn open_within(ciphertext: &str, keys: &KeyRing, hint: &[String], budget: &mut B
     decrypt_with(&bytes, &others, hint)
 }
 
-/// Decrypts a value whose shape [`Envelope::parse`] accepted, with `identities`.
+/// Decrypts a value whose shape [`envelope::decode`] accepted, with `identities`.
 fn decrypt_with(bytes: &[u8], identities: &[&x25519::Identity], hint: &[String]) -> Result<Opened, UnsealError> {
     let decryptor = age::Decryptor::new_buffered(bytes).map_err(|e| match e {
         age::DecryptError::UnknownFormat => UnsealError::Malformed("unknown age version"),

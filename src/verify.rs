@@ -5,17 +5,15 @@
 //!  Document::Secret ──check_plain───▶ [Problem]   (plaintext committed: a leak)
 //! ```
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-
 use crate::binding::Binding;
-use crate::envelope::{Envelope, Limits};
+use crate::envelope::{self, Limits};
+use crate::error::UnsealError;
 use crate::keys::KeyId;
 use crate::manifest::{PlainSecret, display_name};
 use crate::{SealedSecret, validate};
 
-/// First line of every binary age v1 file.
-const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+/// The base64 of the first 21 bytes of every binary age v1 file, `age-encryption.org/v1`.
+const AGE_MAGIC_BASE64: &str = "YWdlLWVuY3J5cHRpb24ub3JnL3Yx";
 
 /// One thing wrong with one document, for humans and for `-o json`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -75,15 +73,11 @@ pub fn check_sealed(sealed: &SealedSecret, known: Option<&[KeyId]>) -> Vec<Probl
 }
 
 fn check_value(value: &str, ids: &[String], known: Option<&[KeyId]>) -> Result<(), String> {
-    let limits = Limits::VALUE;
-    if value.trim().len() > limits.max_base64() {
-        return Err(format!("value is longer than a sealed value can be ({} base64 characters)", limits.max_base64()));
-    }
-    let bytes = STANDARD.decode(value.trim().as_bytes()).map_err(|_| "value is not valid base64".to_owned())?;
-    if !bytes.starts_with(AGE_MAGIC) {
-        return Err("value is not a binary age v1 file".into());
-    }
-    let envelope = Envelope::parse(&bytes, &limits).map_err(|e| format!("value's age header is refused: {e}"))?;
+    let (bytes, envelope) = envelope::decode(value, &Limits::VALUE).map_err(|e| match e {
+        UnsealError::Base64 => "value is not valid base64".to_owned(),
+        _ if !value.trim().starts_with(AGE_MAGIC_BASE64) => "value is not a binary age v1 file".to_owned(),
+        other => format!("value is refused: {other}"),
+    })?;
     age::Decryptor::new_buffered(&bytes[..]).map_err(|_| "value's age header is malformed".to_owned())?;
     let stanzas = envelope.recipients;
     if let Some(other) = stanzas.iter().find(|t| *t != "X25519") {
