@@ -12,6 +12,7 @@
 //! Documents are counted as the parser counts them: one holding nothing but comments and
 //! blank lines is not a document; a document-end line (`...`) ends one without starting
 //! the next, and directive lines (`%YAML`, `%TAG`) before a `---` belong to no document.
+//! Lines end where YAML ends them: at LF, CRLF or a lone CR.
 
 use std::ops::Range;
 
@@ -21,7 +22,7 @@ use std::ops::Range;
 pub fn document_spans(text: &str) -> Vec<Range<usize>> {
     let mut spans = Vec::new();
     let (mut start, mut offset, mut has_content) = (0, 0, false);
-    for line in text.split_inclusive('\n') {
+    for line in lines(text) {
         if let Some(rest) = marker(line, "---") {
             if has_content {
                 spans.push(start..offset);
@@ -49,20 +50,36 @@ pub fn document_spans(text: &str) -> Vec<Range<usize>> {
     spans
 }
 
-/// What follows a document marker (`---` or `...`) that opens `line`, if it does.
+/// The lines of `text`, each with its line break, broken where YAML breaks them.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.find(['\n', '\r']).map_or(rest.len(), |i| i + if rest[i..].starts_with("\r\n") { 2 } else { 1 });
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
+}
+
+/// What follows a document marker (`---` or `...`) that opens `line`, if it does. A
+/// byte-order mark may stand before it, as before any document.
 fn marker<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     line.strip_prefix(marker).filter(|r| r.is_empty() || r.starts_with([' ', '\t', '\r', '\n']))
 }
 
 fn is_blank_or_comment(line: &str) -> bool {
-    let t = line.trim();
+    let t = line.strip_prefix('\u{feff}').unwrap_or(line).trim();
     t.is_empty() || t.starts_with('#')
 }
 
 /// The 1-based number of the document that holds 1-based `line` (the nearest one before
 /// it when the line lies between documents).
 pub fn document_at_line(text: &str, line: usize) -> usize {
-    let offset: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let offset: usize = lines(text).take(line.saturating_sub(1)).map(str::len).sum();
     document_spans(text).iter().take_while(|s| s.start <= offset).count().max(1)
 }
 
@@ -107,6 +124,14 @@ mod tests {
         assert!(document_spans("...\n").is_empty());
         let out = splice(text, &[(1, "b: new\n".into())]);
         assert_eq!(out, text.replace("b: 2\n", "b: new\n"));
+    }
+
+    #[test]
+    fn lines_break_at_lf_crlf_and_lone_cr() {
+        assert_eq!(lines("a\nb\r\nc\rd").collect::<Vec<_>>(), ["a\n", "b\r\n", "c\r", "d"]);
+        assert_eq!(document_spans("a: 1\r---\rb: 2\r"), vec![0..5, 9..14]);
+        assert_eq!(document_spans("\u{feff}# comment\n---\na: 1\n").len(), 1, "a byte-order mark before a comment");
+        assert_eq!(document_spans("\u{feff}---\na: 1\n"), vec![7..12], "a byte-order mark before a separator");
     }
 
     #[test]
