@@ -13,8 +13,11 @@
 //! from the cache and read when reconciled: rare large objects cost one GET each, the
 //! common small ones none.
 
+use futures::{Stream, TryStreamExt};
 use gitseal::SealedSecret;
 use kube::ResourceExt;
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 
 /// Largest total of sealed values kept in the cache for one object.
 pub const INLINE_VALUES: usize = 64 * 1024;
@@ -40,6 +43,30 @@ pub fn trim(sealed: &mut SealedSecret) {
     }
 }
 
+/// The objects to reconcile from a reflected watch of SealedSecrets: each live change,
+/// and, once a list or re-list is complete, every object of the cache as it now is.
+///
+/// Objects arriving page by page during a list are not passed on one by one: the cache
+/// swaps a re-list in only when it is complete, so a reconcile triggered earlier would read
+/// the previous list (a new object "not found", an updated one at its old generation), and
+/// the generation predicate, having seen the new generation, would never let it through
+/// again. Found by `controller/tests/faults.rs` (watches through an API server restart).
+pub fn settled<S>(events: S, cache: Store<SealedSecret>) -> impl Stream<Item = Result<SealedSecret, watcher::Error>>
+where
+    S: Stream<Item = Result<watcher::Event<SealedSecret>, watcher::Error>>,
+{
+    events
+        .map_ok(move |event| {
+            let objects = match event {
+                watcher::Event::Apply(object) => vec![object],
+                watcher::Event::InitDone => cache.state().iter().map(|o| (**o).clone()).collect(),
+                watcher::Event::Init | watcher::Event::InitApply(_) | watcher::Event::Delete(_) => Vec::new(),
+            };
+            futures::stream::iter(objects.into_iter().map(Ok))
+        })
+        .try_flatten()
+}
+
 /// Whether the cached object lacks its values and must be read before reconciling.
 pub fn is_trimmed(sealed: &SealedSecret) -> bool {
     sealed.annotations().contains_key(TRIMMED)
@@ -60,6 +87,51 @@ mod tests {
         s.annotations_mut().insert(LAST_APPLIED.into(), "{…the whole object…}".into());
         s.annotations_mut().insert("team".into(), "a".into());
         s
+    }
+
+    fn named(name: &str, generation: i64) -> SealedSecret {
+        let mut s = SealedSecret::new(name, SealedSecretSpec::default());
+        s.metadata.namespace = Some("ns".into());
+        s.metadata.generation = Some(generation);
+        s
+    }
+
+    #[tokio::test]
+    async fn reconciles_follow_live_changes_and_complete_lists_only() {
+        use kube::runtime::{reflector, watcher::Event};
+        let (store, writer) = reflector::store();
+        let events = vec![
+            Event::Init,
+            Event::InitApply(named("a", 1)),
+            Event::InitApply(named("gone", 1)),
+            Event::InitDone,
+            Event::Apply(named("a", 2)),
+            // A re-list after the watch expired: nothing until it is complete, then the
+            // new list as a whole (the deleted object is not in it; "b" is new).
+            Event::Init,
+            Event::InitApply(named("a", 3)),
+            Event::InitApply(named("b", 1)),
+            Event::InitDone,
+        ];
+        let reflected = reflector::reflector(writer, futures::stream::iter(events.into_iter().map(Ok)));
+        let cache = store.clone();
+        let seen: Vec<(String, i64)> = settled(reflected, store)
+            .map_ok(|s| {
+                // What the controller will read when it reconciles: the same object.
+                let cached = cache.get(&reflector::ObjectRef::from_obj(&s)).and_then(|c| c.metadata.generation);
+                assert_eq!(cached, s.metadata.generation, "{} is triggered before the cache has it", s.name_any());
+                (s.name_any(), s.metadata.generation.unwrap_or_default())
+            })
+            .try_collect()
+            .await
+            .unwrap();
+        let mut first_list = seen[..2].to_vec();
+        first_list.sort();
+        assert_eq!(first_list, [("a".to_string(), 1), ("gone".to_string(), 1)]);
+        assert_eq!(seen[2], ("a".to_string(), 2));
+        let mut relist = seen[3..].to_vec();
+        relist.sort();
+        assert_eq!(relist, [("a".to_string(), 3), ("b".to_string(), 1)]);
     }
 
     #[test]

@@ -167,13 +167,13 @@ async fn run_controller(
     // Small pages: one page of the largest objects the API server accepts stays a few
     // dozen MiB; the cache then keeps only what reconciling needs (crate::cache).
     let config = watcher::Config { page_size: Some(LIST_PAGE), ..watcher::Config::default() };
-    let sealed = watcher(Api::<SealedSecret>::all(client.clone()), config)
+    let events = watcher(Api::<SealedSecret>::all(client.clone()), config)
         .default_backoff()
         .modify(cache::trim)
-        .reflect(sealed_writer)
-        .applied_objects()
-        // Status writes (our own) do not change the generation: no reconcile for them.
-        .predicate_filter(predicates::generation, Default::default());
+        .reflect(sealed_writer);
+    // Status writes (our own) do not change the generation: no reconcile for them.
+    let sealed =
+        cache::settled(events, sealed_store.clone()).predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(sealed, sealed_store.clone())
         .owns_stream(owned)
         .reconcile_all_on(key_changes)

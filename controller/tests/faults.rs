@@ -356,13 +356,11 @@ async fn controller_killed_right_after_a_rotation_request() {
 }
 
 // The API server restart expires the controller's watches (410) and the SealedSecret
-// watcher re-lists, in pages of 50. Its reflector shows the re-listed objects only at the
-// end of the list, but each page's objects trigger reconciles at once, which read the old
-// store: objects created meanwhile fail with "not found in local store", updated ones are
-// reconciled at their old generation; the generation predicate has seen the new one, so
-// nothing reconciles them again until they change.
+// watcher re-lists, in pages. The cache swaps the re-list in only at its end; reconciles
+// triggered page by page read the old cache (new objects "not found", updated ones at
+// their old generation) and were lost. They are now triggered by the complete re-list
+// (controller/src/cache.rs, `settled`); this test is what found the bug.
 #[tokio::test]
-#[ignore = "controller bug: reconciles triggered by a watcher re-list read the store before the re-list is swapped in, and are lost"]
 async fn watches_recover_from_an_api_server_restart_in_one_process() {
     let env = Env::new().await;
     // A lease that outlasts the outage: the same process must see it through.
