@@ -21,8 +21,10 @@ use std::ops::Range;
 /// (`...`) and a directive line before a document's content belong to none.
 pub fn document_spans(text: &str) -> Vec<Range<usize>> {
     let mut spans = Vec::new();
-    let (mut start, mut offset, mut has_content) = (0, 0, false);
-    for line in lines(text) {
+    // A byte-order mark opens the stream, not its first document.
+    let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let (mut start, mut offset, mut has_content) = (bom, bom, false);
+    for line in lines(&text[bom..]) {
         if let Some(rest) = marker(line, "---") {
             if has_content {
                 spans.push(start..offset);
@@ -64,15 +66,13 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// What follows a document marker (`---` or `...`) that opens `line`, if it does. A
-/// byte-order mark may stand before it, as before any document.
+/// What follows a document marker (`---` or `...`) that opens `line`, if it does.
 fn marker<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
-    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     line.strip_prefix(marker).filter(|r| r.is_empty() || r.starts_with([' ', '\t', '\r', '\n']))
 }
 
 fn is_blank_or_comment(line: &str) -> bool {
-    let t = line.strip_prefix('\u{feff}').unwrap_or(line).trim();
+    let t = line.trim();
     t.is_empty() || t.starts_with('#')
 }
 
@@ -132,6 +132,8 @@ mod tests {
         assert_eq!(document_spans("a: 1\r---\rb: 2\r"), vec![0..5, 9..14]);
         assert_eq!(document_spans("\u{feff}# comment\n---\na: 1\n").len(), 1, "a byte-order mark before a comment");
         assert_eq!(document_spans("\u{feff}---\na: 1\n"), vec![7..12], "a byte-order mark before a separator");
+        assert_eq!(document_spans("\u{feff}a: 1\n"), vec![3..8], "the mark is not part of the first document");
+        assert_eq!(document_spans("a\r\u{feff}...\rb\r").len(), 1, "a byte-order mark inside the stream is content");
     }
 
     #[test]
