@@ -83,6 +83,14 @@ pub fn document_at_line(text: &str, line: usize) -> usize {
     document_spans(text).iter().take_while(|s| s.start <= offset).count().max(1)
 }
 
+/// Whether [`splice`] can address the `parsed` documents a parser found in `text` by
+/// their index: there must be exactly as many spans. A YAML null document (`~`, `null`,
+/// a bare anchor) is one the parser drops, so a file holding one is not spliceable and a
+/// tool must refuse to rewrite it rather than replace the wrong document.
+pub fn spliceable(text: &str, parsed: usize) -> bool {
+    document_spans(text).len() == parsed
+}
+
 /// `text` with the documents at the given 0-based indexes replaced, everything else kept
 /// byte for byte. Replacements should end with a newline.
 pub fn splice(text: &str, replacements: &[(usize, String)]) -> String {

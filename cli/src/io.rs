@@ -117,6 +117,19 @@ pub fn write_private(path: &Path, contents: &[u8], replace: bool) -> Result<()> 
 }
 
 /// Writes output to a file atomically, or to stdout.
+/// Refuses to rewrite documents of `text` in place when their spans do not line up with
+/// the `parsed` documents (a YAML null document, which the parser drops): splicing by
+/// index would replace the wrong document.
+pub fn check_spliceable(label: &str, text: &str, parsed: usize) -> Result<()> {
+    if !gitseal::documents::spliceable(text, parsed) {
+        bail!(
+            "{label}: holds an empty (null) YAML document, so its documents cannot be rewritten in place safely; \
+             remove the empty document (a lone `~` or `null` between `---` lines) and run again; file left unchanged"
+        );
+    }
+    Ok(())
+}
+
 pub fn emit(text: &str, to: Option<&Path>) -> Result<()> {
     match to {
         Some(path) => write_atomic(path, text.as_bytes(), None),

@@ -256,6 +256,15 @@ fn set_keeps_the_other_documents_of_a_file_byte_for_byte() {
     env.write("two.yaml", &format!("{sealed}---\n{sealed}"));
     let err = env.fails(1, &["unset", "two.yaml", "blob"], None);
     assert!(err.contains("exactly one SealedSecret"), "{err}");
+
+    // A null document, which the parser drops (found by fuzzing): refused, nothing lost.
+    let with_null = format!("{config}---\n~\n---\n{sealed}");
+    env.write("null.yaml", &with_null);
+    for args in [&["set", "null.yaml", "extra"][..], &["unset", "null.yaml", "password"]] {
+        let err = env.fails(1, args, Some(b"v"));
+        assert!(err.contains("null.yaml") && err.contains("null") && err.contains("left unchanged"), "{err}");
+        assert_eq!(env.read("null.yaml"), with_null, "{args:?} changed the file");
+    }
 }
 
 #[test]

@@ -52,6 +52,9 @@ fn load(file: &Path) -> Result<Loaded> {
     let input = io::read_input(&label)?;
     let docs = parse_documents(&input.text).with_context(|| label.clone())?;
     let format = if input.text.trim_start().starts_with('{') { OutputFormat::Json } else { OutputFormat::Yaml };
+    if format == OutputFormat::Yaml {
+        io::check_spliceable(&label, &input.text, docs.len())?;
+    }
     let sealed: Vec<usize> =
         docs.iter().enumerate().filter(|(_, d)| matches!(d, Document::Sealed(_))).map(|(i, _)| i).collect();
     match (sealed.as_slice(), docs.into_iter().nth(sealed.first().copied().unwrap_or(usize::MAX))) {

@@ -115,6 +115,7 @@ fn plan(
     let label = path.display().to_string();
     let input = io::read_input(&label)?;
     let docs = parse_documents(&input.text).with_context(|| label.clone())?;
+    let parsed = docs.len();
     let objects: Vec<(usize, SealedSecret)> = docs
         .into_iter()
         .enumerate()
@@ -123,6 +124,7 @@ fn plan(
     if objects.is_empty() {
         return Ok(None);
     }
+    io::check_spliceable(&label, &input.text, parsed)?;
     let current = |ids: &[String]| {
         ids.iter().any(|id| id == published)
             && ids.iter().all(|id| id == published || !cluster_ids.contains(id.as_str()))
