@@ -24,6 +24,13 @@ pub struct Args {
     /// Create a new key when the published one is this old (30d, 720h, 45m, 90s; 0 = never).
     #[arg(long, default_value = "30d", value_parser = crate::rotation::parse_period)]
     pub key_rotation_period: Duration,
+    /// Read the initial list of SealedSecrets as a stream of watch events, one object at a
+    /// time (Kubernetes' WatchList, on by default since 1.32), rather than in pages of 50.
+    /// A page of the largest objects the API server accepts is 75 MB of JSON; a stream
+    /// holds one object at a time. Pass `--streaming-lists=false` where the API server
+    /// lacks WatchList.
+    #[arg(long, env = "GITSEAL_STREAMING_LISTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub streaming_lists: bool,
     /// Seconds a leader's lease lasts without renewal before a standby takes over.
     #[arg(long, default_value_t = 15)]
     pub lease_duration_secs: u64,

@@ -94,14 +94,19 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
         return Ok(Action::await_change());
     }
     // A namespace that spent more than its share of the workers waits, holding nothing.
-    let turn = match ctx.fairness.admit(&namespace) {
+    let turn = match ctx.fairness.admit(&namespace).await {
         Ok(turn) => turn,
         Err(wait) => {
             ctx.shared.metrics.deferred();
             return Ok(Action::requeue(wait));
         }
     };
-    let sealed = if cache::is_trimmed(&sealed) {
+    // Memory for the values before they are read: the largest object's when the cache left
+    // them out, so concurrent reads of large objects stay within the budget too.
+    let trimmed = cache::is_trimmed(&sealed);
+    let in_work = if trimmed { gitseal::crds::bounds::MAX_SEALED_BASE64 } else { cache::values_len(&sealed) };
+    let _memory = ctx.decrypt.reserve(in_work).await;
+    let sealed = if trimmed {
         let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
         match api.get_opt(&key.1).await.map_err(Error::GetSealedSecret)? {
             Some(full) if full.meta().uid == sealed.meta().uid => Arc::new(full),
@@ -111,7 +116,6 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     } else {
         sealed
     };
-    let _memory = ctx.decrypt.reserve(cache::values_len(&sealed)).await;
     let (reason, message, wrote) = match unseal(&ctx, turn, sealed.clone()).await {
         Err((reason, message)) => (reason, message, None),
         Ok(desired) => match write_secret(&ctx, &sealed, &namespace, desired).await {

@@ -164,9 +164,10 @@ async fn run_controller(
         }
     };
     let (sealed_store, sealed_writer) = reflector::store();
-    // Small pages: one page of the largest objects the API server accepts stays a few
-    // dozen MiB; the cache then keeps only what reconciling needs (crate::cache).
+    // One object at a time (a streaming list), or small pages where the API server cannot
+    // stream; the cache then keeps only what reconciling needs (crate::cache).
     let config = watcher::Config { page_size: Some(LIST_PAGE), ..watcher::Config::default() };
+    let config = if args.streaming_lists { config.streaming_lists() } else { config };
     let events = watcher(Api::<SealedSecret>::all(client.clone()), config)
         .default_backoff()
         .modify(cache::trim)
