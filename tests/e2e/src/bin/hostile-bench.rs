@@ -292,7 +292,10 @@ impl Run<'_> {
             }
             for (rx, m, what) in statuses {
                 match wait_count(rx, m, self.timeout, what, &mut controller).await {
-                    Ok(d) => all_statuses = all_statuses.map(|t| t.max(d)),
+                    Ok(d) => {
+                        log(&format!("all {m} {what} {:.2} s after the controller started", d.as_secs_f64()));
+                        all_statuses = all_statuses.map(|t| t.max(d));
+                    }
                     Err(e) => {
                         log(&format!("warning: {e:#}"));
                         all_statuses = None;
