@@ -19,7 +19,6 @@
 # inspection), CARGO_TARGET_DIR.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 own_cluster=0
 extra=()
 concurrency=32
@@ -38,55 +37,11 @@ while (($#)); do
 done
 ((${#counts[@]})) || counts=(1000 10000)
 
-log() { printf 'controller.sh: %s\n' "$*" >&2; }
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_prepare controller.sh controller-bench "${own_cluster}"
 
-cd "${root}"
-log "building release binaries"
-cargo build --release --quiet -p gitseal-controller -p gitseal-e2e --bin gitseal-controller --bin controller-bench
-target="${CARGO_TARGET_DIR:-${root}/target}"
-bench="${target}/release/controller-bench"
-controller="${target}/release/gitseal-controller"
-
-if ((own_cluster)); then
-    checkout="$(mktemp -d /tmp/gitseal-bench-XXXXXX)"
-    rmdir "${checkout}"
-    git -C "${root}" worktree add --detach --quiet "${checkout}" HEAD
-    cleanup() {
-        if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
-            log "kept ${checkout} and its cluster: ${checkout}/tests/cluster/down; git -C ${root} worktree remove --force ${checkout}"
-            return
-        fi
-        "${checkout}/tests/cluster/down" >&2 || true
-        git -C "${root}" worktree remove --force "${checkout}" || true
-    }
-    trap cleanup EXIT
-    log "starting a control plane in ${checkout}"
-    GITSEAL_KUBECONFIG="$("${checkout}/tests/cluster/up" | tail -n1)"
-    export GITSEAL_KUBECONFIG
-    cluster_dir="${checkout}/tests/cluster"
-elif [[ -n "${GITSEAL_KUBECONFIG:-}" ]]; then
-    # A kubeconfig inside some checkout's tests/cluster/.state: use that checkout's kubectl.
-    cluster_dir="$(cd "$(dirname "${GITSEAL_KUBECONFIG}")/.." && pwd)"
-else
-    cluster_dir="${root}/tests/cluster"
-    export GITSEAL_KUBECONFIG="${cluster_dir}/.state/kubeconfig"
-fi
-state="${cluster_dir}/.state"
-[[ -f "${GITSEAL_KUBECONFIG}" ]] || { log "no kubeconfig at ${GITSEAL_KUBECONFIG}; start a cluster (tests/cluster/up) or pass --own-cluster"; exit 1; }
-
-if [[ -f "${state}/bin" ]]; then
-    kubectl=("$(cat "${state}/bin")/kubectl" --kubeconfig="${GITSEAL_KUBECONFIG}")
-else
-    kubectl=(kubectl --kubeconfig="${GITSEAL_KUBECONFIG}")
-fi
-log "applying deploy/ (CRD, namespace, ServiceAccount, RBAC; no Pod runs without a kubelet)"
-"${kubectl[@]}" apply -R -f "${root}/deploy/" >&2
-"${kubectl[@]}" wait --for condition=Established --timeout=60s crd/sealedsecrets.gitseal.dev >&2
-
-args=(--controller "${controller}" --concurrency "${concurrency}" --timeout-secs "${BENCH_TIMEOUT:-1800}")
-[[ -d "${state}/pids" ]] && args+=(--cluster-state "${state}")
-[[ "${BENCH_KEEP:-0}" == 1 ]] && args+=(--keep)
+args=("${bench_args[@]}" --concurrency "${concurrency}")
 for n in "${counts[@]}"; do args+=(--count "${n}"); done
 args+=("${extra[@]}")
-log "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 "${bench}" "${args[@]}"
