@@ -18,15 +18,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use gitseal::{Recipients, SealedSecret};
 use gitseal_e2e::Cluster;
 use gitseal_e2e::bench::{
     CONTROLLER_NS, CONTROLLER_SA, ClusterProcs, Controller, IDENTITY, KEYS, Launch, MANAGED_SELECTOR, NS_PREFIX,
-    apf_waits, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces, delta, etcd_writes,
-    first_error, is_ready, load_average, log, name, prime_keys, request_counts, scrape_apiserver, seal_all,
+    Session, apf_waits, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces, delta,
+    etcd_writes, first_error, is_ready, load_average, log, name, request_counts, scrape_apiserver, seal_all,
     spawn_counter, value, wait_count, wait_for_lease, wait_synced, writes,
 };
 use k8s_openapi::ByteString;
@@ -79,31 +79,17 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
-    anyhow::ensure!(args.controller.is_file(), "--controller {}: no such file", args.controller.display());
-    let work_dir = match &args.work_dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("gitseal-controller-bench-{}", std::process::id())),
-    };
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
-    let cluster = Cluster::connect().await?;
-    let admin = cluster.client();
     let timeout = Duration::from_secs(args.timeout_secs);
-    let procs = ClusterProcs::from_state(args.cluster_state.as_deref());
-    log(&format!("work dir {}; kubeconfig {}", work_dir.display(), cluster.kubeconfig_path().display()));
-    log(&format!("machine: {} CPUs; {}", std::thread::available_parallelism().map_or(0, |n| n.get()), load_average()));
-
-    delete_bench_namespaces(&admin, timeout).await?;
-    let others = Api::<SealedSecret>::all(admin.clone()).list_metadata(&ListParams::default()).await?.items.len();
-    if others > 0 {
-        log(&format!(
-            "warning: {others} SealedSecrets already exist on this cluster; the controller reconciles them too"
-        ));
-    }
-
-    // Once: let the controller make (or load) its key and publish it.
-    let launch = Launch { binary: args.controller.clone(), concurrency: args.concurrency, work_dir };
-    let recipients = prime_keys(&cluster, &launch, timeout).await?;
+    let session = Session::open(
+        "controller-bench",
+        &args.controller,
+        args.concurrency,
+        timeout,
+        args.cluster_state.as_deref(),
+        args.work_dir.clone(),
+    )
+    .await?;
+    let Session { cluster, admin, procs, launch, recipients, .. } = session;
 
     let mut rows = Vec::new();
     for (i, &n) in args.counts.iter().enumerate() {

@@ -24,10 +24,10 @@ use futures::{StreamExt, TryStreamExt};
 use gitseal::{Recipients, SealedSecret};
 use gitseal_e2e::Cluster;
 use gitseal_e2e::bench::{
-    ClusterProcs, Controller, Kind, LargeSet, Launch, LeaseReport, MANAGED_SELECTOR, SizeLimit, Vitals, VitalsReport,
-    cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces, delta, deployment_memory_limit_mib,
-    is_ready, largest_stored, load_average, log, prime_keys, ready_status, request_counts, scrape_apiserver, seal_all,
-    spawn_counter, spawn_lease_watch, wait_count, wait_for_lease, wait_synced,
+    ClusterProcs, Controller, Kind, LargeSet, Launch, LeaseReport, MANAGED_SELECTOR, Session, SizeLimit, Vitals,
+    VitalsReport, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces, delta,
+    deployment_memory_limit_mib, is_ready, largest_stored, load_average, log, ready_status, request_counts,
+    scrape_apiserver, seal_all, spawn_counter, spawn_lease_watch, wait_count, wait_for_lease, wait_synced,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, PostParams};
@@ -87,29 +87,18 @@ const NS_SIZE_PROBE: &str = "gitseal-bench-size-probe";
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(args.concurrency > 0 && args.large_concurrency > 0, "concurrency must be at least 1");
-    anyhow::ensure!(args.controller.is_file(), "--controller {}: no such file", args.controller.display());
-    let work_dir = match &args.work_dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("gitseal-hostile-bench-{}", std::process::id())),
-    };
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
-    let cluster = Cluster::connect().await?;
-    let admin = cluster.client();
+    anyhow::ensure!(args.large_concurrency > 0, "--large-concurrency must be at least 1");
     let timeout = Duration::from_secs(args.timeout_secs);
-    let procs = ClusterProcs::from_state(args.cluster_state.as_deref());
-    log(&format!("work dir {}; kubeconfig {}", work_dir.display(), cluster.kubeconfig_path().display()));
-    log(&format!("machine: {} CPUs; {}", std::thread::available_parallelism().map_or(0, |n| n.get()), load_average()));
-
-    delete_bench_namespaces(&admin, timeout).await?;
-    let others = Api::<SealedSecret>::all(admin.clone()).list_metadata(&ListParams::default()).await?.items.len();
-    if others > 0 {
-        log(&format!(
-            "warning: {others} SealedSecrets already exist on this cluster; the controller reconciles them too"
-        ));
-    }
-    let launch = Launch { binary: args.controller.clone(), concurrency: args.concurrency, work_dir };
-    let recipients = prime_keys(&cluster, &launch, timeout).await?;
+    let session = Session::open(
+        "hostile-bench",
+        &args.controller,
+        args.concurrency,
+        timeout,
+        args.cluster_state.as_deref(),
+        args.work_dir.clone(),
+    )
+    .await?;
+    let Session { cluster, admin, procs, launch, recipients, .. } = session;
     let run = Run { cluster: &cluster, launch: &launch, procs: &procs, timeout };
 
     log(&format!("=== baseline: {} ordinary SealedSecrets === ({})", args.ordinary, load_average()));
