@@ -58,17 +58,21 @@ pub enum Binding {
 }
 
 impl Binding {
-    /// The binding a value at `namespace/name`, key `key` needs under `scope`.
+    /// The binding a value at `namespace/name`, key `key` needs under `scope`. The
+    /// coordinates the scope binds are checked against Kubernetes' naming rules here,
+    /// where the header is written, so no sealer can write a header that reads back as
+    /// another place (a name with a space or a newline).
     ///
     /// # Errors
-    /// A message saying which coordinate the scope needs but is missing.
+    /// A message saying which coordinate the scope needs but is missing, or which rule a
+    /// coordinate breaks.
     pub fn new(scope: Scope, namespace: Option<&str>, name: Option<&str>, key: &str) -> Result<Binding, String> {
         let need = |what: &str, v: Option<&str>| {
             v.filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .ok_or_else(|| format!("scope {scope} needs a {what}; set metadata.{what} or pass -n/--namespace, or choose a wider --scope"))
         };
-        Ok(match scope {
+        let binding = match scope {
             Scope::Strict => Binding::Strict {
                 namespace: need("namespace", namespace)?,
                 name: need("name", name)?,
@@ -76,7 +80,17 @@ impl Binding {
             },
             Scope::NamespaceWide => Binding::NamespaceWide { namespace: need("namespace", namespace)? },
             Scope::ClusterWide => Binding::ClusterWide,
-        })
+        };
+        match &binding {
+            Binding::Strict { namespace, name, key } => {
+                validate::namespace(namespace)?;
+                validate::object_name(name)?;
+                validate::data_key(key)?;
+            }
+            Binding::NamespaceWide { namespace } => validate::namespace(namespace)?,
+            Binding::ClusterWide => {}
+        }
+        Ok(binding)
     }
 
     /// The scope of this binding.
@@ -201,6 +215,21 @@ mod tests {
         ] {
             assert_eq!(Binding::split_payload(bad).err(), Some(UnsealError::BadPayload), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn coordinates_that_would_break_the_header_are_refused_where_it_is_written() {
+        for (ns, name, key) in [
+            ("prod", "web token\n", "k"),
+            ("prod", "web", "token password"),
+            ("Prod", "web", "k"),
+            ("prod", "web", "k\ngitseal/v1 cluster-wide"),
+        ] {
+            let err = Binding::new(Scope::Strict, Some(ns), Some(name), key).unwrap_err();
+            assert!(err.contains("not a valid") || err.contains("may contain only"), "{err}");
+        }
+        assert!(Binding::new(Scope::NamespaceWide, Some("a b"), None, "k").is_err());
+        assert!(Binding::new(Scope::ClusterWide, None, Some("any name"), "any key").is_ok(), "binds neither");
     }
 
     #[test]

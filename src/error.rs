@@ -100,6 +100,10 @@ pub enum Error {
         /// What is wrong (never the key itself).
         message: &'static str,
     },
+    /// A value cannot be sealed for this place: a namespace, name or key breaks Kubernetes'
+    /// naming rules, so the payload header would be ambiguous.
+    #[error("cannot seal a value for {0}: its namespace, name or key breaks Kubernetes' naming rules")]
+    Binding(String),
     /// Encryption failed inside age.
     #[error("age encryption failed: {0}")]
     Encrypt(String),

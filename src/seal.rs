@@ -40,8 +40,14 @@ pub struct SealedValue {
 /// Seals one value for `binding` to every recipient.
 ///
 /// # Errors
-/// [`Error::Encrypt`] if age refuses the recipients (it does not for X25519 keys).
+/// [`Error::Binding`] when a coordinate of `binding` breaks Kubernetes' naming rules (the
+/// header would be ambiguous); [`Error::Encrypt`] if age refuses the recipients (it does
+/// not for X25519 keys).
 pub fn seal_value(value: &[u8], binding: &Binding, recipients: &Recipients) -> Result<SealedValue> {
+    // `Binding::new` checks the coordinates; a binding built by hand is checked here.
+    if !binding.coordinates_valid() {
+        return Err(Error::Binding(binding.to_string()));
+    }
     let header = binding.header(&recipients.ids());
     let mut payload = Zeroizing::new(Vec::with_capacity(header.len() + value.len()));
     payload.extend_from_slice(header.as_bytes());

@@ -172,6 +172,14 @@ fn seal_refuses_what_kubernetes_would() {
 }
 
 #[test]
+fn seal_value_refuses_a_binding_built_by_hand_with_a_bad_coordinate() {
+    let (_, r) = ring_and_recipients();
+    let crafted = Binding::Strict { namespace: "prod".into(), name: "web token\n".into(), key: "k".into() };
+    let err = seal_value(b"v", &crafted, &r).unwrap_err();
+    assert!(matches!(err, Error::Binding(_)), "{err}");
+}
+
+#[test]
 fn verify_flags_a_template_with_gitseal_metadata() {
     let (_, r) = ring_and_recipients();
     let mut sealed = seal_secret(&secret(DB), Scope::Strict, None, &r, 1).unwrap();

@@ -188,6 +188,19 @@ fn raw_and_create_need_what_the_scope_binds() {
     env.ok(&["seal", "--raw", "--scope", "cluster-wide", "--key", "k"], Some(b"v"));
     let err = env.fails(2, &["seal", "--raw", "-n", "prod"], Some(b"v"));
     assert!(err.contains("--key"), "{err}");
+
+    // Coordinates that would make the header read as another place are refused where the
+    // header is written: by seal --raw, and by set on a crafted file.
+    let err = env.fails(1, &["seal", "--raw", "-n", "prod", "--name", "web token", "--key", "k"], Some(b"v"));
+    assert!(err.contains("not a valid object name"), "{err}");
+    let sealed = env.ok(&["seal", "--raw", "--scope", "cluster-wide", "--key", "k"], Some(b"v"));
+    assert!(!sealed.is_empty());
+    let good = env.ok(&["seal"], Some(secret_yaml("prod", "web").as_bytes()));
+    env.write("crafted.yaml", &good.replace("name: web", "name: \"web token\\n\""));
+    let before = env.read("crafted.yaml");
+    let err = env.fails(1, &["set", "crafted.yaml", "k"], Some(b"v"));
+    assert!(err.contains("crafted.yaml") && err.contains("not a valid object name"), "{err}");
+    assert_eq!(env.read("crafted.yaml"), before, "file left unchanged");
 }
 
 #[test]
