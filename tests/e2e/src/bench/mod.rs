@@ -34,7 +34,7 @@ pub use hostile::{Kind, LEGIT_VALUE, LargeSet, SizeLimit, TRIALS_VALUES, largest
 pub use namespaces::{create_namespace, delete_bench_namespaces};
 pub use procfs::{ClusterProcs, cpu_delta, cpu_text, load_average, proc_cpu_seconds, proc_status_kib};
 pub use prometheus::{Sample, parse_metrics};
-pub use session::Session;
+pub use session::{Session, SessionArgs};
 pub use vitals::{LeaseReport, Vitals, VitalsReport, deployment_memory_limit_mib, spawn_lease_watch};
 pub use workload::{KEYS, create_sealed, first_error, is_ready, name, ready_status, seal_all, value};
 

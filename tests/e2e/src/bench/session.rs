@@ -1,7 +1,7 @@
 //! What every bench starts with: the cluster, its bench namespaces cleared, and the
 //! controller's key made or loaded once.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -11,6 +11,28 @@ use kube::api::{Api, ListParams};
 
 use super::{ClusterProcs, Launch, delete_bench_namespaces, load_average, log, prime_keys};
 use crate::Cluster;
+
+/// The flags every bench takes to start its session.
+#[derive(Debug, clap::Args)]
+pub struct SessionArgs {
+    /// The gitseal-controller binary (release build).
+    #[arg(long)]
+    pub controller: PathBuf,
+    /// Requests in flight creating the ordinary objects; also passed to the controller as
+    /// --concurrency.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Upper bound, in seconds, on each waiting step (Secrets, Ready, namespace deletion).
+    #[arg(long, default_value_t = 1800)]
+    pub timeout_secs: u64,
+    /// tests/cluster/.state of the cluster, to report the CPU time of kube-apiserver and
+    /// etcd per phase (optional).
+    #[arg(long)]
+    pub cluster_state: Option<PathBuf>,
+    /// Where controller logs and kubeconfigs go (default: a new directory under /tmp).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
 
 /// A bench's cluster, controller launch settings and the controller's published key.
 pub struct Session {
@@ -31,27 +53,23 @@ pub struct Session {
 impl Session {
     /// Connects, deletes leftover bench namespaces, warns about other SealedSecrets (the
     /// controller reconciles them too), and runs the controller once to make or load its
-    /// key. `work_dir` defaults to a new directory under /tmp named after `bench`.
+    /// key. The work directory defaults to a new one under /tmp named after `bench`.
     ///
     /// # Errors
     /// A missing controller binary, an unreachable cluster, or a controller that does not
     /// publish its key in time.
-    pub async fn open(
-        bench: &str,
-        controller: &Path,
-        concurrency: usize,
-        timeout: Duration,
-        cluster_state: Option<&Path>,
-        work_dir: Option<PathBuf>,
-    ) -> Result<Session> {
+    pub async fn open(bench: &str, args: &SessionArgs) -> Result<Session> {
+        let SessionArgs { controller, concurrency, timeout_secs, cluster_state, work_dir } = args;
+        let (concurrency, timeout) = (*concurrency, Duration::from_secs(*timeout_secs));
         anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
         anyhow::ensure!(controller.is_file(), "--controller {}: no such file", controller.display());
-        let work_dir =
-            work_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("gitseal-{bench}-{}", std::process::id())));
+        let work_dir = work_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("gitseal-{bench}-{}", std::process::id())));
         std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
         let cluster = Cluster::connect().await?;
         let admin = cluster.client();
-        let procs = ClusterProcs::from_state(cluster_state);
+        let procs = ClusterProcs::from_state(cluster_state.as_deref());
         log(&format!("work dir {}; kubeconfig {}", work_dir.display(), cluster.kubeconfig_path().display()));
         let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
         log(&format!("machine: {cpus} CPUs; {}", load_average()));

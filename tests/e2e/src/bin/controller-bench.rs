@@ -15,7 +15,7 @@
 //! the only gitseal-controller on the cluster (it checks the Lease).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -25,8 +25,8 @@ use gitseal::{Recipients, SealedSecret};
 use gitseal_e2e::Cluster;
 use gitseal_e2e::bench::{
     CONTROLLER_NS, CONTROLLER_SA, ClusterProcs, Controller, IDENTITY, KEYS, Launch, MANAGED_SELECTOR, NS_PREFIX,
-    Session, apf_waits, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces, delta,
-    etcd_writes, first_error, is_ready, load_average, log, name, request_counts, scrape_apiserver, seal_all,
+    Session, SessionArgs, apf_waits, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces,
+    delta, etcd_writes, first_error, is_ready, load_average, log, name, request_counts, scrape_apiserver, seal_all,
     spawn_counter, value, wait_count, wait_for_lease, wait_synced, writes,
 };
 use k8s_openapi::ByteString;
@@ -46,23 +46,8 @@ struct Args {
     /// Object counts to measure, in order (repeatable or comma-separated).
     #[arg(long = "count", value_delimiter = ',', default_values_t = [1000usize, 10000])]
     counts: Vec<usize>,
-    /// The gitseal-controller binary (release build).
-    #[arg(long)]
-    controller: PathBuf,
-    /// Requests in flight for the baseline and for creating the SealedSecrets; also
-    /// passed to the controller as --concurrency.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
-    /// Upper bound, in seconds, on each waiting step (Secrets, Ready, namespace deletion).
-    #[arg(long, default_value_t = 1800)]
-    timeout_secs: u64,
-    /// tests/cluster/.state of the cluster, to read the kube-apiserver/etcd PIDs and
-    /// report their CPU time per phase (optional).
-    #[arg(long)]
-    cluster_state: Option<PathBuf>,
-    /// Where controller logs and kubeconfigs go (default: a new directory under /tmp).
-    #[arg(long)]
-    work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Skip the admin (APF-exempt) baseline.
     #[arg(long)]
     no_admin_baseline: bool,
@@ -79,17 +64,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let timeout = Duration::from_secs(args.timeout_secs);
-    let session = Session::open(
-        "controller-bench",
-        &args.controller,
-        args.concurrency,
-        timeout,
-        args.cluster_state.as_deref(),
-        args.work_dir.clone(),
-    )
-    .await?;
-    let Session { cluster, admin, procs, launch, recipients, .. } = session;
+    let Session { cluster, admin, timeout, procs, launch, recipients } =
+        Session::open("controller-bench", &args.session).await?;
 
     let mut rows = Vec::new();
     for (i, &n) in args.counts.iter().enumerate() {
@@ -158,7 +134,7 @@ async fn measure(
     timeout: Duration,
 ) -> Result<Row> {
     let admin = cluster.client();
-    let c = args.concurrency;
+    let c = args.session.concurrency;
 
     // 1. Baseline under the controller's ServiceAccount: same authn, RBAC and APF level.
     let sa = cluster.service_account_client(CONTROLLER_NS, CONTROLLER_SA).await?;
@@ -397,8 +373,8 @@ fn print_table(rows: &[Row], args: &Args) {
         "Baseline: N plain Secrets (3 keys × 32 B) created with {} requests in flight as ServiceAccount {CONTROLLER_NS}/{CONTROLLER_SA}; \
          gitseal: `gitseal-controller --concurrency {}` started cold with N SealedSecrets waiting, timed from process start until \
          all N Secrets exist. Product target: ratio within 1.5×.",
-        rows.first().map_or(args.concurrency, |r| r.concurrency),
-        args.concurrency
+        rows.first().map_or(args.session.concurrency, |r| r.concurrency),
+        args.session.concurrency
     );
 }
 

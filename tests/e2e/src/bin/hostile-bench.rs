@@ -15,7 +15,7 @@
 //! be the only gitseal-controller on the cluster (it checks the Lease).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -24,8 +24,8 @@ use futures::{StreamExt, TryStreamExt};
 use gitseal::{Recipients, SealedSecret};
 use gitseal_e2e::Cluster;
 use gitseal_e2e::bench::{
-    ClusterProcs, Controller, Kind, LargeSet, Launch, LeaseReport, MANAGED_SELECTOR, Session, SizeLimit, Vitals,
-    VitalsReport, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces, delta,
+    ClusterProcs, Controller, Kind, LargeSet, Launch, LeaseReport, MANAGED_SELECTOR, Session, SessionArgs, SizeLimit,
+    Vitals, VitalsReport, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces, delta,
     deployment_memory_limit_mib, is_ready, largest_stored, load_average, log, ready_status, request_counts,
     scrape_apiserver, seal_all, spawn_counter, spawn_lease_watch, wait_count, wait_for_lease, wait_synced,
 };
@@ -41,19 +41,14 @@ use kube::{Client, ResourceExt};
     about = "gitseal-controller's peak memory and liveness with the largest hostile SealedSecrets, beside a baseline"
 )]
 struct Args {
-    /// The gitseal-controller binary (release build).
-    #[arg(long)]
-    controller: PathBuf,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Ordinary SealedSecrets, in both phases.
     #[arg(long, default_value_t = 1000)]
     ordinary: usize,
     /// Large SealedSecrets in the hostile phase (a quarter of each kind).
     #[arg(long, default_value_t = 100)]
     large: usize,
-    /// Requests in flight creating the ordinary SealedSecrets; also the controller's
-    /// --concurrency.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
     /// Requests in flight creating the large ones.
     #[arg(long, default_value_t = 4)]
     large_concurrency: usize,
@@ -61,16 +56,6 @@ struct Args {
     /// the status the controller writes still fits.
     #[arg(long, default_value_t = 16 * 1024)]
     margin: usize,
-    /// Upper bound, in seconds, on each waiting step.
-    #[arg(long, default_value_t = 1800)]
-    timeout_secs: u64,
-    /// tests/cluster/.state of the cluster, to report the CPU time of kube-apiserver and
-    /// etcd (optional).
-    #[arg(long)]
-    cluster_state: Option<PathBuf>,
-    /// Where controller logs and kubeconfigs go (default: a new directory under /tmp).
-    #[arg(long)]
-    work_dir: Option<PathBuf>,
     /// Leave the hostile phase's namespaces in place for inspection.
     #[arg(long)]
     keep: bool,
@@ -88,21 +73,12 @@ const NS_SIZE_PROBE: &str = "gitseal-bench-size-probe";
 async fn main() -> Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.large_concurrency > 0, "--large-concurrency must be at least 1");
-    let timeout = Duration::from_secs(args.timeout_secs);
-    let session = Session::open(
-        "hostile-bench",
-        &args.controller,
-        args.concurrency,
-        timeout,
-        args.cluster_state.as_deref(),
-        args.work_dir.clone(),
-    )
-    .await?;
-    let Session { cluster, admin, procs, launch, recipients, .. } = session;
+    let Session { cluster, admin, timeout, procs, launch, recipients } =
+        Session::open("hostile-bench", &args.session).await?;
     let run = Run { cluster: &cluster, launch: &launch, procs: &procs, timeout };
 
     log(&format!("=== baseline: {} ordinary SealedSecrets === ({})", args.ordinary, load_average()));
-    create_ordinary(&admin, NS_BASELINE, args.ordinary, &recipients, args.concurrency).await?;
+    create_ordinary(&admin, NS_BASELINE, args.ordinary, &recipients, args.session.concurrency).await?;
     let baseline = run.measure("baseline", NS_BASELINE, args.ordinary, None).await?;
     baseline.details();
     delete_bench_namespaces(&admin, timeout).await?;
@@ -125,7 +101,7 @@ async fn main() -> Result<()> {
     create_namespace(&admin, NS_LARGE).await?;
     create_large(&admin, LargeSet::new(NS_LARGE, target, recipients.clone())?, args.large, args.large_concurrency)
         .await?;
-    create_ordinary(&admin, NS_ORDINARY, args.ordinary, &recipients, args.concurrency).await?;
+    create_ordinary(&admin, NS_ORDINARY, args.ordinary, &recipients, args.session.concurrency).await?;
     let hostile = run.measure("hostile", NS_ORDINARY, args.ordinary, Some((NS_LARGE, args.large))).await?;
     hostile.details();
     let tally = tally_large(&admin, NS_LARGE).await?;
