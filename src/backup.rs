@@ -256,7 +256,12 @@ impl Meta {
         for field in fields.split_whitespace() {
             let (key, value) = field.split_once('=').ok_or("expected key=value fields after `# gitseal-key`")?;
             match key {
-                "id" => id = Some(KeyId::parse(value).ok_or("id= is not a key id (16 lower-case hex digits)")?),
+                "id" => {
+                    id = Some(
+                        KeyId::parse(value)
+                            .ok_or("id= is not a key id (32 lower-case hex digits, or 16 before format 2)")?,
+                    )
+                }
                 "secret" => secret = Some(value.to_owned()),
                 "created" => created = Some(value.to_owned()),
                 "state" => {

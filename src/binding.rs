@@ -4,37 +4,83 @@
 //! is sealed for travels *inside* the encryption, as one text line before the value:
 //!
 //! ```text
-//! gitseal/v1 strict <namespace> <name> <key>\n<value bytes>
-//! gitseal/v1 namespace-wide <namespace>\n<value bytes>
-//! gitseal/v1 cluster-wide\n<value bytes>
+//! gitseal/v2 strict <namespace> <name> <key> to=<age1…>[,<age1…>…]\n<value bytes>
+//! gitseal/v2 namespace-wide <namespace> to=<age1…>…\n<value bytes>
+//! gitseal/v2 cluster-wide to=<age1…>…\n<value bytes>
 //! ```
+//!
+//! `to=` names every recipient by its full public key, so a re-sealer can tell exactly
+//! whom the value was sealed to. Version 1 headers (`gitseal/v1`, with an optional `to=`
+//! of 64-bit key ids) are still read; only version 2 is written.
 //!
 //! Namespaces, names and data keys never contain spaces or newlines (Kubernetes'
 //! naming rules, checked by [`crate::validate`]), so the line is unambiguous, and
 //! `tail -n +2` strips it when recovering a value with the stock `age` tool.
 
 use std::fmt;
+use std::str::FromStr;
+
+use age::x25519;
 
 use crate::Scope;
 use crate::error::UnsealError;
 use crate::keys::KeyId;
 use crate::validate;
 
-/// Version tag that opens every payload header.
-pub const HEADER_TAG: &str = "gitseal/v1";
-/// Prefix of the optional header field listing the key ids a value is sealed to.
+/// Version tag that opens every payload header written today.
+pub const HEADER_TAG: &str = "gitseal/v2";
+/// Version tag of the first format, still read.
+pub const HEADER_TAG_V1: &str = "gitseal/v1";
+/// Prefix of the header field listing whom a value is sealed to.
 const RECIPIENTS_FIELD: &str = "to=";
 
 /// A decrypted payload, split: its header's fields and the value.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Payload<'a> {
     /// Where the value may be unsealed.
     pub binding: Binding,
-    /// The key ids named by `to=`, if the header has that field.
-    pub recipients: Option<Vec<KeyId>>,
+    /// Whom the header says the value is sealed to.
+    pub sealed_to: SealedTo,
     /// The value's bytes.
     pub value: &'a [u8],
 }
+
+/// Whom a payload header says its value is sealed to, authenticated with the value.
+#[derive(Clone, Debug)]
+pub enum SealedTo {
+    /// Version 2: the recipients' full public keys.
+    Recipients(Vec<x25519::Recipient>),
+    /// Version 1: 64-bit key ids, which name keys but cannot prove who holds them.
+    LegacyIds(Vec<KeyId>),
+    /// Version 1 without the field: nobody recorded.
+    Unrecorded,
+}
+
+impl SealedTo {
+    /// The ids of everyone named (legacy ids as they were written).
+    pub fn ids(&self) -> Vec<KeyId> {
+        match self {
+            SealedTo::Recipients(list) => list.iter().map(KeyId::of).collect(),
+            SealedTo::LegacyIds(ids) => ids.clone(),
+            SealedTo::Unrecorded => Vec::new(),
+        }
+    }
+}
+
+impl PartialEq for SealedTo {
+    fn eq(&self, other: &SealedTo) -> bool {
+        match (self, other) {
+            (SealedTo::Recipients(a), SealedTo::Recipients(b)) => {
+                a.iter().map(ToString::to_string).eq(b.iter().map(ToString::to_string))
+            }
+            (SealedTo::LegacyIds(a), SealedTo::LegacyIds(b)) => a == b,
+            (SealedTo::Unrecorded, SealedTo::Unrecorded) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for SealedTo {}
 
 /// Where a value may be unsealed: the scope plus the coordinates it binds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,23 +148,24 @@ impl Binding {
         }
     }
 
-    /// The header line, including its trailing newline, naming the key ids the value is
-    /// sealed to (`to=`), so they are authenticated along with the value.
-    pub(crate) fn header(&self, recipients: &[KeyId]) -> String {
-        let mut line = match self {
-            Binding::Strict { namespace, name, key } => format!("{HEADER_TAG} strict {namespace} {name} {key}"),
-            Binding::NamespaceWide { namespace } => format!("{HEADER_TAG} namespace-wide {namespace}"),
-            Binding::ClusterWide => format!("{HEADER_TAG} cluster-wide"),
-        };
-        if !recipients.is_empty() {
-            let ids: Vec<&str> = recipients.iter().map(KeyId::as_str).collect();
-            line.push_str(&format!(" {RECIPIENTS_FIELD}{}", ids.join(",")));
-        }
-        line.push('\n');
-        line
+    /// The version 2 header line, including its trailing newline, naming every recipient
+    /// (`to=`) so they are authenticated along with the value.
+    pub(crate) fn header<'r>(&self, recipients: impl IntoIterator<Item = &'r x25519::Recipient>) -> String {
+        let to: Vec<String> = recipients.into_iter().map(ToString::to_string).collect();
+        format!("{HEADER_TAG} {} {RECIPIENTS_FIELD}{}\n", self.fields(), to.join(","))
     }
 
-    /// Splits a decrypted payload into its binding and the value.
+    /// The binding's fields of the header line: the scope name and its coordinates.
+    fn fields(&self) -> String {
+        match self {
+            Binding::Strict { namespace, name, key } => format!("strict {namespace} {name} {key}"),
+            Binding::NamespaceWide { namespace } => format!("namespace-wide {namespace}"),
+            Binding::ClusterWide => "cluster-wide".to_owned(),
+        }
+    }
+
+    /// Splits a decrypted payload into its binding, whom it is sealed to, and the value.
+    /// Reads both header versions.
     ///
     /// # Errors
     /// [`UnsealError::BadPayload`] when the header is missing, of an unknown version or
@@ -127,28 +174,38 @@ impl Binding {
         let end = payload.iter().position(|&b| b == b'\n').ok_or(UnsealError::BadPayload)?;
         let line = std::str::from_utf8(&payload[..end]).map_err(|_| UnsealError::BadPayload)?;
         let mut fields: Vec<&str> = line.split(' ').collect();
-        // Optional last field: the key ids sealed to. Data keys cannot contain '=', so it
-        // cannot be mistaken for a coordinate.
-        let recipients = match fields.last().and_then(|f| f.strip_prefix(RECIPIENTS_FIELD)) {
-            Some(list) => {
-                let ids: Option<Vec<KeyId>> = list.split(',').map(KeyId::parse).collect();
-                fields.pop();
-                Some(ids.filter(|ids| !ids.is_empty()).ok_or(UnsealError::BadPayload)?)
+        // The last field may list whom the value is sealed to. Data keys cannot contain
+        // '=', so it cannot be mistaken for a coordinate.
+        let to = fields.last().and_then(|f| f.strip_prefix(RECIPIENTS_FIELD));
+        if to.is_some() {
+            fields.pop();
+        }
+        let (tag, binding) = fields.split_first().ok_or(UnsealError::BadPayload)?;
+        let sealed_to = match (*tag, to) {
+            (HEADER_TAG, Some(list)) => {
+                let keys: Result<Vec<x25519::Recipient>, _> = list.split(',').map(parse_recipient).collect();
+                SealedTo::Recipients(keys?)
             }
-            None => None,
+            (HEADER_TAG_V1, Some(list)) => {
+                let ids: Option<Vec<KeyId>> =
+                    list.split(',').map(|id| KeyId::parse(id).filter(KeyId::is_legacy)).collect();
+                SealedTo::LegacyIds(ids.ok_or(UnsealError::BadPayload)?)
+            }
+            (HEADER_TAG_V1, None) => SealedTo::Unrecorded,
+            _ => return Err(UnsealError::BadPayload),
         };
-        let binding = match fields.as_slice() {
-            [HEADER_TAG, "strict", ns, name, key] => {
+        let binding = match binding {
+            ["strict", ns, name, key] => {
                 Binding::Strict { namespace: (*ns).to_owned(), name: (*name).to_owned(), key: (*key).to_owned() }
             }
-            [HEADER_TAG, "namespace-wide", ns] => Binding::NamespaceWide { namespace: (*ns).to_owned() },
-            [HEADER_TAG, "cluster-wide"] => Binding::ClusterWide,
+            ["namespace-wide", ns] => Binding::NamespaceWide { namespace: (*ns).to_owned() },
+            ["cluster-wide"] => Binding::ClusterWide,
             _ => return Err(UnsealError::BadPayload),
         };
         if !binding.coordinates_valid() {
             return Err(UnsealError::BadPayload);
         }
-        Ok(Payload { binding, recipients, value: &payload[end + 1..] })
+        Ok(Payload { binding, sealed_to, value: &payload[end + 1..] })
     }
 
     /// Whether every coordinate obeys Kubernetes' naming rules (so the header line is
@@ -166,6 +223,12 @@ impl Binding {
     }
 }
 
+/// One recipient of a version 2 `to=` list: an X25519 recipient in its canonical
+/// (lower-case) text, so the header has exactly one spelling.
+fn parse_recipient(text: &str) -> Result<x25519::Recipient, UnsealError> {
+    x25519::Recipient::from_str(text).ok().filter(|r| r.to_string() == text).ok_or(UnsealError::BadPayload)
+}
+
 impl fmt::Display for Binding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -180,41 +243,71 @@ impl fmt::Display for Binding {
 mod tests {
     use super::*;
 
-    #[test]
-    fn header_round_trips_for_each_scope() {
-        for b in [
+    const A: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    const B: &str = "age12quc20geg9p3uh50g8yhrnkemngeczqcfmzzhkmkl9x6559tp44qqnuutw";
+
+    fn bindings() -> [Binding; 3] {
+        [
             Binding::Strict { namespace: "prod".into(), name: "db".into(), key: "pass.word".into() },
             Binding::NamespaceWide { namespace: "prod".into() },
             Binding::ClusterWide,
-        ] {
-            let ids = vec![KeyId::parse("0123456789abcdef").unwrap(), KeyId::parse("fedcba9876543210").unwrap()];
-            for recipients in [vec![], ids] {
-                let mut payload = b.header(&recipients).into_bytes();
-                payload.extend_from_slice(b"v\nalue\0");
-                let parsed = Binding::split_payload(&payload).unwrap();
-                assert_eq!(parsed.binding, b);
-                assert_eq!(parsed.recipients, (!recipients.is_empty()).then_some(recipients));
-                assert_eq!(parsed.value, b"v\nalue\0");
-            }
+        ]
+    }
+
+    #[test]
+    fn header_round_trips_for_each_scope() {
+        let recipients: Vec<x25519::Recipient> = [A, B].iter().map(|r| r.parse().unwrap()).collect();
+        for b in bindings() {
+            let mut payload = b.header(&recipients).into_bytes();
+            assert!(payload.starts_with(b"gitseal/v2 "));
+            payload.extend_from_slice(b"v\nalue\0");
+            let parsed = Binding::split_payload(&payload).unwrap();
+            assert_eq!(parsed.binding, b);
+            assert_eq!(parsed.sealed_to, SealedTo::Recipients(recipients.clone()));
+            assert_eq!(parsed.value, b"v\nalue\0");
+        }
+    }
+
+    #[test]
+    fn version_1_headers_are_still_read() {
+        for b in bindings() {
+            let line = format!("gitseal/v1 {}", b.fields());
+            let bare = format!("{line}\nx");
+            let parsed = Binding::split_payload(bare.as_bytes()).unwrap();
+            assert_eq!((parsed.binding, parsed.sealed_to), (b.clone(), SealedTo::Unrecorded));
+            let listed = format!("{line} to=0123456789abcdef,fedcba9876543210\nx");
+            let ids = ["0123456789abcdef", "fedcba9876543210"].map(|i| KeyId::parse(i).unwrap()).to_vec();
+            assert_eq!(Binding::split_payload(listed.as_bytes()).unwrap().sealed_to, SealedTo::LegacyIds(ids));
         }
     }
 
     #[test]
     fn malformed_headers_are_refused() {
+        let upper = A.to_uppercase();
         for bad in [
-            &b"no newline"[..],
-            b"gitseal/v2 cluster-wide\nx",
-            b"gitseal/v1 strict prod db\nx",
-            b"gitseal/v1 strict prod db key extra\nx",
-            b"gitseal/v1 namespace-wide Bad_NS\nx",
-            b"gitseal/v1 bogus\nx",
-            b"gitseal/v1 cluster-wide to=\nx",
-            b"gitseal/v1 cluster-wide to=0123\nx",
-            b"gitseal/v1 strict prod db to=0123456789abcdef\nx",
-            b"\xff\xfe\nx",
+            "no newline".to_owned(),
+            "gitseal/v3 cluster-wide\nx".to_owned(),
+            "gitseal/v2 cluster-wide\nx".to_owned(),
+            "gitseal/v1 strict prod db\nx".to_owned(),
+            "gitseal/v1 strict prod db key extra\nx".to_owned(),
+            "gitseal/v1 namespace-wide Bad_NS\nx".to_owned(),
+            "gitseal/v1 bogus\nx".to_owned(),
+            "gitseal/v1 cluster-wide to=\nx".to_owned(),
+            "gitseal/v1 cluster-wide to=0123\nx".to_owned(),
+            "gitseal/v1 strict prod db to=0123456789abcdef\nx".to_owned(),
+            "gitseal/v1 cluster-wide to=0123456789abcdef0123456789abcdef\nx".to_owned(),
+            format!("gitseal/v1 cluster-wide to={A}\nx"),
+            "gitseal/v2 cluster-wide to=\nx".to_owned(),
+            "gitseal/v2 cluster-wide to=0123456789abcdef0123456789abcdef\nx".to_owned(),
+            format!("gitseal/v2 cluster-wide to={upper}\nx"),
+            format!("gitseal/v2 cluster-wide to={A},\nx"),
+            format!("gitseal/v2 cluster-wide to={A} to={B}\nx"),
+            format!("gitseal/v2 strict prod db to={A}\nx"),
+            format!("gitseal/v2 cluster-wide  to={A}\nx"),
         ] {
-            assert_eq!(Binding::split_payload(bad).err(), Some(UnsealError::BadPayload), "{bad:?}");
+            assert_eq!(Binding::split_payload(bad.as_bytes()).err(), Some(UnsealError::BadPayload), "{bad:?}");
         }
+        assert_eq!(Binding::split_payload(b"\xff\xfe\nx").err(), Some(UnsealError::BadPayload));
     }
 
     #[test]

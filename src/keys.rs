@@ -1,8 +1,11 @@
 //! Recipients (public keys), identities (private keys) and the short key ids that tie
 //! a sealed value to the keys it was sealed to.
 //!
-//! A key id is the first 8 bytes of SHA-256 over the recipient's `age1…` string, in
-//! lower-case hex: `printf %s age1… | sha256sum | cut -c1-16` computes it with stock tools.
+//! A key id is the first 16 bytes (128 bits) of SHA-256 over the recipient's `age1…`
+//! string, in lower-case hex: `printf %s age1… | sha256sum | cut -c1-32` computes it with
+//! stock tools. Values sealed before format 2 recorded 8-byte ids (16 hex digits), the
+//! prefix of today's; they are still read, as hints that name the key they prefix.
+//! No id ever decides who may open a value: that takes the full public key.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,13 +18,15 @@ use gitseal_crds::bounds::MAX_KEY_IDS;
 
 use crate::error::{Error, Result};
 
-/// Short, public fingerprint of a recipient: 16 lower-case hex digits.
+/// Public fingerprint of a recipient: 32 lower-case hex digits, or 16 in the legacy form.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyId(String);
 
 impl KeyId {
-    /// Length of a key id in characters.
-    pub const LEN: usize = 16;
+    /// Length of a key id in characters (128 bits).
+    pub const LEN: usize = 32;
+    /// Length of the ids written before format 2 (64 bits), still read.
+    pub const LEGACY_LEN: usize = 16;
 
     /// The id of a recipient.
     pub fn of(recipient: &x25519::Recipient) -> KeyId {
@@ -29,10 +34,22 @@ impl KeyId {
         KeyId(digest[..Self::LEN / 2].iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    /// Parses a key id as written in `spec.keyIds`.
+    /// Parses a key id as written in `spec.keyIds`: 32 hex digits, or the legacy 16.
     pub fn parse(s: &str) -> Option<KeyId> {
-        let ok = s.len() == Self::LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let ok = matches!(s.len(), Self::LEN | Self::LEGACY_LEN)
+            && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         ok.then(|| KeyId(s.to_owned()))
+    }
+
+    /// Whether both ids name the same key: equal, or one is the legacy (64-bit) prefix
+    /// of the other. A hint, never proof: a 64-bit id can be forged with ~2^64 work.
+    pub fn names(&self, other: &KeyId) -> bool {
+        self.0.starts_with(&other.0) || other.0.starts_with(&self.0)
+    }
+
+    /// Whether this is a legacy 64-bit id.
+    pub fn is_legacy(&self) -> bool {
+        self.0.len() == Self::LEGACY_LEN
     }
 
     /// The id as text.
@@ -198,9 +215,15 @@ impl KeyRing {
         Ok(ring)
     }
 
-    /// Whether the ring holds the key with this id.
+    /// Whether the ring holds the key with this id (or legacy id).
     pub fn contains(&self, id: &KeyId) -> bool {
-        self.0.iter().any(|(known, _)| known == id)
+        self.0.iter().any(|(known, _)| known.names(id))
+    }
+
+    /// Whether the ring holds the private key of exactly this public key.
+    pub fn holds(&self, recipient: &x25519::Recipient) -> bool {
+        let id = KeyId::of(recipient);
+        self.0.iter().any(|(known, identity)| *known == id && identity.to_public().to_string() == recipient.to_string())
     }
 
     /// Ids of the keys, in order.
@@ -226,7 +249,8 @@ impl KeyRing {
     /// The identities to try for a value sealed to `hint` key ids: the hinted keys, then
     /// the others, so a missing or stale hint costs time, never correctness.
     pub(crate) fn split_by_hint<'a>(&'a self, hint: &[String]) -> [Vec<&'a x25519::Identity>; 2] {
-        let (first, rest): (Vec<_>, Vec<_>) = self.0.iter().partition(|(id, _)| hint.iter().any(|h| h == id.as_str()));
+        let hint: Vec<KeyId> = hint.iter().filter_map(|h| KeyId::parse(h)).collect();
+        let (first, rest): (Vec<_>, Vec<_>) = self.0.iter().partition(|(id, _)| hint.iter().any(|h| h.names(id)));
         [first, rest].map(|keys| keys.into_iter().map(|(_, identity)| identity).collect())
     }
 
@@ -259,8 +283,23 @@ mod tests {
     #[test]
     fn key_id_is_sha256_prefix_of_recipient_text() {
         let r: x25519::Recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".parse().unwrap();
-        // printf %s age1ql3z…cac8p | sha256sum | cut -c1-16
-        assert_eq!(KeyId::of(&r).as_str(), "cf7e568231315068");
+        // printf %s age1ql3z…cac8p | sha256sum | cut -c1-32
+        assert_eq!(KeyId::of(&r).as_str(), "cf7e5682313150685bf16e42c4ea48e1");
+    }
+
+    #[test]
+    fn legacy_ids_name_the_key_they_prefix_and_nothing_else() {
+        let r: x25519::Recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".parse().unwrap();
+        let legacy = KeyId::parse("cf7e568231315068").unwrap();
+        assert!(legacy.is_legacy() && legacy.names(&KeyId::of(&r)) && KeyId::of(&r).names(&legacy));
+        assert!(!KeyId::parse("cf7e568231315069").unwrap().names(&KeyId::of(&r)));
+        for bad in ["cf7e56823131506", "cf7e5682313150684c61ef7e6a5eb6e", "CF7E568231315068", "cf7e5682313150684c"] {
+            assert_eq!(KeyId::parse(bad), None, "{bad}");
+        }
+        let mut ring = KeyRing::new();
+        ring.push(generate_identity());
+        let other = generate_identity().to_public();
+        assert!(!ring.holds(&other) && ring.holds(&ring.recipients()[0]));
     }
 
     #[test]
@@ -287,7 +326,7 @@ mod tests {
         assert_eq!(ring.ids(), vec![KeyId::of(&id.to_public())]);
         let err = KeyRing::parse_identity_file("AGE-SECRET-KEY-1NOTAKEY\n").unwrap_err().to_string();
         assert!(err.contains("line 1") && !err.contains("NOTAKEY"), "{err}");
-        assert!(format!("{ring:?}").len() < 40, "Debug prints ids only");
+        assert!(format!("{ring:?}").len() < 60, "Debug prints ids only");
     }
 
     #[test]

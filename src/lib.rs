@@ -23,14 +23,15 @@ pub mod validate;
 pub mod verify;
 
 pub use backup::{BackupKey, KeyBackup, KeyStatus, decrypt_file, encrypt_file};
-pub use binding::{Binding, Payload};
+pub use binding::{Binding, Payload, SealedTo};
 pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;
 pub use gitseal_crds::{Scope, SealedSecret, SealedSecretSpec, SecretTemplate};
 pub use keys::{KeyId, KeyRing, Recipients, generate_identity, identity_file};
 pub use manifest::PlainSecret;
 pub use seal::{
-    Budget, Opened, SealedValue, open_value, reseal_value, seal_secret, seal_value, unseal_secret, unseal_value,
+    Budget, Opened, Resealed, SealedValue, open_value, reseal_value, seal_secret, seal_value, unseal_secret,
+    unseal_value,
 };
 
 /// Largest total size of a Secret's data that Kubernetes accepts (1 MiB).

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use zeroize::Zeroizing;
 
-use crate::binding::Binding;
+use crate::binding::{Binding, SealedTo};
 use crate::envelope::{self, Limits};
 use crate::error::{Error, Result, UnsealError};
 use crate::keys::{KeyId, KeyRing, Recipients};
@@ -48,7 +48,7 @@ pub fn seal_value(value: &[u8], binding: &Binding, recipients: &Recipients) -> R
     if !binding.coordinates_valid() {
         return Err(Error::Binding(binding.to_string()));
     }
-    let header = binding.header(&recipients.ids());
+    let header = binding.header(recipients.iter().map(|(_, r)| r));
     let mut payload = Zeroizing::new(Vec::with_capacity(header.len() + value.len()));
     payload.extend_from_slice(header.as_bytes());
     payload.extend_from_slice(value);
@@ -127,9 +127,8 @@ impl Default for Budget {
 pub struct Opened {
     /// Where the value may be unsealed, as bound inside it.
     pub binding: Binding,
-    /// The key ids it was sealed to, as bound inside it (absent in values sealed before
-    /// the `to=` field existed).
-    pub recipients: Option<Vec<KeyId>>,
+    /// Whom it was sealed to, as bound inside it.
+    pub sealed_to: SealedTo,
     /// The plaintext.
     pub value: Zeroizing<Vec<u8>>,
 }
@@ -177,21 +176,29 @@ fn decrypt_with(bytes: &[u8], identities: &[&x25519::Identity], hint: &[String])
     let mut payload = Zeroizing::new(Vec::with_capacity(bytes.len()));
     reader.read_to_end(&mut payload).map_err(|_| UnsealError::Tampered)?;
     let payload = Binding::split_payload(&payload)?;
-    Ok(Opened {
-        binding: payload.binding,
-        recipients: payload.recipients,
-        value: Zeroizing::new(payload.value.to_vec()),
-    })
+    Ok(Opened { binding: payload.binding, sealed_to: payload.sealed_to, value: Zeroizing::new(payload.value.to_vec()) })
+}
+
+/// What re-sealing one value made, and whom it no longer reaches.
+#[derive(Debug)]
+pub struct Resealed {
+    /// The value sealed again.
+    pub value: SealedValue,
+    /// Earlier recipients that are not cluster keys and were not kept: their public key
+    /// was not offered, or the value names them only by a 64-bit id (format 1), which
+    /// cannot prove who a public key belongs to.
+    pub dropped: Vec<KeyId>,
+    /// Earlier recipients never kept because the cluster retired them.
+    pub retired: Vec<KeyId>,
 }
 
 /// Re-encrypts one value to the cluster's `published` key, keeping its binding (from
 /// the payload, never from the caller) and those of its earlier recipients that are not
-/// cluster keys and whose public key the caller supplied in `candidates`. Never seals to
+/// cluster keys, are not `retired`, and whose exact public key the caller supplied in
+/// `candidates` and the payload names (format 2 names recipients by their full public
+/// keys; format 1 only by 64-bit ids, which are not trusted for this). Never seals to
 /// anyone the value was not already sealed to, other than `published`: the result can
 /// be opened by no one who could not open the original.
-///
-/// Returns the new value and the ids of earlier recipients that were dropped (no public
-/// key supplied, or the value predates the `to=` field).
 ///
 /// # Errors
 /// As [`open_value`].
@@ -201,20 +208,35 @@ pub fn reseal_value(
     hint: &[String],
     published: &x25519::Recipient,
     candidates: &[x25519::Recipient],
-) -> Result<(SealedValue, Vec<KeyId>), UnsealError> {
+    retired: &[x25519::Recipient],
+) -> Result<Resealed, UnsealError> {
     let opened = open_value(ciphertext, keys, hint)?;
-    let earlier = opened.recipients.unwrap_or_default();
+    let is_retired = |id: &KeyId| retired.iter().any(|r| KeyId::of(r).names(id));
     let mut keep = vec![published.clone()];
-    let mut dropped = Vec::new();
-    for id in earlier.iter().filter(|id| !keys.contains(id)) {
-        match candidates.iter().find(|c| KeyId::of(c) == *id) {
-            Some(c) => keep.push(c.clone()),
-            None => dropped.push(id.clone()),
+    let (mut dropped, mut retired_ids) = (Vec::new(), Vec::new());
+    match &opened.sealed_to {
+        SealedTo::Recipients(earlier) => {
+            for r in earlier.iter().filter(|r| !keys.holds(r)) {
+                let id = KeyId::of(r);
+                if retired.iter().any(|k| k.to_string() == r.to_string()) {
+                    retired_ids.push(id);
+                } else if candidates.iter().any(|c| c.to_string() == r.to_string()) {
+                    keep.push(r.clone());
+                } else {
+                    dropped.push(id);
+                }
+            }
         }
+        SealedTo::LegacyIds(ids) => {
+            for id in ids.iter().filter(|id| !keys.contains(id)) {
+                if is_retired(id) { retired_ids.push(id.clone()) } else { dropped.push(id.clone()) }
+            }
+        }
+        SealedTo::Unrecorded => {}
     }
     let recipients = Recipients::new(keep).map_err(|_| UnsealError::BadPayload)?;
-    let sealed = seal_value(&opened.value, &opened.binding, &recipients).map_err(|_| UnsealError::BadPayload)?;
-    Ok((sealed, dropped))
+    let value = seal_value(&opened.value, &opened.binding, &recipients).map_err(|_| UnsealError::BadPayload)?;
+    Ok(Resealed { value, dropped, retired: retired_ids })
 }
 
 /// The recorded key ids for a message: only well-formed ids, at most eight, since the

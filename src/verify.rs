@@ -87,13 +87,13 @@ fn check_value(value: &str, ids: &[String], known: Option<&[KeyId]>) -> Result<(
         return Err("keyIds records no key for this value; re-seal it with gitseal".into());
     }
     if let Some(bad) = ids.iter().find(|id| KeyId::parse(id).is_none()) {
-        return Err(format!("keyIds entry {bad:?} is not a 16-digit hex key id"));
+        return Err(format!("keyIds entry {bad:?} is not a key id (32 lower-case hex digits, or 16 before format 2)"));
     }
     if ids.len() != stanzas.len() {
         return Err(format!("keyIds lists {} keys but the value has {} recipients", ids.len(), stanzas.len()));
     }
     if let Some(known) = known
-        && !ids.iter().any(|id| known.iter().any(|k| k.as_str() == id))
+        && !ids.iter().filter_map(|id| KeyId::parse(id)).any(|id| known.iter().any(|k| k.names(&id)))
     {
         return Err(format!(
             "value is sealed to no known key (its key ids: {}); re-seal it with gitseal reseal or seal",

@@ -212,11 +212,12 @@ fn sealed_size_is_age_plus_one_header_line() {
         .sum();
     let age_header = "age-encryption.org/v1\n".len() + "-> X25519 ".len() + 43 + 1 + 43 + 1 + "--- ".len() + 43 + 1;
     let payload =
-        "gitseal/v1 strict production database-credentials password to=0123456789abcdef\n".len() + value.len();
+        format!("gitseal/v2 strict production database-credentials password to={}\n", r.iter().next().unwrap().1).len()
+            + value.len();
     let (nonce, tag) = (16, 16);
     assert_eq!(file.len() - grease, age_header + nonce + payload + tag);
-    // Without grease: 286 bytes → 384 base64 characters; the incumbent's 530 bytes are 708.
-    assert_eq!((file.len() - grease).div_ceil(3) * 4, 384);
+    // Without grease: 332 bytes → 444 base64 characters; the incumbent's 530 bytes are 708.
+    assert_eq!((file.len() - grease).div_ceil(3) * 4, 444);
 }
 
 #[test]
@@ -246,8 +247,9 @@ fn reseal_moves_to_the_published_key_and_keeps_only_earlier_recipients() {
     cluster.extend(new_ring.clone());
     let published = new.iter().next().unwrap().1.clone();
     let offered = [break_glass.iter().next().unwrap().1.clone(), stranger.iter().next().unwrap().1.clone()];
-    let (resealed, dropped) = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &offered).unwrap();
-    assert!(dropped.is_empty());
+    let result = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &offered, &[]).unwrap();
+    assert!(result.dropped.is_empty() && result.retired.is_empty());
+    let resealed = result.value;
     assert_eq!(resealed.key_ids, [new.ids(), break_glass.ids()].concat(), "published key + break-glass, no stranger");
     for ring in [&new_ring, &break_glass_ring] {
         assert_eq!(&unseal_value(&resealed.ciphertext, &b, ring, &[]).unwrap()[..], b"v");
@@ -257,13 +259,47 @@ fn reseal_moves_to_the_published_key_and_keeps_only_earlier_recipients() {
     assert_eq!(opened.binding, b, "binding comes from the payload");
 
     // Without the break-glass public key on offer it is dropped, and said so.
-    let (_, dropped) = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &[]).unwrap();
-    assert_eq!(dropped, break_glass.ids());
+    let result = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &[], &[]).unwrap();
+    assert_eq!(result.dropped, break_glass.ids());
+    // A retired key is never sealed to again, even when offered; it is named apart.
+    let result = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &offered, &offered[..1]).unwrap();
+    assert_eq!((result.retired, result.value.key_ids), (break_glass.ids(), new.ids()));
     // A value the cluster cannot open is not resealed.
     let foreign = seal_value(b"v", &b, &stranger).unwrap();
     assert!(matches!(
-        gitseal::reseal_value(&foreign.ciphertext, &cluster, &[], &published, &offered),
+        gitseal::reseal_value(&foreign.ciphertext, &cluster, &[], &published, &offered, &[]),
         Err(UnsealError::NoMatchingKey(_))
     ));
     let _ = old;
+}
+
+/// Seals `value` as format 1 did: a `gitseal/v1` header whose `to=` lists 64-bit ids.
+fn seal_v1(value: &[u8], header: &str, to: &Recipients) -> String {
+    use std::io::Write as _;
+    let encryptor = age::Encryptor::with_recipients(to.iter().map(|(_, r)| r as &dyn age::Recipient)).unwrap();
+    let mut out = Vec::new();
+    let mut writer = encryptor.wrap_output(&mut out).unwrap();
+    writer.write_all(format!("{header}\n").as_bytes()).unwrap();
+    writer.write_all(value).unwrap();
+    writer.finish().unwrap();
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, out)
+}
+
+#[test]
+fn a_64_bit_id_never_decides_whom_a_reseal_keeps() {
+    let (cluster, old) = ring_and_recipients();
+    let (_, glass) = ring_and_recipients();
+    let (_, new) = ring_and_recipients();
+    let both = Recipients::new(old.iter().chain(glass.iter()).map(|(_, r)| r.clone())).unwrap();
+    let legacy: Vec<String> = both.ids().iter().map(|id| id.as_str()[..16].to_owned()).collect();
+    let v1 = seal_v1(b"v", &format!("gitseal/v1 strict prod db password to={}", legacy.join(",")), &both);
+    let b = strict("prod", "db", "password");
+    assert_eq!(&unseal_value(&v1, &b, &cluster, &legacy).unwrap()[..], b"v", "format 1 still opens, legacy hint");
+    let published = new.iter().next().unwrap().1.clone();
+    let offered = [glass.iter().next().unwrap().1.clone()];
+    let result = gitseal::reseal_value(&v1, &cluster, &legacy, &published, &offered, &[]).unwrap();
+    assert_eq!(result.value.key_ids, new.ids(), "the break-glass key is known only by a forgeable 64-bit id");
+    assert_eq!(result.dropped.iter().map(|id| id.as_str()).collect::<Vec<_>>(), [legacy[1].as_str()]);
+    let opened = gitseal::open_value(&result.value.ciphertext, &cluster, &[]);
+    assert!(opened.is_err(), "re-sealed to the published key only");
 }

@@ -32,7 +32,7 @@ pub use gitseal::crds::keyring::{
 /// Public facts about one key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PublicKey {
-    /// Key id (16 hex digits).
+    /// Key id (32 hex digits).
     pub id: String,
     /// The `age1…` recipient.
     pub recipient: String,
@@ -113,6 +113,13 @@ impl KeyState {
     /// The key new seals use: the newest one that is not retired.
     pub fn published(&self) -> Option<&PublicKey> {
         self.public.iter().find(|k| k.state == "published")
+    }
+
+    /// The public keys of retired keys: never sealed to again, not even by a re-seal that
+    /// is offered one.
+    pub fn retired(&self) -> Vec<age::x25519::Recipient> {
+        let retired = self.public.iter().filter(|k| k.state == "retired");
+        retired.filter_map(|k| k.recipient.parse().ok()).collect()
     }
 
     /// The recipients new seals should use, in the age recipients-file format.

@@ -4,7 +4,7 @@
 //!  ResealRequest {recipients, values[ciphertext, keyIds]}
 //!     └─ each value: open with the ring ─▶ binding + earlier recipients (from the payload)
 //!                    seal again to published key + offered earlier recipients
-//!  status.values[i] = {ciphertext, keyIds, dropped} | {error}
+//!  status.values[i] = {ciphertext, keyIds, dropped, retired} | {error}
 //! ```
 //!
 //! Never plaintext, never a recipient the value did not already have other than the
@@ -52,9 +52,9 @@ async fn respond(
         .ok_or("no published key yet")?;
     let name = request.name_any();
     let _memory = decrypt.reserve(request.spec.values.iter().map(|v| v.ciphertext.len()).sum()).await;
-    let (ring, generation) = (keys.ring.clone(), request.metadata.generation);
+    let (ring, retired, generation) = (keys.ring.clone(), keys.retired(), request.metadata.generation);
     let status = decrypt
-        .run(move || fit(answer(&request, &ring, &published), &request.spec, generation))
+        .run(move || fit(answer(&request, &ring, &published, &retired), &request.spec, generation))
         .await
         .ok_or("re-encryption failed unexpectedly; see the controller's log")?;
     let failed = status.values.iter().filter(|v| v.error.is_some()).count();
@@ -89,19 +89,26 @@ fn json_len<T: serde::Serialize>(value: &T) -> usize {
     serde_json::to_vec(value).map_or(usize::MAX, |v| v.len())
 }
 
-/// The answer to one request (pure: the ring and published key are passed in).
-pub fn answer(request: &ResealRequest, ring: &KeyRing, published: &x25519::Recipient) -> ResealRequestStatus {
+/// The answer to one request (pure: the ring, the published key and the retired keys
+/// are passed in).
+pub fn answer(
+    request: &ResealRequest,
+    ring: &KeyRing,
+    published: &x25519::Recipient,
+    retired: &[x25519::Recipient],
+) -> ResealRequestStatus {
     let offered: Vec<x25519::Recipient> =
         request.spec.recipients.iter().filter_map(|r| Recipients::parse_each([r.as_str()]).ok()).flatten().collect();
     let values = request
         .spec
         .values
         .iter()
-        .map(|item| match reseal_value(&item.ciphertext, ring, &item.key_ids, published, &offered) {
-            Ok((sealed, dropped)) => ResealResult {
-                ciphertext: Some(sealed.ciphertext),
-                key_ids: sealed.key_ids.iter().map(KeyId::to_string).collect(),
-                dropped: dropped.iter().map(KeyId::to_string).collect(),
+        .map(|item| match reseal_value(&item.ciphertext, ring, &item.key_ids, published, &offered, retired) {
+            Ok(resealed) => ResealResult {
+                ciphertext: Some(resealed.value.ciphertext),
+                key_ids: resealed.value.key_ids.iter().map(KeyId::to_string).collect(),
+                dropped: resealed.dropped.iter().map(KeyId::to_string).collect(),
+                retired: resealed.retired.iter().map(KeyId::to_string).collect(),
                 error: None,
             },
             Err(e) => ResealResult { error: Some(e.to_string()), ..ResealResult::default() },
@@ -137,20 +144,20 @@ mod tests {
     }
 
     #[test]
-    fn answers_each_value_and_never_adds_a_stranger() {
-        let (old, new, glass, stranger) =
-            (generate_identity(), generate_identity(), generate_identity(), generate_identity());
+    fn answers_each_value_and_never_adds_a_stranger_or_a_retired_key() {
+        let (old, new, glass, stranger, leaked) =
+            (generate_identity(), generate_identity(), generate_identity(), generate_identity(), generate_identity());
         let mut ring = KeyRing::new();
         ring.push(old.clone());
         ring.push(new.clone());
         let b = Binding::new(Scope::NamespaceWide, Some("prod"), None, "k").unwrap();
-        let to = Recipients::new([old.to_public(), glass.to_public()]).unwrap();
+        let to = Recipients::new([old.to_public(), glass.to_public(), leaked.to_public()]).unwrap();
         let good = seal_value(b"v", &b, &to).unwrap();
         let foreign = seal_value(b"v", &b, &Recipients::new([stranger.to_public()]).unwrap()).unwrap();
         let request = ResealRequest::new(
             "r",
             ResealRequestSpec {
-                recipients: vec![glass.to_public().to_string(), stranger.to_public().to_string()],
+                recipients: [&glass, &stranger, &leaked].map(|k| k.to_public().to_string()).to_vec(),
                 values: vec![
                     ResealItem { ciphertext: good.ciphertext.clone(), key_ids: vec![] },
                     ResealItem { ciphertext: foreign.ciphertext, key_ids: vec![] },
@@ -158,11 +165,13 @@ mod tests {
                 ],
             },
         );
-        let status = answer(&request, &ring, &new.to_public());
+        let status = answer(&request, &ring, &new.to_public(), &[leaked.to_public()]);
         assert_eq!(status.values.len(), 3);
         let first = &status.values[0];
         let ids = |rs: &[x25519::Recipient]| rs.iter().map(|r| KeyId::of(r).to_string()).collect::<Vec<_>>();
         assert_eq!(first.key_ids, ids(&[new.to_public(), glass.to_public()]));
+        assert_eq!(first.retired, ids(&[leaked.to_public()]), "a retired key is never sealed to again");
+        assert!(first.dropped.is_empty());
         let mut glass_ring = KeyRing::new();
         glass_ring.push(glass);
         let opened = unseal_value(first.ciphertext.as_deref().unwrap(), &b, &glass_ring, &[]).unwrap();

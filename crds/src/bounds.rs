@@ -21,7 +21,7 @@ pub const MAX_SEALED_BASE64: usize = MAX_SEALED_FILE.div_ceil(3) * 4;
 pub const MAX_STANZAS: usize = 64;
 /// Most key ids recorded beside one value: one per recipient.
 pub const MAX_KEY_IDS: usize = MAX_STANZAS - 1;
-/// Longest key id (64-bit ids are 16 hex digits; room for longer ones).
+/// Longest key id (128-bit ids are 32 hex digits, the legacy 64-bit ones 16; room for longer).
 pub const MAX_KEY_ID_LEN: usize = 64;
 /// Most data keys of one SealedSecret (Kubernetes sets no limit; real Secrets hold tens).
 pub const MAX_VALUES: usize = 1024;

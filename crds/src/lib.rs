@@ -285,9 +285,13 @@ pub struct ResealResult {
     /// Key ids the new value is sealed to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_ids: Vec<String>,
-    /// Earlier recipients not kept because their public key was not offered.
+    /// Earlier recipients not kept: their public key was not offered, or the value names
+    /// them only by a 64-bit key id (format 1), which cannot prove who holds a key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<String>,
+    /// Earlier recipients never kept because the cluster retired them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
     /// Why the value could not be re-encrypted (a fixed reason and a message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -94,7 +94,7 @@ pub fn payload(data: &[u8]) {
     };
     assert_eq!(reopened.binding, split.binding, "the header did not round-trip");
     assert_eq!(&reopened.value[..], split.value, "the value did not round-trip");
-    assert_eq!(reopened.recipients, Some(recipients.ids()), "the to= field did not round-trip");
+    assert_eq!(reopened.sealed_to.ids(), recipients.ids(), "the to= field did not round-trip");
 }
 
 /// A manifest stream: YAML or JSON documents. Document spans must lie on character

@@ -15,7 +15,11 @@ pub fn recipient(key: &str) -> x25519::Recipient {
 
 /// An age file over an arbitrary payload: for headers the library never writes.
 pub fn raw_age(payload: &[u8], keys: &[&str]) -> Vec<u8> {
-    let recipients: Vec<x25519::Recipient> = keys.iter().map(|k| recipient(k)).collect();
+    age_to(payload, &keys.iter().map(|k| recipient(k)).collect::<Vec<_>>())
+}
+
+/// An age file over an arbitrary payload, to public keys.
+pub fn age_to(payload: &[u8], recipients: &[x25519::Recipient]) -> Vec<u8> {
     let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).unwrap();
     let mut out = Vec::new();
     let mut writer = encryptor.wrap_output(&mut out).unwrap();

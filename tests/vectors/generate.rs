@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use gitseal::{Binding, KeyId, Recipients, Scope, seal_value};
 
-use crate::craft::{armor, bytes_of, header_end, mac_line, raw_age, recipient, scrypt_age, tamper_mac};
+use crate::craft::{age_to, armor, bytes_of, header_end, mac_line, raw_age, recipient, scrypt_age, tamper_mac};
 use crate::craft::{tamper_stanza_body, wrap};
 
 /// Test-only identities. They are public: never seal anything real to them.
@@ -44,7 +44,13 @@ struct Vector {
     value: String,
 }
 
+/// The 64-bit key id format 1 wrote (the prefix of today's id).
 fn id(key: &str) -> String {
+    KeyId::of(&recipient(key)).as_str()[..KeyId::LEGACY_LEN].to_owned()
+}
+
+/// The key id format 2 writes.
+fn id_v2(key: &str) -> String {
     KeyId::of(&recipient(key)).to_string()
 }
 
@@ -52,7 +58,25 @@ fn strict(ns: &str, name: &str, key: &str) -> Binding {
     Binding::new(Scope::Strict, Some(ns), Some(name), key).unwrap()
 }
 
-/// Seals with the library, as gitseal does.
+/// Seals as format 1 did (the vectors written before format 2 were made this way): a
+/// `gitseal/v1` header whose `to=` lists 64-bit key ids.
+fn seal_v1(value: &[u8], binding: &Binding, keys: &[&str]) -> String {
+    seal_v1_to(value, binding, &keys.iter().map(|k| recipient(k)).collect::<Vec<_>>())
+}
+
+/// [`seal_v1`] to public keys.
+fn seal_v1_to(value: &[u8], binding: &Binding, recipients: &[age::x25519::Recipient]) -> String {
+    let fields = match binding {
+        Binding::Strict { namespace, name, key } => format!("strict {namespace} {name} {key}"),
+        Binding::NamespaceWide { namespace } => format!("namespace-wide {namespace}"),
+        Binding::ClusterWide => "cluster-wide".to_owned(),
+    };
+    let ids: Vec<String> = recipients.iter().map(|r| KeyId::of(r).as_str()[..KeyId::LEGACY_LEN].to_owned()).collect();
+    let payload = [format!("gitseal/v1 {fields} to={}\n", ids.join(",")).as_bytes(), value].concat();
+    STANDARD.encode(age_to(&payload, recipients))
+}
+
+/// Seals with the library, as gitseal does today (format 2).
 fn seal(value: &[u8], binding: &Binding, keys: &[&str]) -> String {
     let recipients = Recipients::new(keys.iter().map(|k| recipient(k))).unwrap();
     seal_value(value, binding, &recipients).unwrap().ciphertext
@@ -82,6 +106,11 @@ impl Vector {
     }
     fn key_ids(mut self, keys: &[&str]) -> Self {
         self.key_ids = keys.iter().map(|k| id(k)).collect();
+        self
+    }
+    /// Records format 2 (128-bit) key ids.
+    fn key_ids_v2(mut self, keys: &[&str]) -> Self {
+        self.key_ids = keys.iter().map(|k| id_v2(k)).collect();
         self
     }
     fn plaintext(mut self, value: &[u8]) -> Self {
@@ -132,7 +161,7 @@ fn successes() -> Vec<Vector> {
     let (ns, name): (&'static str, &'static str) = (long.0.leak(), long.1.leak());
     let key: &'static str = "k".repeat(253).leak();
     vec![
-        vector("strict", "success", "strict scope, opened where it was sealed", seal(b"hunter2", &db, &[KEY_A]))
+        vector("strict", "success", "strict scope, opened where it was sealed", seal_v1(b"hunter2", &db, &[KEY_A]))
             .plaintext(b"hunter2"),
         vector("format-md-worked-example", "success", "the worked example of docs/FORMAT.md", WORKED_EXAMPLE.into())
             .plaintext(b"hunter2"),
@@ -140,7 +169,7 @@ fn successes() -> Vec<Vector> {
             "namespace-wide-other-name-and-key",
             "success",
             "namespace-wide value used under another name and key of its namespace",
-            seal(b"s3cr3t\n", &Binding::new(Scope::NamespaceWide, Some("prod"), None, "x").unwrap(), &[KEY_A]),
+            seal_v1(b"s3cr3t\n", &Binding::new(Scope::NamespaceWide, Some("prod"), None, "x").unwrap(), &[KEY_A]),
         )
         .at(Scope::NamespaceWide, Some("prod"), Some("api"), "token")
         .plaintext(b"s3cr3t\n"),
@@ -148,7 +177,7 @@ fn successes() -> Vec<Vector> {
             "cluster-wide",
             "success",
             "cluster-wide value used anywhere",
-            seal(b"shared", &Binding::ClusterWide, &[KEY_A]),
+            seal_v1(b"shared", &Binding::ClusterWide, &[KEY_A]),
         )
         .at(Scope::ClusterWide, Some("staging"), Some("web"), "any")
         .plaintext(b"shared"),
@@ -156,23 +185,23 @@ fn successes() -> Vec<Vector> {
             "empty-value",
             "success",
             "a zero-length value: the payload is the header line alone",
-            seal(b"", &db, &[KEY_A]),
+            seal_v1(b"", &db, &[KEY_A]),
         )
         .plaintext(b""),
         vector(
             "binary-nul-newlines",
             "success",
             "binary value with NUL, CR and newlines",
-            seal(&binary, &db, &[KEY_A]),
+            seal_v1(&binary, &db, &[KEY_A]),
         )
         .plaintext(&binary),
-        vector("value-1kib", "success", "1 KiB binary value, checked by SHA-256", seal(&kib, &db, &[KEY_A]))
+        vector("value-1kib", "success", "1 KiB binary value, checked by SHA-256", seal_v1(&kib, &db, &[KEY_A]))
             .plaintext(&kib),
         vector(
             "longest-coordinates",
             "success",
             "63-char namespace, 253-char name and 253-char key in a strict header",
-            seal(b"edge", &strict(ns, name, key), &[KEY_A]),
+            seal_v1(b"edge", &strict(ns, name, key), &[KEY_A]),
         )
         .at(Scope::Strict, Some(ns), Some(name), key)
         .plaintext(b"edge"),
@@ -180,19 +209,19 @@ fn successes() -> Vec<Vector> {
             "multi-recipient-second-identity",
             "success",
             "sealed to A and B, opened with B alone",
-            seal(b"break-glass", &db, &[KEY_A, KEY_B]),
+            seal_v1(b"break-glass", &db, &[KEY_A, KEY_B]),
         )
         .identities(&[KEY_B])
         .key_ids(&[KEY_A, KEY_B])
         .plaintext(b"break-glass"),
-        vector("ring-hinted", "success", "ring of C and A, key id of A recorded", seal(b"hinted", &db, &[KEY_A]))
+        vector("ring-hinted", "success", "ring of C and A, key id of A recorded", seal_v1(b"hinted", &db, &[KEY_A]))
             .identities(&[KEY_C, KEY_A])
             .plaintext(b"hinted"),
         vector(
             "ring-unhinted",
             "success",
             "ring of C and A, no key ids recorded: every key is tried",
-            seal(b"unhinted", &db, &[KEY_A]),
+            seal_v1(b"unhinted", &db, &[KEY_A]),
         )
         .identities(&[KEY_C, KEY_A])
         .key_ids(&[])
@@ -201,7 +230,7 @@ fn successes() -> Vec<Vector> {
             "ring-stale-hint",
             "success",
             "recorded key id names C but A sealed it: a wrong hint costs time, not correctness",
-            seal(b"stale", &db, &[KEY_A]),
+            seal_v1(b"stale", &db, &[KEY_A]),
         )
         .identities(&[KEY_C, KEY_A])
         .key_ids(&[KEY_C])
@@ -210,9 +239,9 @@ fn successes() -> Vec<Vector> {
 }
 
 fn scope_mismatches() -> Vec<Vector> {
-    let db = seal(b"hunter2", &strict("prod", "db", "password"), &[KEY_A]);
-    let ns_wide = seal(b"hunter2", &Binding::new(Scope::NamespaceWide, Some("prod"), None, "x").unwrap(), &[KEY_A]);
-    let cluster = seal(b"hunter2", &Binding::ClusterWide, &[KEY_A]);
+    let db = seal_v1(b"hunter2", &strict("prod", "db", "password"), &[KEY_A]);
+    let ns_wide = seal_v1(b"hunter2", &Binding::new(Scope::NamespaceWide, Some("prod"), None, "x").unwrap(), &[KEY_A]);
+    let cluster = seal_v1(b"hunter2", &Binding::ClusterWide, &[KEY_A]);
     let v = |file, comment, value: &String| vector(file, "scope-mismatch", comment, value.clone());
     vec![
         v("strict-moved-to-other-key", "strict value for prod/db password copied to key username", &db).at(
@@ -273,7 +302,11 @@ fn bad_payloads() -> Vec<Vector> {
     };
     let strict_at = |v: Vector| v.at(Scope::Strict, Some("prod"), Some("db"), "password");
     vec![
-        v("header-version-v2", "payload header of an unknown version gitseal/v2", b"gitseal/v2 cluster-wide\nhunter2"),
+        v(
+            "header-version-v2",
+            "gitseal/v2 header without the to= field version 2 requires",
+            b"gitseal/v2 cluster-wide\nhunter2",
+        ),
         v("header-missing", "a plain age file of the value: no newline, no header", b"hunter2"),
         v("header-missing-multiline", "a plain age file whose first line is not a header", b"hunter2\nsecond line\n"),
         strict_at(v(
@@ -300,7 +333,7 @@ fn bad_payloads() -> Vec<Vector> {
 
 fn damaged() -> Vec<Vector> {
     let db = strict("prod", "db", "password");
-    let good = bytes_of(&seal(b"hunter2", &db, &[KEY_A]));
+    let good = bytes_of(&seal_v1(b"hunter2", &db, &[KEY_A]));
     let end = header_end(&good);
     let mut flipped = good.clone();
     *flipped.last_mut().unwrap() ^= 1;
@@ -361,14 +394,15 @@ fn damaged() -> Vec<Vector> {
 /// accept: A plus 62 other recipients.
 fn bounds() -> Vec<Vector> {
     let db = strict("prod", "db", "password");
-    let good = bytes_of(&seal(b"hunter2", &db, &[KEY_A]));
+    let good = bytes_of(&seal_v1(b"hunter2", &db, &[KEY_A]));
     let mac = mac_line(&good);
     let with = |stanzas: String| STANDARD.encode([&good[..mac], stanzas.as_bytes(), &good[mac..]].concat());
     let full_line = format!("{}\n", "A".repeat(64));
     let others: Vec<String> = (0..62).map(|_| gitseal::generate_identity().to_public().to_string()).collect();
     let mut many = vec![recipient(KEY_A)];
     many.extend(others.iter().map(|r| r.parse::<age::x25519::Recipient>().unwrap()));
-    let widest = seal_value(b"hunter2", &db, &Recipients::new(many).unwrap()).unwrap().ciphertext;
+    let widest = seal_v1_to(b"hunter2", &db, &many);
+    let widest_v2 = seal_value(b"hunter2", &db, &Recipients::new(many).unwrap()).unwrap().ciphertext;
     vec![
         vector(
             "bound-too-many-stanzas",
@@ -402,6 +436,96 @@ fn bounds() -> Vec<Vector> {
         ),
         vector("bound-63-recipients", "success", "sealed to A and 62 other keys: the most the bounds allow", widest)
             .plaintext(b"hunter2"),
+        vector(
+            "v2-bound-63-recipients",
+            "success",
+            "format 2: sealed to A and 62 other keys, each named by its full public key in to=",
+            widest_v2,
+        )
+        .key_ids_v2(&[KEY_A])
+        .plaintext(b"hunter2"),
+    ]
+}
+
+/// Format 2: the payload header names recipients by their full public keys. Sealed by
+/// the library; the malformed headers by hand.
+fn format_2() -> Vec<Vector> {
+    let db = strict("prod", "db", "password");
+    let a = recipient(KEY_A).to_string();
+    let bad = |file, comment, header: String| {
+        let payload = format!("{header}\nhunter2");
+        vector(file, "bad-payload", comment, STANDARD.encode(raw_age(payload.as_bytes(), &[KEY_A])))
+            .at(Scope::ClusterWide, Some("prod"), Some("db"), "password")
+            .key_ids_v2(&[KEY_A])
+    };
+    vec![
+        vector(
+            "v2-strict",
+            "success",
+            "format 2, strict scope, opened where it was sealed",
+            seal(b"hunter2", &db, &[KEY_A]),
+        )
+        .key_ids_v2(&[KEY_A])
+        .plaintext(b"hunter2"),
+        vector(
+            "v2-namespace-wide",
+            "success",
+            "format 2, namespace-wide value used under another name and key",
+            seal(b"s3cr3t\n", &Binding::new(Scope::NamespaceWide, Some("prod"), None, "x").unwrap(), &[KEY_A]),
+        )
+        .at(Scope::NamespaceWide, Some("prod"), Some("api"), "token")
+        .key_ids_v2(&[KEY_A])
+        .plaintext(b"s3cr3t\n"),
+        vector("v2-cluster-wide", "success", "format 2, cluster-wide", seal(b"", &Binding::ClusterWide, &[KEY_A]))
+            .at(Scope::ClusterWide, None, Some("web"), "any")
+            .key_ids_v2(&[KEY_A])
+            .plaintext(b""),
+        vector(
+            "v2-multi-recipient-second-identity",
+            "success",
+            "format 2, sealed to A and B, opened with B alone",
+            seal(b"break-glass", &db, &[KEY_A, KEY_B]),
+        )
+        .identities(&[KEY_B])
+        .key_ids_v2(&[KEY_A, KEY_B])
+        .plaintext(b"break-glass"),
+        vector(
+            "v2-ring-legacy-hint",
+            "success",
+            "format 2 value, ring of C and A, 64-bit id of A recorded: a legacy hint names the key it prefixes",
+            seal(b"hinted", &db, &[KEY_A]),
+        )
+        .identities(&[KEY_C, KEY_A])
+        .plaintext(b"hinted"),
+        vector(
+            "v2-strict-moved-to-other-name",
+            "scope-mismatch",
+            "format 2 strict value copied into another object",
+            seal(b"hunter2", &db, &[KEY_A]),
+        )
+        .at(Scope::Strict, Some("prod"), Some("web"), "password")
+        .key_ids_v2(&[KEY_A]),
+        bad(
+            "v2-header-64-bit-ids",
+            "format 2 lists recipients, never 64-bit key ids",
+            format!("gitseal/v2 cluster-wide to={}", id(KEY_A)),
+        ),
+        bad(
+            "v2-header-128-bit-ids",
+            "format 2 lists recipients, never key ids",
+            format!("gitseal/v2 cluster-wide to={}", id_v2(KEY_A)),
+        ),
+        bad(
+            "v2-header-uppercase-recipient",
+            "a recipient in upper case: one spelling only",
+            format!("gitseal/v2 cluster-wide to={}", a.to_uppercase()),
+        ),
+        bad("v2-header-empty-recipient", "a trailing comma in to=", format!("gitseal/v2 cluster-wide to={a},")),
+        bad(
+            "v1-header-128-bit-ids",
+            "format 1 wrote only 64-bit ids",
+            format!("gitseal/v1 cluster-wide to={}", id_v2(KEY_A)),
+        ),
     ]
 }
 
@@ -409,7 +533,7 @@ fn bounds() -> Vec<Vector> {
 fn unpadded() -> String {
     let db = strict("prod", "db", "password");
     (0..)
-        .map(|n| seal(&b"padding!!"[..n % 3 + 1], &db, &[KEY_A]))
+        .map(|n| seal_v1(&b"padding!!"[..n % 3 + 1], &db, &[KEY_A]))
         .find(|s| s.ends_with('='))
         .unwrap()
         .trim_end_matches('=')
@@ -419,15 +543,20 @@ fn unpadded() -> String {
 /// A sealed value re-encoded with the URL-safe alphabet (and at least one '-' or '_').
 fn url_safe() -> String {
     let db = strict("prod", "db", "password");
-    (0..).map(|_| URL_SAFE.encode(bytes_of(&seal(b"hunter2", &db, &[KEY_A])))).find(|s| s.contains(['-', '_'])).unwrap()
+    (0..)
+        .map(|_| URL_SAFE.encode(bytes_of(&seal_v1(b"hunter2", &db, &[KEY_A]))))
+        .find(|s| s.contains(['-', '_']))
+        .unwrap()
 }
 
 /// Writes the vectors `dir` lacks; with `GITSEAL_VECTORS_REWRITE=1`, rewrites them all.
 /// Committed vectors are the reference: rewriting them hides a format break.
 pub fn regenerate(dir: &Path) {
     let rewrite = std::env::var_os("GITSEAL_VECTORS_REWRITE").is_some_and(|v| v == "1");
-    let all: Vec<Vector> =
-        [successes(), scope_mismatches(), bad_payloads(), damaged(), bounds()].into_iter().flatten().collect();
+    let all: Vec<Vector> = [successes(), scope_mismatches(), bad_payloads(), damaged(), bounds(), format_2()]
+        .into_iter()
+        .flatten()
+        .collect();
     let mut written = 0;
     for v in &all {
         let path = dir.join(v.file);

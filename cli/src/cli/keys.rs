@@ -35,7 +35,7 @@ pub enum KeysCommand {
         after_help = "Re-seal what still depends on the key first (gitseal reseal PATH…, then apply).\nRetiring sets the annotation gitseal.dev/state=retired on the key's Secret; the key\nitself stays there, so removing the annotation brings it back.\n\nExamples:\n  gitseal keys retire 3f1c2a9b            # a unique prefix of 6 or more hex digits\n  gitseal keys retire 3f1c2a9b7d4e5f60 --force"
     )]
     Retire {
-        /// Key id (16 hex digits) or a unique prefix of at least 6.
+        /// Key id (32 hex digits) or a unique prefix of at least 6.
         id: String,
         /// Retire even the published key, or a key SealedSecrets still depend on alone.
         #[arg(long)]

@@ -194,6 +194,10 @@ async fn request_all(
     Ok(answers)
 }
 
+fn join(ids: &[&String]) -> String {
+    ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
 /// Rewrites one file when every one of its values was re-encrypted; returns how many.
 fn write(mut job: Job, answers: &[ResealResult]) -> Result<usize> {
     let label = job.path.display().to_string();
@@ -209,10 +213,24 @@ fn write(mut job: Job, answers: &[ResealResult]) -> Result<usize> {
                 answer.error.as_deref().unwrap_or("not resealed")
             );
         };
-        if !answer.dropped.is_empty() {
+        let (legacy, unoffered): (Vec<&String>, Vec<&String>) =
+            answer.dropped.iter().partition(|id| id.len() == gitseal::KeyId::LEGACY_LEN);
+        if !unoffered.is_empty() {
             eprintln!(
                 "gitseal: {label}: {who}, key {key:?}: no longer sealed to {} (offer its public key with -R to keep it)",
-                answer.dropped.join(", ")
+                join(&unoffered)
+            );
+        }
+        if !legacy.is_empty() {
+            eprintln!(
+                "gitseal: {label}: {who}, key {key:?}: no longer sealed to {}: the value predates format 2 and names it by a 64-bit id, which cannot prove whose key it is; seal the value again from its plaintext to add it",
+                join(&legacy)
+            );
+        }
+        if !answer.retired.is_empty() {
+            eprintln!(
+                "gitseal: {label}: {who}, key {key:?}: no longer sealed to {}: the cluster retired it, so it is never sealed to again (remove it from -R and .gitseal-recipients)",
+                answer.retired.join(", ")
             );
         }
         object.spec.encrypted_data.insert(key.clone(), ciphertext.clone());

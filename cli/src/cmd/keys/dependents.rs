@@ -51,7 +51,12 @@ pub fn dependents<'a>(keys: impl IntoIterator<Item = (&'a str, KeyStatus)>, seal
                 unrecorded = true;
                 continue;
             }
-            let ours: BTreeSet<&str> = recorded.iter().map(String::as_str).filter(|id| keys.contains_key(id)).collect();
+            // A value sealed before format 2 records 64-bit ids: the prefix of the key's id.
+            let ours: BTreeSet<&str> = recorded
+                .iter()
+                .filter_map(|id| gitseal::KeyId::parse(id))
+                .filter_map(|id| keys.keys().copied().find(|k| gitseal::KeyId::parse(k).is_some_and(|k| k.names(&id))))
+                .collect();
             let live: Vec<&str> = ours.iter().copied().filter(|id| keys[id] != KeyStatus::Retired).collect();
             if let [only] = live.as_slice() {
                 needs.insert(*only);
@@ -151,6 +156,14 @@ mod tests {
         assert_eq!(d.of(K3), ["ns/on-retired-k3"]);
         assert!(d.of(OTHER).is_empty());
         assert_eq!(d.unrecorded, ["ns/unrecorded"]);
+    }
+
+    #[test]
+    fn a_legacy_64_bit_id_counts_for_the_key_it_prefixes() {
+        let full = "4444444444444444aaaaaaaaaaaaaaaa";
+        let keys = [(full, KeyStatus::Published), ("5555555555555555bbbbbbbbbbbbbbbb", KeyStatus::Active)];
+        let all = [sealed("format-1", &[("a", &["4444444444444444"])]), sealed("format-2", &[("a", &[full])])];
+        assert_eq!(dependents(keys, &all).of(full), ["ns/format-1", "ns/format-2"]);
     }
 
     #[test]
