@@ -8,6 +8,7 @@
 //!                                            └─ KeyRotation rotate-…       (rotation requests)
 //! ```
 
+use std::fmt;
 use std::future::Future;
 
 use anyhow::{Context, Result};
@@ -55,6 +56,37 @@ pub fn status_code(e: &kube::Error) -> Option<u16> {
         kube::Error::Api(status) => Some(status.code),
         _ => None,
     }
+}
+
+/// The Roles and ClusterRoles in deploy/30-rbac.yaml that give the key-lifecycle commands
+/// their rights, one per task; a refusal names the one to bind.
+#[derive(Clone, Copy, Debug)]
+pub enum Grant {
+    KeyRotator,
+    Resealer,
+    KeyCustodian,
+    KeyDependentsReader,
+}
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Grant::KeyRotator => "the Role gitseal-key-rotator",
+            Grant::Resealer => "the Role gitseal-resealer",
+            Grant::KeyCustodian => "the Role gitseal-key-custodian",
+            Grant::KeyDependentsReader => "the ClusterRole gitseal-key-dependents-reader",
+        })
+    }
+}
+
+/// A failed API call as the user reads it: what the command was doing and, when the API
+/// server refused (403), which permission that needs and which role grants it.
+pub fn api_error(e: kube::Error, doing: String, needs: &str, grant: Grant) -> anyhow::Error {
+    let context = match status_code(&e) {
+        Some(403) => format!("{doing}: not allowed; this needs {needs} (deploy/30-rbac.yaml: bind {grant})"),
+        _ => doing,
+    };
+    anyhow::Error::new(e).context(context)
 }
 
 /// The ConfigMap of published keys.

@@ -26,7 +26,8 @@ use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, ResourceExt};
 
 use crate::cli::ClusterArgs;
-use crate::{cluster, io};
+use crate::cluster::{self, Grant, api_error};
+use crate::io;
 
 /// How long to wait for the controller's answer to one request.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -163,8 +164,10 @@ async fn request_all(
         request.metadata.name = None;
         request.metadata.generate_name = Some("reseal-".into());
         let pp = PostParams { field_manager: Some(cluster::FIELD_MANAGER.into()), ..PostParams::default() };
-        let created =
-            api.create(&pp, &request).await.context("cannot create a ResealRequest (RBAC: resealrequests create)")?;
+        let created = api.create(&pp, &request).await.map_err(|e| {
+            let doing = format!("cannot create a ResealRequest in namespace {ns}");
+            api_error(e, doing, "create, get and delete on resealrequests.gitseal.dev there", Grant::Resealer)
+        })?;
         let name = created.name_any();
         let started = Instant::now();
         let status = loop {

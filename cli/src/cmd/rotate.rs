@@ -10,14 +10,14 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
 use crate::cli::RotateArgs;
-use crate::cluster::{self, FIELD_MANAGER, status_code};
+use crate::cluster::{self, FIELD_MANAGER, Grant, api_error, status_code};
 
 /// How often the request's status is read while waiting.
 const POLL: Duration = Duration::from_millis(500);
@@ -79,10 +79,10 @@ async fn request(
         Err(e) if status_code(&e) == Some(404) => bail!(
             "this cluster has no KeyRotation API (keyrotations.gitseal.dev): install gitseal's CRDs with kubectl apply -R -f deploy/"
         ),
-        Err(e) if status_code(&e) == Some(403) => Err(anyhow!(e)).context(format!(
-            "not allowed to create keyrotations.gitseal.dev in namespace {namespace}: rotating needs create and get on keyrotations there (deploy/30-rbac.yaml: bind the Role gitseal-key-admin)"
-        )),
-        Err(e) => Err(e).context(format!("cannot create a KeyRotation in namespace {namespace}")),
+        Err(e) => {
+            let doing = format!("cannot create a KeyRotation in namespace {namespace}");
+            Err(api_error(e, doing, "create and get on keyrotations.gitseal.dev there", Grant::KeyRotator))
+        }
     }
 }
 

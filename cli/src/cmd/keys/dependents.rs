@@ -10,12 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gitseal::{KeyStatus, SealedSecret};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use crate::cluster::status_code;
+use crate::cluster::{Grant, api_error, status_code};
 
 /// What depends on which key.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -91,9 +91,13 @@ pub async fn list_all(client: Client) -> Result<Vec<SealedSecret>> {
             Ok(page) => page,
             Err(e) if status_code(&e) == Some(404) => return Ok(out),
             Err(e) => {
-                return Err(e).context(
-                    "cannot list SealedSecrets in all namespaces (counting what depends on a key needs list on sealedsecrets.gitseal.dev cluster-wide)",
-                );
+                let doing = "cannot list SealedSecrets in all namespaces to count what depends on each key".to_owned();
+                return Err(api_error(
+                    e,
+                    doing,
+                    "list on sealedsecrets.gitseal.dev cluster-wide",
+                    Grant::KeyDependentsReader,
+                ));
             }
         };
         out.extend(page.items);

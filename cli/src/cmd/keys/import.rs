@@ -23,7 +23,8 @@ use secrecy::ExposeSecret;
 use super::ring::{self, key_number};
 use crate::cli::ClusterArgs;
 use crate::cluster::{
-    self, CREATED_ANNOTATION, FIELD_MANAGER, KEY_FILE, KEY_LABEL, KEY_TYPE, STATE_ANNOTATION, status_code,
+    self, CREATED_ANNOTATION, FIELD_MANAGER, Grant, KEY_FILE, KEY_LABEL, KEY_TYPE, STATE_ANNOTATION, api_error,
+    status_code,
 };
 use crate::io;
 
@@ -56,7 +57,10 @@ async fn restore(backup: &KeyBackup, args: &ClusterArgs) -> Result<()> {
     let taken: BTreeSet<String> = secrets
         .list_metadata(&ListParams::default())
         .await
-        .with_context(|| format!("cannot list the Secrets in namespace {namespace}"))?
+        .map_err(|e| {
+            let doing = format!("cannot list the Secrets in namespace {namespace}");
+            api_error(e, doing, "list on secrets there", Grant::KeyCustodian)
+        })?
         .items
         .into_iter()
         .filter_map(|s| s.metadata.name)
@@ -146,9 +150,8 @@ async fn create(api: &Api<Secret>, key: &BackupKey, namespace: &str, names: &mut
                 ));
             }
             Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("cannot create Secret {namespace}/{name} (this needs create on secrets there)")
-                });
+                let doing = format!("cannot create Secret {namespace}/{name}");
+                return Err(api_error(e, doing, "create on secrets there", Grant::KeyCustodian));
             }
         }
     }

@@ -7,7 +7,7 @@
 //!  SealedSecrets┘                                                        annotation on the Secret
 //! ```
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use gitseal::KeyStatus;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -16,7 +16,7 @@ use kube::api::{Patch, PatchParams};
 use super::dependents::{self, name_some};
 use super::ring;
 use crate::cli::ClusterArgs;
-use crate::cluster::{self, FIELD_MANAGER, STATE_ANNOTATION};
+use crate::cluster::{self, FIELD_MANAGER, Grant, STATE_ANNOTATION, api_error};
 
 /// How many dependent SealedSecrets a refusal names.
 const NAMED: usize = 20;
@@ -57,10 +57,10 @@ async fn run(query: &str, force: bool, args: &ClusterArgs) -> Result<()> {
 
     let patch = serde_json::json!({"metadata": {"annotations": {STATE_ANNOTATION: "retired"}}});
     let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
-    secrets
-        .patch(&secret, &params, &Patch::Merge(&patch))
-        .await
-        .with_context(|| format!("cannot annotate Secret {namespace}/{secret} (this needs patch on secrets there)"))?;
+    secrets.patch(&secret, &params, &Patch::Merge(&patch)).await.map_err(|e| {
+        let doing = format!("cannot annotate Secret {namespace}/{secret}");
+        api_error(e, doing, "patch on secrets there", Grant::KeyCustodian)
+    })?;
 
     let others: Vec<&str> =
         ring.keys.iter().filter(|k| k.secret() == secret && k.id().as_str() != id).map(|k| k.id().as_str()).collect();

@@ -10,7 +10,7 @@
 use std::str::FromStr;
 
 use age::x25519;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use gitseal::{BackupKey, KeyId, KeyStatus};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -18,7 +18,7 @@ use kube::api::ListParams;
 
 pub use gitseal::crds::keyring::key_number;
 
-use crate::cluster::{CREATED_ANNOTATION, KEY_FILE, KEY_SELECTOR, KEY_TYPE, STATE_ANNOTATION};
+use crate::cluster::{CREATED_ANNOTATION, Grant, KEY_FILE, KEY_SELECTOR, KEY_TYPE, STATE_ANNOTATION, api_error};
 
 /// Shortest key id prefix accepted on the command line.
 const MIN_PREFIX: usize = 6;
@@ -44,10 +44,11 @@ pub struct Ring {
 /// Reads every key Secret of the namespace `api` points at.
 ///
 /// # Errors
-/// When the Secrets cannot be listed (reading private keys needs admin rights there).
+/// When the Secrets cannot be listed (reading private keys needs the custodian's rights).
 pub async fn load(api: &Api<Secret>, namespace: &str) -> Result<Ring> {
-    let list = api.list(&ListParams::default().labels(KEY_SELECTOR)).await.with_context(|| {
-        format!("cannot read the key Secrets in namespace {namespace} (this needs get/list on secrets there)")
+    let list = api.list(&ListParams::default().labels(KEY_SELECTOR)).await.map_err(|e| {
+        let doing = format!("cannot read the key Secrets in namespace {namespace}");
+        api_error(e, doing, "list on secrets there", Grant::KeyCustodian)
     })?;
     let mut stored = Vec::new();
     let mut skipped = Vec::new();
