@@ -94,10 +94,10 @@ const TASKS: [Task; 3] = [
         account: "custodian",
         role: "gitseal-key-custodian",
         dependents: true,
-        may: &[secrets("list"), secrets("create"), secrets("patch"), sealed_everywhere("list")],
-        // No command reads a key Secret by name, updates or deletes one.
+        // get: stock-tool recovery reads one key Secret by name (README).
+        may: &[secrets("list"), secrets("get"), secrets("create"), secrets("patch"), sealed_everywhere("list")],
+        // No command updates or deletes a key Secret.
         may_not: &[
-            secrets("get"),
             secrets("watch"),
             secrets("update"),
             secrets("delete"),
