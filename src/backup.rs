@@ -22,12 +22,16 @@ use std::io::{Read, Write};
 use std::str::FromStr;
 
 use age::x25519;
+use k8s_openapi::jiff::Timestamp;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keys::{KeyId, KeyRing, Recipients};
 use crate::validate;
+
+/// How far a backup's creation times may lie ahead of the restoring machine's clock.
+pub const CLOCK_SKEW_SECS: i64 = 300;
 
 /// Start of the comment line that carries a key's metadata.
 const KEY_LINE: &str = "# gitseal-key ";
@@ -73,7 +77,7 @@ pub struct BackupKey {
     id: KeyId,
     identity: x25519::Identity,
     secret: String,
-    created: String,
+    created: Timestamp,
     status: KeyStatus,
 }
 
@@ -92,12 +96,11 @@ impl BackupKey {
     /// A key with its metadata.
     ///
     /// # Errors
-    /// [`Error::Backup`] when `secret` is not a valid object name or `created` is empty or
-    /// holds whitespace (it must fit in one `key=value` field).
-    pub fn new(identity: x25519::Identity, secret: &str, created: &str, status: KeyStatus) -> Result<BackupKey> {
-        check_fields(secret, created).map_err(|message| Error::Backup { line: 0, message })?;
+    /// [`Error::Backup`] when `secret` is not a valid object name.
+    pub fn new(identity: x25519::Identity, secret: &str, created: Timestamp, status: KeyStatus) -> Result<BackupKey> {
+        check_secret(secret).map_err(|message| Error::Backup { line: 0, message })?;
         let id = KeyId::of(&identity.to_public());
-        Ok(BackupKey { id, identity, secret: secret.to_owned(), created: created.to_owned(), status })
+        Ok(BackupKey { id, identity, secret: secret.to_owned(), created, status })
     }
 
     /// The key id.
@@ -120,9 +123,9 @@ impl BackupKey {
         &self.secret
     }
 
-    /// When the key was created (RFC 3339).
-    pub fn created(&self) -> &str {
-        &self.created
+    /// When the key was created.
+    pub fn created(&self) -> Timestamp {
+        self.created
     }
 
     /// Its state when it was backed up.
@@ -131,14 +134,8 @@ impl BackupKey {
     }
 }
 
-fn check_fields(secret: &str, created: &str) -> Result<(), &'static str> {
-    if validate::object_name(secret).is_err() {
-        return Err("secret= is not a valid Secret name");
-    }
-    if created.is_empty() || created.len() > 64 || !created.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err("created= must be an RFC 3339 time without spaces");
-    }
-    Ok(())
+fn check_secret(secret: &str) -> Result<(), &'static str> {
+    validate::object_name(secret).map_err(|_| "secret= is not a valid Secret name")
 }
 
 /// A whole key ring with each key's metadata. Never empty; key ids are unique.
@@ -165,6 +162,14 @@ impl KeyBackup {
     /// The keys, in order.
     pub fn keys(&self) -> &[BackupKey] {
         &self.0
+    }
+
+    /// The first key said to be created after `now` (plus a few minutes of clock skew): a
+    /// key from the future would sort after every key made until then and stay the
+    /// published key, so a restore refuses it. The core has no clock: the caller passes it.
+    pub fn created_after(&self, now: Timestamp) -> Option<&BackupKey> {
+        let skew = k8s_openapi::jiff::SignedDuration::from_secs(CLOCK_SKEW_SECS);
+        self.0.iter().find(|k| k.created.duration_since(now) > skew)
     }
 
     /// Renders the backup as an age identity file (see the module docs).
@@ -216,7 +221,7 @@ impl KeyBackup {
                     fail("an AGE-SECRET-KEY-1… line with no `# gitseal-key` line before it; is this a gitseal key backup?")
                 })?;
                 let key =
-                    BackupKey::new(identity, &meta.secret, &meta.created, meta.status).map_err(|_| fail("bad key"))?;
+                    BackupKey::new(identity, &meta.secret, meta.created, meta.status).map_err(|_| fail("bad key"))?;
                 if key.id != meta.id {
                     return Err(fail("this key's id differs from the id= recorded on its `# gitseal-key` line"));
                 }
@@ -246,7 +251,7 @@ impl KeyBackup {
 struct Meta {
     id: KeyId,
     secret: String,
-    created: String,
+    created: Timestamp,
     status: KeyStatus,
 }
 
@@ -263,7 +268,9 @@ impl Meta {
                     )
                 }
                 "secret" => secret = Some(value.to_owned()),
-                "created" => created = Some(value.to_owned()),
+                "created" => {
+                    created = Some(value.parse::<Timestamp>().map_err(|_| "created= is not an RFC 3339 time")?)
+                }
                 "state" => {
                     status = Some(KeyStatus::from_name(value).ok_or("state= is not published, active or retired")?)
                 }
@@ -276,7 +283,7 @@ impl Meta {
             created: created.ok_or("missing created=")?,
             status: status.ok_or("missing state=")?,
         };
-        check_fields(&meta.secret, &meta.created)?;
+        check_secret(&meta.secret)?;
         Ok(meta)
     }
 }
@@ -328,8 +335,20 @@ mod tests {
 
     fn backup() -> KeyBackup {
         let keys = vec![
-            BackupKey::new(generate_identity(), "gitseal-key-1", "2026-01-01T00:00:00Z", KeyStatus::Retired).unwrap(),
-            BackupKey::new(generate_identity(), "gitseal-key-2", "2026-02-01T00:00:00Z", KeyStatus::Published).unwrap(),
+            BackupKey::new(
+                generate_identity(),
+                "gitseal-key-1",
+                "2026-01-01T00:00:00Z".parse().unwrap(),
+                KeyStatus::Retired,
+            )
+            .unwrap(),
+            BackupKey::new(
+                generate_identity(),
+                "gitseal-key-2",
+                "2026-02-01T00:00:00Z".parse().unwrap(),
+                KeyStatus::Published,
+            )
+            .unwrap(),
         ];
         KeyBackup::new(keys).unwrap()
     }
@@ -406,16 +425,26 @@ mod tests {
             // A key with no metadata line, and metadata with no key.
             (replace_line(&lines, key_line, "# just a comment"), key_line + 3, "no `# gitseal-key`"),
             (
-                format!("{}{KEY_LINE}id=0123456789abcdef secret=x created=y state=active\n", &*good),
+                format!("{}{KEY_LINE}id=0123456789abcdef secret=x created=2026-01-01T00:00:00Z state=active\n", &*good),
                 lines.len() + 1,
                 "no AGE-SECRET-KEY",
+            ),
+            // A creation time that is not a time (it orders keys, so it is parsed).
+            (
+                replace_line(
+                    &lines,
+                    key_line,
+                    &lines[key_line].replace("created=2026-01-01T00:00:00Z", "created=9999"),
+                ),
+                key_line + 1,
+                "created= is not an RFC 3339 time",
             ),
             // An id that does not match the key below it.
             (
                 replace_line(
                     &lines,
                     key_line,
-                    "# gitseal-key id=0123456789abcdef secret=gitseal-key-1 created=2026 state=active",
+                    "# gitseal-key id=0123456789abcdef secret=gitseal-key-1 created=2026-01-01T00:00:00Z state=active",
                 ),
                 key_line + 3,
                 "differs",
@@ -434,8 +463,10 @@ mod tests {
     #[test]
     fn duplicates_and_bad_fields_are_refused() {
         let id = generate_identity();
-        let a = BackupKey::new(id.clone(), "gitseal-key-1", "2026-01-01T00:00:00Z", KeyStatus::Active).unwrap();
-        let b = BackupKey::new(id, "gitseal-key-2", "2026-01-01T00:00:00Z", KeyStatus::Active).unwrap();
+        let a = BackupKey::new(id.clone(), "gitseal-key-1", "2026-01-01T00:00:00Z".parse().unwrap(), KeyStatus::Active)
+            .unwrap();
+        let b =
+            BackupKey::new(id, "gitseal-key-2", "2026-01-01T00:00:00Z".parse().unwrap(), KeyStatus::Active).unwrap();
         assert!(KeyBackup::new(vec![a.clone(), b]).is_err());
         let twice = format!(
             "{}{}",
@@ -443,8 +474,18 @@ mod tests {
             &*KeyBackup::new(vec![a]).unwrap().render()
         );
         assert!(KeyBackup::parse(&twice).unwrap_err().to_string().contains("twice"));
-        assert!(BackupKey::new(generate_identity(), "Not A Name", "2026", KeyStatus::Active).is_err());
-        assert!(BackupKey::new(generate_identity(), "ok", "two words", KeyStatus::Active).is_err());
+        let created = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert!(BackupKey::new(generate_identity(), "Not A Name", created, KeyStatus::Active).is_err());
+    }
+
+    #[test]
+    fn keys_from_the_future_are_found() {
+        let at = |t: &str| BackupKey::new(generate_identity(), "k", t.parse().unwrap(), KeyStatus::Active).unwrap();
+        let now: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
+        let honest = KeyBackup::new(vec![at("2026-01-01T00:00:00Z"), at("2026-06-01T12:04:00Z")]).unwrap();
+        assert!(honest.created_after(now).is_none(), "four minutes of clock skew are tolerated");
+        let forged = KeyBackup::new(vec![at("2026-01-01T00:00:00Z"), at("9999-01-01T00:00:00Z")]).unwrap();
+        assert_eq!(forged.created_after(now).map(|k| k.created().to_string()).as_deref(), Some("9999-01-01T00:00:00Z"));
     }
 
     #[test]

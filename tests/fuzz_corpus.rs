@@ -161,9 +161,20 @@ fn seed() {
 
     // Key backups: rendered, and encrypted to the fuzz ring as `keys export` writes them.
     let keys = vec![
-        BackupKey::new(identity(targets::TEST_IDENTITY), "gitseal-key-1", "2026-01-01T00:00:00Z", KeyStatus::Retired)
-            .unwrap(),
-        BackupKey::new(generate_identity(), "gitseal-key-2", "2026-02-01T00:00:00Z", KeyStatus::Published).unwrap(),
+        BackupKey::new(
+            identity(targets::TEST_IDENTITY),
+            "gitseal-key-1",
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+            KeyStatus::Retired,
+        )
+        .unwrap(),
+        BackupKey::new(
+            generate_identity(),
+            "gitseal-key-2",
+            "2026-02-01T00:00:00Z".parse().unwrap(),
+            KeyStatus::Published,
+        )
+        .unwrap(),
     ];
     let backup = KeyBackup::new(keys).unwrap().render();
     write("backup", "rendered", backup.as_bytes());

@@ -182,7 +182,55 @@ async fn export_is_encrypted_and_import_restores_the_same_keys() {
     let secrets = Api::<Secret>::namespaced(cluster.client(), &target);
     secrets.create(&PostParams::default(), &squatter).await.unwrap();
     let admin_arg = admin_file.to_str().unwrap();
+    let listed = |key: &Key| {
+        format!("to restore: key {} public key {} created {}", key.id, key.identity.to_public(), key.created)
+    };
+    // Nobody confirmed: the keys are shown, nothing is created.
     let out = gitseal(&cluster, &target, &["keys", "import", "-i", admin_arg, backup_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("--expect-key"), "{}", stderr(&out));
+    for key in [&old, &new] {
+        assert!(stdout(&out).contains(&listed(key)), "{}", stdout(&out));
+    }
+    // A key the operator did not expect stops the whole restore.
+    let out = gitseal(&cluster, &target, &["keys", "import", "-i", admin_arg, backup_arg, "--expect-key", &new.id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("key {} is in the backup but not expected", old.id)), "{}", stderr(&out));
+    let keys_now = || async {
+        let list = secrets.list_metadata(&ListParams::default().labels("gitseal.dev/key=true")).await.unwrap();
+        list.items.len()
+    };
+    assert_eq!(keys_now().await, 0, "nothing restored without confirmation");
+    // A backup from the future (created=9999-…) is refused before anything is shown.
+    let forged = gitseal::KeyBackup::new(vec![
+        gitseal::BackupKey::new(
+            gitseal::generate_identity(),
+            "gitseal-key-9",
+            "9999-01-01T00:00:00Z".parse().unwrap(),
+            gitseal::KeyStatus::Active,
+        )
+        .unwrap(),
+    ])
+    .unwrap();
+    let admin_public = Recipients::parse_each([to.as_str()]).unwrap();
+    let forged_file = dir.path().join("forged.age");
+    let sealed = gitseal::encrypt_file(forged.render().as_bytes(), &Recipients::new(admin_public).unwrap()).unwrap();
+    std::fs::write(&forged_file, sealed).unwrap();
+    let forged_id = forged.keys()[0].id().to_string();
+    let out = gitseal(
+        &cluster,
+        &target,
+        &["keys", "import", "-i", admin_arg, forged_file.to_str().unwrap(), "--expect-key", &forged_id],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("in the future"), "{}", stderr(&out));
+    assert_eq!(keys_now().await, 0);
+
+    let out = gitseal(
+        &cluster,
+        &target,
+        &["keys", "import", "-i", admin_arg, backup_arg, "--expect-key", &old.id, "--expect-key", &new.id],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("2 imported, 0 already present, 0 failed"), "{}", stdout(&out));
 

@@ -202,7 +202,8 @@ async fn rotate_reseal_retire_export_import() {
         r.len() == 2 && r.iter().all(|x| x == "NoMatchingKey")
     })
     .await;
-    ok(&admin, work.path(), &["keys", "import", "-i", "admin.txt", "ring.age"]);
+    let expect: Vec<&str> = [key1.as_str(), key2.as_str()].iter().flat_map(|id| ["--expect-key", id]).collect();
+    ok(&admin, work.path(), &[&["keys", "import", "-i", "admin.txt", "ring.age"][..], &expect].concat());
     eventually("all unsealed again after import", || all_unsealed(&sealed_api, 2)).await;
     drop(ctl);
 }

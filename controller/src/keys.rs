@@ -18,6 +18,7 @@ use gitseal::{KeyId, KeyRing, generate_identity, identity_file};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -26,7 +27,7 @@ use crate::FIELD_MANAGER;
 
 pub use gitseal::crds::keyring::{
     CREATED_ANNOTATION, KEY_FILE, KEY_LABEL, KEY_SELECTOR, KEY_TYPE, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE,
-    ROTATION_ANNOTATION, STATE_ANNOTATION, key_number, key_secret_name,
+    ROTATION_ANNOTATION, STATE_ANNOTATION, key_created, key_number, key_secret_name,
 };
 
 /// Public facts about one key.
@@ -57,7 +58,7 @@ impl KeyState {
     /// Builds the state from key Secrets; Secrets that do not hold a valid identity are
     /// skipped and named in the returned list (never with their content).
     pub fn from_secrets(secrets: &[Secret]) -> (KeyState, Vec<String>) {
-        let mut loaded: Vec<(String, String, bool, KeyRing)> = Vec::new();
+        let mut loaded: Vec<(Timestamp, String, bool, KeyRing)> = Vec::new();
         let mut skipped = Vec::new();
         for s in secrets {
             let name = s.metadata.name.clone().unwrap_or_default();
@@ -72,9 +73,7 @@ impl KeyState {
             match text.map(KeyRing::parse_identity_file) {
                 Some(Ok(ring)) => {
                     let annotation = |key: &str| s.metadata.annotations.as_ref().and_then(|a| a.get(key).cloned());
-                    let created = annotation(CREATED_ANNOTATION)
-                        .or_else(|| s.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()))
-                        .unwrap_or_default();
+                    let created = key_created(s).unwrap_or(Timestamp::UNIX_EPOCH);
                     let retired = annotation(STATE_ANNOTATION).as_deref() == Some("retired");
                     loaded.push((created, name, retired, ring));
                 }
@@ -94,7 +93,7 @@ impl KeyState {
                 state.public.push(PublicKey {
                     id: id.to_string(),
                     recipient: recipient.to_string(),
-                    created: created.clone(),
+                    created: created.to_string(),
                     secret: name.clone(),
                     state: state_name,
                 });
@@ -260,6 +259,20 @@ mod tests {
         let file = state.recipients_file();
         assert!(file.contains(&state.public[1].recipient) && !file.contains(&state.public[0].recipient), "{file}");
         assert!(!state.keys_json().contains("AGE-SECRET-KEY"));
+    }
+
+    #[test]
+    fn a_key_dated_in_the_future_is_ordered_by_when_its_secret_was_made() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let made = |s: &mut Secret, at: &str| s.metadata.creation_timestamp = Some(Time(at.parse().unwrap()));
+        let mut forged = new_key_secret("gitseal-key-1", "ns", "9999-01-01T00:00:00Z");
+        made(&mut forged, "2026-01-01T00:00:00Z");
+        let mut rotated = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z");
+        made(&mut rotated, "2026-02-01T00:00:00Z");
+        let (state, _) = KeyState::from_secrets(&[forged, rotated]);
+        let published = state.published().unwrap();
+        assert_eq!((published.secret.as_str(), published.created.as_str()), ("gitseal-key-2", "2026-02-01T00:00:00Z"));
+        assert_eq!(state.public[0].created, "2026-01-01T00:00:00Z");
     }
 
     #[test]

@@ -136,7 +136,7 @@ fn backup_text(text: &str) {
     let fields = |b: &KeyBackup| -> Vec<(String, String, String, &'static str)> {
         b.keys()
             .iter()
-            .map(|k| (k.id().to_string(), k.secret().to_owned(), k.created().to_owned(), k.status().as_str()))
+            .map(|k| (k.id().to_string(), k.secret().to_owned(), k.created().to_string(), k.status().as_str()))
             .collect()
     };
     assert_eq!(fields(&parsed), fields(&again), "the backup did not round-trip");

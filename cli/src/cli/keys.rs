@@ -75,6 +75,11 @@ pub enum KeysCommand {
         /// The backup made by `gitseal keys export`, or - for stdin.
         #[arg(value_name = "FILE")]
         file: String,
+        /// Key id the backup is expected to restore; repeat for each. Without it, the keys
+        /// to restore are shown and confirmed on the terminal. Anyone with your public key
+        /// can make a backup that decrypts: check the ids against your records.
+        #[arg(long = "expect-key", value_name = "KEY_ID")]
+        expect_key: Vec<String>,
         #[command(flatten)]
         cluster: ClusterArgs,
     },

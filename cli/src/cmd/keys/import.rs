@@ -12,10 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use gitseal::{BackupKey, KeyBackup, KeyRing, KeyStatus};
+use std::io::IsTerminal as _;
+
+use gitseal::{BackupKey, KeyBackup, KeyId, KeyRing, KeyStatus};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use secrecy::ExposeSecret;
@@ -31,7 +34,7 @@ use crate::io;
 /// How many names to try for one key when others create key Secrets at the same time.
 const ATTEMPTS: usize = 5;
 
-pub fn import(identity: &Path, file: &str, args: &ClusterArgs) -> Result<()> {
+pub fn import(identity: &Path, file: &str, expect: &[String], args: &ClusterArgs) -> Result<()> {
     let identities = io::read_value(Some(identity))?;
     let identities = std::str::from_utf8(&identities)
         .ok()
@@ -45,10 +48,70 @@ pub fn import(identity: &Path, file: &str, args: &ClusterArgs) -> Result<()> {
     let text = std::str::from_utf8(&plaintext)
         .map_err(|_| anyhow!("{label}: not a gitseal key backup (the decrypted content is not text)"))?;
     let backup = KeyBackup::parse(text).with_context(|| format!("{label}: not a gitseal key backup"))?;
-    cluster::block_on(restore(&backup, args))
+    if let Some(key) = backup.created_after(Timestamp::now()) {
+        bail!(
+            "{label}: key {} says it was created at {}, in the future; restoring it would make it the published key until that time. Refusing the whole backup: age does not say who made a file, so check where this one came from",
+            key.id(),
+            key.created()
+        );
+    }
+    let confirm = Confirm { expect: expect.to_vec(), may_prompt: file != "-" && std::io::stdin().is_terminal() };
+    cluster::block_on(restore(&backup, &confirm, args))
 }
 
-async fn restore(backup: &KeyBackup, args: &ClusterArgs) -> Result<()> {
+/// How the operator confirms what a restore is about to create. age does not
+/// authenticate the sender: anyone holding the administrator's public key can make a
+/// backup that decrypts, so the keys are shown, and restored only once confirmed.
+struct Confirm {
+    /// `--expect-key`: the ids the operator expects to restore (scripts).
+    expect: Vec<String>,
+    /// Whether to ask on the terminal when `expect` is empty.
+    may_prompt: bool,
+}
+
+impl Confirm {
+    /// Ok when the operator confirmed restoring `keys` (all from `backup`).
+    fn check(&self, keys: &[&BackupKey], backup: &KeyBackup) -> Result<()> {
+        for key in keys {
+            println!(
+                "to restore: key {} public key {} created {} ({}, was Secret {})",
+                key.id(),
+                key.recipient(),
+                key.created(),
+                key.status(),
+                key.secret()
+            );
+        }
+        if !self.expect.is_empty() {
+            let expected: Vec<KeyId> = self
+                .expect
+                .iter()
+                .map(|e| KeyId::parse(e.trim()).ok_or_else(|| anyhow!("--expect-key {e:?} is not a key id")))
+                .collect::<Result<_>>()?;
+            if let Some(e) = expected.iter().find(|e| !backup.keys().iter().any(|k| k.id().names(e))) {
+                bail!("--expect-key {e}: the backup holds no such key; nothing imported");
+            }
+            if let Some(k) = keys.iter().find(|k| !expected.iter().any(|e| e.names(k.id()))) {
+                bail!("key {} is in the backup but not expected (--expect-key); nothing imported", k.id());
+            }
+            return Ok(());
+        }
+        if !self.may_prompt {
+            bail!(
+                "not restoring keys nobody confirmed: check the keys listed above, then pass --expect-key ID for each (or run the command on a terminal to confirm)"
+            );
+        }
+        eprint!("Restore these {} key(s) into the cluster? Type yes to confirm: ", keys.len());
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).context("reading the confirmation")?;
+        if answer.trim() != "yes" {
+            bail!("not confirmed; nothing imported");
+        }
+        Ok(())
+    }
+}
+
+async fn restore(backup: &KeyBackup, confirm: &Confirm, args: &ClusterArgs) -> Result<()> {
     let namespace = &args.controller_namespace;
     let secrets: Api<Secret> = Api::namespaced(cluster::client(args).await?, namespace);
     let ring = ring::load(&secrets, namespace).await?;
@@ -67,8 +130,11 @@ async fn restore(backup: &KeyBackup, args: &ClusterArgs) -> Result<()> {
         .collect();
     // Original names of the keys to restore, so a renamed key does not take the name of
     // one restored after it.
-    let wanted = backup.keys().iter().filter(|k| !present.contains_key(k.id().as_str())).map(|k| k.secret().to_owned());
-    let mut names = Names { wanted: wanted.collect(), taken };
+    let missing: Vec<&BackupKey> = backup.keys().iter().filter(|k| !present.contains_key(k.id().as_str())).collect();
+    if !missing.is_empty() {
+        confirm.check(&missing, backup)?;
+    }
+    let mut names = Names { wanted: missing.iter().map(|k| k.secret().to_owned()).collect(), taken };
 
     let (mut imported, mut failed) = (0, 0);
     for key in backup.keys() {
@@ -160,11 +226,11 @@ async fn create(api: &Api<Secret>, key: &BackupKey, namespace: &str, names: &mut
 
 /// A key Secret exactly as the controller writes one.
 fn key_secret(key: &BackupKey, name: &str) -> Secret {
-    let mut annotations = BTreeMap::from([(CREATED_ANNOTATION.to_owned(), key.created().to_owned())]);
+    let mut annotations = BTreeMap::from([(CREATED_ANNOTATION.to_owned(), key.created().to_string())]);
     if key.status() == KeyStatus::Retired {
         annotations.insert(STATE_ANNOTATION.to_owned(), "retired".to_owned());
     }
-    let file = gitseal::identity_file(key.identity(), key.created());
+    let file = gitseal::identity_file(key.identity(), &key.created().to_string());
     Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -198,13 +264,17 @@ mod tests {
 
     #[test]
     fn key_secrets_look_like_the_controller_s() {
-        let key =
-            BackupKey::new(gitseal::generate_identity(), "gitseal-key-3", "2026-01-01T00:00:00Z", KeyStatus::Retired)
-                .unwrap();
+        let key = BackupKey::new(
+            gitseal::generate_identity(),
+            "gitseal-key-3",
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+            KeyStatus::Retired,
+        )
+        .unwrap();
         let s = key_secret(&key, "gitseal-key-4");
         let stored = ring::stored_key(&s).unwrap();
         assert_eq!(
-            (stored.secret.as_str(), stored.created.as_str(), stored.retired),
+            (stored.secret.as_str(), stored.created.to_string().as_str(), stored.retired),
             ("gitseal-key-4", "2026-01-01T00:00:00Z", true)
         );
         assert_eq!(gitseal::KeyId::of(&stored.identities[0].to_public()), *key.id());

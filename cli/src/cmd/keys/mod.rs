@@ -20,6 +20,8 @@ pub fn run(command: KeysCommand) -> Result<()> {
         KeysCommand::Export { to, recipients_files, output, force, cluster } => {
             export::export(&to, &recipients_files, export::Destination { output: output.as_deref(), force }, &cluster)
         }
-        KeysCommand::Import { identity, file, cluster } => import::import(&identity, &file, &cluster),
+        KeysCommand::Import { identity, file, expect_key, cluster } => {
+            import::import(&identity, &file, &expect_key, &cluster)
+        }
     }
 }

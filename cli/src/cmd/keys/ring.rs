@@ -13,12 +13,13 @@ use age::x25519;
 use anyhow::{Result, bail};
 use gitseal::{BackupKey, KeyId, KeyStatus};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::ListParams;
 
-pub use gitseal::crds::keyring::key_number;
+pub use gitseal::crds::keyring::{key_created, key_number};
 
-use crate::cluster::{CREATED_ANNOTATION, Grant, KEY_FILE, KEY_SELECTOR, KEY_TYPE, STATE_ANNOTATION, api_error};
+use crate::cluster::{Grant, KEY_FILE, KEY_SELECTOR, KEY_TYPE, STATE_ANNOTATION, api_error};
 
 /// Shortest key id prefix accepted on the command line.
 const MIN_PREFIX: usize = 6;
@@ -26,10 +27,8 @@ const MIN_PREFIX: usize = 6;
 /// One key Secret, read but not yet ordered.
 pub struct StoredKey {
     pub secret: String,
-    /// `gitseal.dev/created`, else the Secret's creation time.
-    pub created: String,
-    /// The Secret's creation time, used when `created` cannot be recorded in a backup.
-    pub fallback_created: String,
+    /// When the key was created ([`key_created`]).
+    pub created: Timestamp,
     pub retired: bool,
     pub identities: Vec<x25519::Identity>,
 }
@@ -81,11 +80,9 @@ pub fn stored_key(s: &Secret) -> Option<StoredKey> {
         return None;
     }
     let annotation = |key: &str| s.metadata.annotations.as_ref().and_then(|a| a.get(key).cloned());
-    let fallback_created = s.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default();
     Some(StoredKey {
         secret: s.metadata.name.clone()?,
-        created: annotation(CREATED_ANNOTATION).unwrap_or_else(|| fallback_created.clone()),
-        fallback_created,
+        created: key_created(s).unwrap_or(Timestamp::UNIX_EPOCH),
         retired: annotation(STATE_ANNOTATION).as_deref() == Some("retired"),
         identities,
     })
@@ -95,7 +92,7 @@ pub fn stored_key(s: &Secret) -> Option<StoredKey> {
 /// name), drops repeated key ids, and marks the newest key that is not retired as
 /// published. Returns the keys and the Secrets whose metadata cannot be recorded.
 pub fn with_states(mut stored: Vec<StoredKey>) -> (Vec<BackupKey>, Vec<String>) {
-    stored.sort_by(|a, b| (&a.created, key_number(&a.secret)).cmp(&(&b.created, key_number(&b.secret))));
+    stored.sort_by_key(|s| (s.created, key_number(&s.secret)));
     let mut keys: Vec<BackupKey> = Vec::new();
     let mut unusable = Vec::new();
     for s in stored {
@@ -104,9 +101,7 @@ pub fn with_states(mut stored: Vec<StoredKey>) -> (Vec<BackupKey>, Vec<String>) 
             if keys.iter().any(|k| *k.id() == KeyId::of(&identity.to_public())) {
                 continue;
             }
-            let key = BackupKey::new(identity.clone(), &s.secret, &s.created, status)
-                .or_else(|_| BackupKey::new(identity, &s.secret, &s.fallback_created, status));
-            match key {
+            match BackupKey::new(identity, &s.secret, s.created, status) {
                 Ok(key) => keys.push(key),
                 Err(_) => unusable.push(s.secret.clone()),
             }
@@ -160,8 +155,7 @@ mod tests {
     fn stored(secret: &str, created: &str, retired: bool) -> StoredKey {
         StoredKey {
             secret: secret.into(),
-            created: created.into(),
-            fallback_created: "2026-01-01T00:00:00Z".into(),
+            created: created.parse().unwrap(),
             retired,
             identities: vec![gitseal::generate_identity()],
         }
@@ -194,14 +188,9 @@ mod tests {
     }
 
     #[test]
-    fn unrecordable_creation_time_falls_back_to_the_secret_s_own() {
-        let (keys, _) = with_states(vec![stored("gitseal-key-1", "last tuesday", false)]);
-        assert_eq!(keys[0].created(), "2026-01-01T00:00:00Z");
-    }
-
-    #[test]
     fn ids_resolve_by_unique_prefix() {
-        let (keys, _) = with_states(vec![stored("a", "1", false), stored("b", "2", false)]);
+        let (keys, _) =
+            with_states(vec![stored("a", "2026-01-01T00:00:00Z", false), stored("b", "2026-01-02T00:00:00Z", false)]);
         let id = keys[1].id().as_str().to_owned();
         assert_eq!(resolve(&keys, &id, "ns").unwrap().secret(), "b");
         assert_eq!(resolve(&keys, &id[..6].to_ascii_uppercase(), "ns").unwrap().secret(), "b");
