@@ -27,7 +27,7 @@ use crate::FIELD_MANAGER;
 
 pub use gitseal::crds::keyring::{
     CREATED_ANNOTATION, KEY_FILE, KEY_LABEL, KEY_SELECTOR, KEY_TYPE, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE,
-    ROTATION_ANNOTATION, STATE_ANNOTATION, key_created, key_number, key_secret_name,
+    ROTATION_ANNOTATION, STATE_ANNOTATION, key_created, key_number, key_secret_name, key_secret_number,
 };
 
 /// Public facts about one key.
@@ -56,11 +56,12 @@ pub struct KeyState {
 
 impl KeyState {
     /// Builds the state from key Secrets; Secrets that do not hold a valid identity are
-    /// skipped and named in the returned list (never with their content).
+    /// skipped and named in the returned list (never with their content). Secrets without
+    /// the key label are no keys at all and are ignored.
     pub fn from_secrets(secrets: &[Secret]) -> (KeyState, Vec<String>) {
         let mut loaded: Vec<(Timestamp, String, bool, KeyRing)> = Vec::new();
         let mut skipped = Vec::new();
-        for s in secrets {
+        for s in secrets.iter().filter(|s| is_key(&s.metadata)) {
             let name = s.metadata.name.clone().unwrap_or_default();
             // A key is a Secret the controller (or an operator) made, never one written on
             // behalf of a SealedSecret: that would let whoever sealed it plant a key.
@@ -135,6 +136,11 @@ impl KeyState {
     }
 }
 
+/// Labelled as a key of the ring: the one mark of a key Secret.
+fn is_key(meta: &ObjectMeta) -> bool {
+    meta.labels.as_ref().and_then(|l| l.get(KEY_LABEL)).is_some_and(|v| v == "true")
+}
+
 /// A new key Secret holding a fresh identity.
 pub fn new_key_secret(name: &str, namespace: &str, created: &str) -> Secret {
     let identity = generate_identity();
@@ -154,58 +160,149 @@ pub fn new_key_secret(name: &str, namespace: &str, created: &str) -> Secret {
     }
 }
 
-/// Creates the first key unless the ring already has one. Safe to race: the name is
-/// fixed, so concurrent callers create one Secret between them.
-pub async fn ensure_first_key(api: &Api<Secret>, namespace: &str) -> kube::Result<bool> {
-    let existing = api.list_metadata(&ListParams::default().labels(KEY_SELECTOR)).await?;
-    if !existing.items.is_empty() {
-        return Ok(false);
+/// Times a key name is claimed before giving up: each `AlreadyExists` means some Secret
+/// took the name between the list and the create.
+const CLAIM_ATTEMPTS: usize = 5;
+
+/// Why no key could be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Listing the Secrets of the controller's namespace failed.
+    #[error("listing the Secrets of the controller's namespace failed: {0}")]
+    ListSecrets(#[source] kube::Error),
+    /// Creating the key Secret failed (other than `AlreadyExists`).
+    #[error("creating key Secret {name} failed: {source}")]
+    CreateSecret { name: String, source: kube::Error },
+    /// Reading back the key an earlier attempt created failed.
+    #[error("reading key Secret {name} failed: {source}")]
+    GetSecret { name: String, source: kube::Error },
+    /// Other Secrets kept taking the next key name, or one's number leaves no next name.
+    #[error(
+        "no free name for a new key: Secret {secret} in the controller's namespace is in the way; \
+         keys are Secrets gitseal-key-<n> labelled {KEY_SELECTOR}, so rename or delete a Secret \
+         that only looks like one"
+    )]
+    NameConflict { secret: String },
+}
+
+impl KeyError {
+    /// A fixed reason, for `Ready` conditions and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            KeyError::NameConflict { .. } => "NameConflict",
+            _ => "ApiError",
+        }
     }
-    let created = now_rfc3339();
-    match api
-        .create(
-            &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() },
-            &new_key_secret(&key_secret_name(1), namespace, &created),
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
-        Err(e) => Err(e),
+}
+
+/// A Secret of the controller's namespace, as choosing the next key name sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TakenName {
+    /// The Secret's name.
+    pub name: String,
+    /// Labelled as a key of the ring: only then is it one of ours.
+    pub key: bool,
+    /// What made it (annotation `gitseal.dev/rotation`).
+    pub made_by: Option<String>,
+}
+
+impl TakenName {
+    /// Reads the facts from a Secret's metadata.
+    pub fn of(meta: &ObjectMeta) -> TakenName {
+        TakenName {
+            name: meta.name.clone().unwrap_or_default(),
+            key: is_key(meta),
+            made_by: meta.annotations.as_ref().and_then(|a| a.get(ROTATION_ANNOTATION)).cloned(),
+        }
     }
+}
+
+/// The key `made_by` already made, if any. A Secret without the key label is never it,
+/// whatever its annotations say.
+pub fn made_by<'a>(taken: &'a [TakenName], made_by: &str) -> Option<&'a str> {
+    taken.iter().find(|t| t.key && t.made_by.as_deref() == Some(made_by)).map(|t| t.name.as_str())
+}
+
+/// The name of the next key: one past the highest `gitseal-key-<n>` any Secret holds,
+/// key or look-alike, so a Secret that only looks like a key is stepped over instead of
+/// being collided with on every attempt. Deterministic, so two replicas choose alike.
+///
+/// # Errors
+/// [`KeyError::NameConflict`] naming the Secret whose number has no successor.
+pub fn next_key_name(taken: &[TakenName]) -> Result<String, KeyError> {
+    let highest = taken.iter().filter_map(|t| Some((key_secret_number(&t.name)?, &t.name))).max();
+    match highest {
+        None => Ok(key_secret_name(1)),
+        Some((n, name)) => {
+            n.checked_add(1).map(key_secret_name).ok_or_else(|| KeyError::NameConflict { secret: name.clone() })
+        }
+    }
+}
+
+/// Every Secret name in the namespace: keys and look-alikes alike (metadata only).
+async fn taken_names(api: &Api<Secret>) -> Result<Vec<TakenName>, KeyError> {
+    let list = api.list_metadata(&ListParams::default()).await.map_err(KeyError::ListSecrets)?;
+    Ok(list.items.iter().map(|s| TakenName::of(&s.metadata)).collect())
+}
+
+/// Creates `secret`; `None` when its name is already taken.
+async fn claim(api: &Api<Secret>, secret: &Secret) -> Result<Option<Secret>, KeyError> {
+    let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+    match api.create(&params, secret).await {
+        Ok(created) => Ok(Some(created)),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
+        Err(source) => Err(KeyError::CreateSecret { name: secret.metadata.name.clone().unwrap_or_default(), source }),
+    }
+}
+
+/// Creates the first key unless the ring already has one. Safe to race: every caller
+/// picks the same name, so concurrent callers create one Secret between them, and a
+/// look-alike Secret under that name is stepped over.
+///
+/// # Errors
+/// [`KeyError::NameConflict`] when no name could be claimed in [`CLAIM_ATTEMPTS`].
+pub async fn ensure_first_key(api: &Api<Secret>, namespace: &str) -> Result<bool, KeyError> {
+    let mut in_the_way = String::new();
+    for _ in 0..CLAIM_ATTEMPTS {
+        let taken = taken_names(api).await?;
+        if taken.iter().any(|t| t.key) {
+            return Ok(false);
+        }
+        let name = next_key_name(&taken)?;
+        if claim(api, &new_key_secret(&name, namespace, &now_rfc3339())).await?.is_some() {
+            return Ok(true);
+        }
+        in_the_way = name;
+    }
+    Err(KeyError::NameConflict { secret: in_the_way })
 }
 
 /// Creates the next key on behalf of `made_by` (a KeyRotation uid, or a scheduled
 /// rotation's token) unless a key made by it already exists; returns the key Secret.
-/// Idempotent and safe to race: names are `gitseal-key-<n+1>`, so of two writers one
-/// gets `AlreadyExists` and looks again.
-pub async fn create_key_for(api: &Api<Secret>, namespace: &str, made_by: &str) -> kube::Result<Secret> {
-    for _ in 0..5 {
-        let existing = api.list(&ListParams::default().labels(KEY_SELECTOR)).await?;
-        let made = |s: &&Secret| {
-            s.metadata.annotations.as_ref().and_then(|a| a.get(ROTATION_ANNOTATION)).is_some_and(|m| m == made_by)
-        };
-        if let Some(found) = existing.items.iter().find(made) {
-            return Ok(found.clone());
+/// Idempotent and safe to race: of two writers picking the same name one gets
+/// `AlreadyExists`, looks again and finds the other's key when it was made for the same
+/// `made_by`, or steps past it.
+///
+/// # Errors
+/// [`KeyError::NameConflict`] when no name could be claimed in [`CLAIM_ATTEMPTS`]; the
+/// others when the API server fails.
+pub async fn create_key_for(api: &Api<Secret>, namespace: &str, made_by: &str) -> Result<Secret, KeyError> {
+    let mut in_the_way = String::new();
+    for _ in 0..CLAIM_ATTEMPTS {
+        let taken = taken_names(api).await?;
+        if let Some(name) = self::made_by(&taken, made_by) {
+            return api.get(name).await.map_err(|source| KeyError::GetSecret { name: name.to_owned(), source });
         }
-        let next =
-            existing.items.iter().filter_map(|s| s.metadata.name.as_deref()).map(key_number).max().unwrap_or(0) + 1;
-        let mut secret = new_key_secret(&key_secret_name(next), namespace, &now_rfc3339());
-        if let Some(a) = secret.metadata.annotations.as_mut() {
-            a.insert(ROTATION_ANNOTATION.to_owned(), made_by.to_owned());
+        let name = next_key_name(&taken)?;
+        let mut secret = new_key_secret(&name, namespace, &now_rfc3339());
+        secret.metadata.annotations.get_or_insert_default().insert(ROTATION_ANNOTATION.to_owned(), made_by.to_owned());
+        if let Some(created) = claim(api, &secret).await? {
+            return Ok(created);
         }
-        match api
-            .create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() }, &secret)
-            .await
-        {
-            Ok(created) => return Ok(created),
-            Err(kube::Error::Api(e)) if e.code == 409 => continue,
-            Err(e) => return Err(e),
-        }
+        in_the_way = name;
     }
-    Err(kube::Error::Api(Box::new(
-        kube::core::Status::failure("too many concurrent key creations", "Conflict").with_code(409),
-    )))
+    Err(KeyError::NameConflict { secret: in_the_way })
 }
 
 /// Now, RFC 3339 to the second.
@@ -284,6 +381,62 @@ mod tests {
         let (state, skipped) = KeyState::from_secrets(&[planted, opaque]);
         assert!(state.ring.is_empty());
         assert_eq!(skipped.len(), 2);
+    }
+
+    #[test]
+    fn unlabelled_look_alikes_stay_out_of_the_ring() {
+        let key = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z");
+        let mut look_alike = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z");
+        look_alike.metadata.labels = None;
+        let mut unset = new_key_secret("gitseal-key-3", "ns", "2026-03-01T00:00:00Z");
+        unset.metadata.labels = Some(BTreeMap::from([(KEY_LABEL.to_owned(), "false".to_owned())]));
+        let (state, skipped) = KeyState::from_secrets(&[key, look_alike, unset]);
+        assert_eq!(state.ring.len(), 1);
+        assert_eq!(state.public.iter().map(|k| k.secret.as_str()).collect::<Vec<_>>(), ["gitseal-key-1"]);
+        assert!(skipped.is_empty(), "not keys, so not reported as broken keys: {skipped:?}");
+    }
+
+    fn taken(name: &str, key: bool, made_by: Option<&str>) -> TakenName {
+        TakenName { name: name.into(), key, made_by: made_by.map(Into::into) }
+    }
+
+    #[test]
+    fn next_key_name_steps_past_look_alikes() {
+        assert_eq!(next_key_name(&[]).unwrap(), "gitseal-key-1");
+        let first_taken = [taken("gitseal-key-1", false, None)];
+        assert_eq!(next_key_name(&first_taken).unwrap(), "gitseal-key-2", "the first key too");
+        let ring = [
+            taken("gitseal-key-1", true, None),
+            taken("gitseal-key-2", true, Some("rotation/a")),
+            taken("gitseal-key-3", false, None),
+            taken("gitseal-key-x", false, None),
+            taken("gitseal-key-0900", false, None),
+            taken("db-password", false, None),
+        ];
+        assert_eq!(next_key_name(&ring).unwrap(), "gitseal-key-4");
+        assert_eq!(next_key_name(&ring[..2]).unwrap(), "gitseal-key-3", "keys alone");
+    }
+
+    #[test]
+    fn a_look_alike_is_never_the_rotations_own_key() {
+        let names =
+            [taken("gitseal-key-3", false, Some("rotation/a")), taken("gitseal-key-2", true, Some("rotation/b"))];
+        assert_eq!(made_by(&names, "rotation/a"), None);
+        assert_eq!(made_by(&names, "rotation/b"), Some("gitseal-key-2"));
+        let mut meta = new_key_secret("gitseal-key-3", "ns", "2026-01-01T00:00:00Z").metadata;
+        meta.annotations.get_or_insert_default().insert(ROTATION_ANNOTATION.into(), "rotation/a".into());
+        assert_eq!(TakenName::of(&meta), taken("gitseal-key-3", true, Some("rotation/a")));
+        meta.labels = None;
+        assert!(!TakenName::of(&meta).key);
+    }
+
+    #[test]
+    fn a_name_with_no_successor_is_reported_not_retried() {
+        let last = format!("gitseal-key-{}", u64::MAX);
+        let err = next_key_name(&[taken("gitseal-key-1", true, None), taken(&last, false, None)]).unwrap_err();
+        assert!(matches!(&err, KeyError::NameConflict { secret } if *secret == last), "{err:?}");
+        assert_eq!(err.reason(), "NameConflict");
+        assert!(err.to_string().contains(&last) && err.to_string().contains("rename or delete"), "{err}");
     }
 
     #[test]

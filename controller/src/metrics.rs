@@ -9,6 +9,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::decide::Reason;
+use crate::keys::KeyError;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -30,6 +31,7 @@ pub struct Metrics {
     registry: Registry,
     reconciles: Family<ResultLabel, Counter>,
     unseal_failures: Family<ReasonLabel, Counter>,
+    key_rotation_failures: Family<ReasonLabel, Counter>,
     duration: Histogram,
     keys: Gauge,
     leader: Gauge,
@@ -50,6 +52,12 @@ impl Default for Metrics {
             "SealedSecrets that could not be unsealed, by reason",
             unseal_failures.clone(),
         );
+        let key_rotation_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "key_rotation_failures",
+            "Key creations (KeyRotation requests, scheduled rotations) that failed, by reason",
+            key_rotation_failures.clone(),
+        );
         let duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         registry.register("reconcile_duration_seconds", "Time to reconcile one SealedSecret", duration.clone());
         let keys = Gauge::default();
@@ -59,7 +67,7 @@ impl Default for Metrics {
         let build = Family::<VersionLabel, Gauge>::default();
         build.get_or_create(&VersionLabel { version: env!("CARGO_PKG_VERSION") }).set(1);
         registry.register("build_info", "Build information", build);
-        Metrics { registry, reconciles, unseal_failures, duration, keys, leader }
+        Metrics { registry, reconciles, unseal_failures, key_rotation_failures, duration, keys, leader }
     }
 }
 
@@ -83,6 +91,11 @@ impl Metrics {
     /// decrypt workers.
     pub fn deferred(&self) {
         self.reconciles.get_or_create(&ResultLabel { result: "deferred" }).inc();
+    }
+
+    /// Records a key creation that failed, by the error's fixed reason.
+    pub fn key_rotation_failed(&self, error: &KeyError) {
+        self.key_rotation_failures.get_or_create(&ReasonLabel { reason: error.reason() }).inc();
     }
 
     /// Sets the key count.
@@ -116,6 +129,7 @@ mod tests {
         m.reconciled(Reason::ScopeMismatch, 0.01);
         m.errored();
         m.deferred();
+        m.key_rotation_failed(&KeyError::NameConflict { secret: "gitseal-key-2".into() });
         m.set_keys(2);
         let text = m.render();
         for expected in [
@@ -124,6 +138,7 @@ mod tests {
             "gitseal_reconciles_total{result=\"error\"} 1",
             "gitseal_reconciles_total{result=\"deferred\"} 1",
             "gitseal_unseal_failures_total{reason=\"ScopeMismatch\"} 1",
+            "gitseal_key_rotation_failures_total{reason=\"NameConflict\"} 1",
             "gitseal_keys 2",
             "gitseal_reconcile_duration_seconds_count 2",
             "gitseal_build_info{version=",

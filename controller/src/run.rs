@@ -100,7 +100,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let ns = &args.namespace;
     tasks.spawn("key publisher", publish_keys(Api::namespaced(client.clone(), ns), shared.clone(), keys_rx.clone()));
-    tasks.spawn("KeyRotation server", rotation::serve_requests(client.clone(), ns.clone()));
+    tasks.spawn("KeyRotation server", rotation::serve_requests(client.clone(), ns.clone(), shared.clone()));
     tasks.spawn("ResealRequest server", reseal::serve(client.clone(), ns.clone(), shared.clone(), decrypt.clone()));
     if !args.key_rotation_period.is_zero() {
         let period = args.key_rotation_period;

@@ -1,5 +1,6 @@
 //! Key rotation end to end: on request and on schedule, live in every replica, without
-//! duplicates when interrupted or raced; retired keys stop unsealing.
+//! duplicates when interrupted or raced; retired keys stop unsealing; a Secret that only
+//! looks like a key neither blocks rotation nor joins the ring.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
@@ -10,7 +11,62 @@ use gitseal::crds::KeyRotation;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use support::{CONTROLLER_NS, Env, eventually, sealed};
+use secrecy::ExposeSecret;
+use support::{CONTROLLER_NS, Env, eventually, kubectl, sealed};
+
+/// Label on the look-alike Secrets these tests make, so leftovers can be found.
+const LOOK_ALIKE_LABEL: &str = "e2e.gitseal.dev/look-alike";
+
+/// A Secret named and shaped like a key (type, valid identity) but without the key
+/// label, as anyone allowed to create Secrets in the controller's namespace could make.
+/// Deleted when dropped, so a failing test leaves no Secret in the next one's way.
+struct LookAlike {
+    name: String,
+    recipient: String,
+    created: Secret,
+}
+
+impl LookAlike {
+    async fn create(env: &Env, name: &str) -> LookAlike {
+        kubectl(&["delete", "secret", "-n", CONTROLLER_NS, "-l", LOOK_ALIKE_LABEL, "--ignore-not-found"]);
+        let identity = gitseal::generate_identity();
+        let file = gitseal::identity_file(&identity, "2026-01-01T00:00:00Z");
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "labels": { LOOK_ALIKE_LABEL: "true" } },
+            "type": "gitseal.dev/age-key",
+            "stringData": { "key.txt": file.expose_secret() },
+        }))
+        .unwrap();
+        let api: Api<Secret> = Api::namespaced(env.client(), CONTROLLER_NS);
+        let created = api.create(&PostParams::default(), &secret).await.unwrap();
+        LookAlike { name: name.to_owned(), recipient: identity.to_public().to_string(), created }
+    }
+
+    /// Asserts nobody changed it: same resourceVersion, still no key label.
+    async fn assert_untouched(&self, env: &Env) {
+        let api: Api<Secret> = Api::namespaced(env.client(), CONTROLLER_NS);
+        let now = api.get(&self.name).await.unwrap();
+        assert_eq!(now.resource_version(), self.created.resource_version(), "{} was changed", self.name);
+        assert!(!now.labels().contains_key("gitseal.dev/key"));
+    }
+}
+
+impl Drop for LookAlike {
+    fn drop(&mut self) {
+        kubectl(&["delete", "secret", "-n", CONTROLLER_NS, &self.name, "--ignore-not-found"]);
+    }
+}
+
+/// The name the next key would take if only labelled keys counted.
+async fn next_key_by_labels(env: &Env) -> String {
+    let numbers = env.key_secrets().await.into_iter().filter_map(|n| n.strip_prefix("gitseal-key-")?.parse().ok());
+    format!("gitseal-key-{}", numbers.max().unwrap_or(0u64) + 1)
+}
+
+async fn ready_condition(api: &Api<KeyRotation>, name: &str) -> Option<(String, String, String)> {
+    let c = api.get(name).await.ok()?.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+    Some((c.status, c.reason, c.message))
+}
 
 fn request() -> KeyRotation {
     let mut r = KeyRotation::new("", gitseal::crds::KeyRotationSpec { reason: Some("e2e".into()) });
@@ -142,4 +198,61 @@ async fn scheduled_rotation_publishes_a_new_key() {
         list.items.into_iter().filter_map(|s| s.annotations().get("gitseal.dev/rotation").cloned()).collect()
     };
     assert!(made.iter().any(|m| m == &format!("scheduled/{published}")), "{made:?}");
+}
+
+#[tokio::test]
+async fn a_look_alike_secret_is_stepped_over_and_left_alone() {
+    let (env, ctl, _) = Env::with_controller().await;
+    let look_alike = LookAlike::create(&env, &next_key_by_labels(&env).await).await;
+
+    let requests: Api<KeyRotation> = Api::namespaced(env.client(), CONTROLLER_NS);
+    let made = requests.create(&PostParams::default(), &request()).await.unwrap();
+    let new_id = rotated_key(&requests, &made.name_any()).await;
+    let answered = requests.get(&made.name_any()).await.unwrap().status.unwrap();
+    let secret = answered.secret.unwrap();
+    assert_ne!(secret, look_alike.name, "the key took another name");
+    assert_eq!(ready_condition(&requests, &made.name_any()).await.unwrap().0, "True");
+    eventually("the new key published", || async {
+        (env.recipients().await.ids()[0].as_str() == new_id).then_some(())
+    })
+    .await;
+
+    look_alike.assert_untouched(&env).await;
+    let keys_json = ctl.get("/v1/keys").1;
+    assert!(keys_json.contains(&secret), "{keys_json}");
+    assert!(!keys_json.contains(&look_alike.recipient) && !keys_json.contains(&look_alike.name), "{keys_json}");
+    assert!(!env.key_secrets().await.contains(&look_alike.name));
+}
+
+#[tokio::test]
+async fn a_key_name_that_cannot_be_passed_is_reported_not_retried() {
+    let (env, ctl, _) = Env::with_controller().await;
+    let look_alike = LookAlike::create(&env, &format!("gitseal-key-{}", u64::MAX)).await;
+
+    let requests: Api<KeyRotation> = Api::namespaced(env.client(), CONTROLLER_NS);
+    let made = requests.create(&PostParams::default(), &request()).await.unwrap();
+    let name = made.name_any();
+    let (status, reason, message) = eventually("the request answered", || ready_condition(&requests, &name)).await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "NameConflict"), "{message}");
+    assert!(message.contains(&look_alike.name), "{message}");
+    assert!(keys_made_by(&env, &format!("rotation/{}", made.uid().unwrap())).await.is_empty());
+    assert!(ctl.get("/metrics").1.contains("gitseal_key_rotation_failures_total{reason=\"NameConflict\"} 1"));
+    look_alike.assert_untouched(&env).await;
+
+    // Once the Secret is out of the way, a new request rotates.
+    drop(look_alike);
+    let again = requests.create(&PostParams::default(), &request()).await.unwrap();
+    rotated_key(&requests, &again.name_any()).await;
+}
+
+#[tokio::test]
+async fn a_look_alike_of_the_first_key_is_stepped_over() {
+    let env = Env::new().await;
+    env.wipe_keys().await;
+    let look_alike = LookAlike::create(&env, "gitseal-key-1").await;
+    let ctl = env.start("replica-a");
+    ctl.wait_ready().await;
+    assert_eq!(env.key_secrets().await, ["gitseal-key-2"]);
+    look_alike.assert_untouched(&env).await;
+    assert!(!ctl.get("/v1/keys").1.contains(&look_alike.recipient));
 }

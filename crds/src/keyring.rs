@@ -63,6 +63,14 @@ pub fn key_number(name: &str) -> u64 {
     name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
+/// `gitseal-key-12` → `Some(12)`; `None` for any name [`key_secret_name`] cannot make
+/// (`gitseal-key-012`, `gitseal-key-+1`, `restored`). Says nothing about whether the
+/// Secret is a key: only the label does.
+pub fn key_secret_number(name: &str) -> Option<u64> {
+    let n = name.strip_prefix("gitseal-key-")?.parse().ok()?;
+    (key_secret_name(n) == name).then_some(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +100,12 @@ mod tests {
         assert_eq!(key_secret_name(12), "gitseal-key-12");
         assert_eq!(key_number("gitseal-key-12"), 12);
         assert_eq!(key_number("restored"), 0);
+        assert_eq!(key_secret_number("gitseal-key-12"), Some(12));
+        for not_made_by_us in
+            ["gitseal-key-", "gitseal-key-+1", "gitseal-key-012", "gitseal-key-1a", "my-gitseal-key-1", "restored-3"]
+        {
+            assert_eq!(key_secret_number(not_made_by_us), None, "{not_made_by_us}");
+        }
+        assert_eq!(key_secret_number("gitseal-key-99999999999999999999"), None, "past u64");
     }
 }
