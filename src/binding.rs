@@ -152,15 +152,16 @@ impl Binding {
     /// (`to=`) so they are authenticated along with the value.
     pub(crate) fn header<'r>(&self, recipients: impl IntoIterator<Item = &'r x25519::Recipient>) -> String {
         let to: Vec<String> = recipients.into_iter().map(ToString::to_string).collect();
-        format!("{HEADER_TAG} {} {RECIPIENTS_FIELD}{}\n", self.fields(), to.join(","))
+        format!("{HEADER_TAG} {} {RECIPIENTS_FIELD}{}\n", self.fields().join(" "), to.join(","))
     }
 
-    /// The binding's fields of the header line: the scope name and its coordinates.
-    fn fields(&self) -> String {
+    /// The binding as fields: the scope name and its coordinates (the payload header's
+    /// middle, and the arguments of the scope stanza).
+    pub fn fields(&self) -> Vec<&str> {
         match self {
-            Binding::Strict { namespace, name, key } => format!("strict {namespace} {name} {key}"),
-            Binding::NamespaceWide { namespace } => format!("namespace-wide {namespace}"),
-            Binding::ClusterWide => "cluster-wide".to_owned(),
+            Binding::Strict { namespace, name, key } => vec!["strict", namespace, name, key],
+            Binding::NamespaceWide { namespace } => vec!["namespace-wide", namespace],
+            Binding::ClusterWide => vec!["cluster-wide"],
         }
     }
 
@@ -194,18 +195,23 @@ impl Binding {
             (HEADER_TAG_V1, None) => SealedTo::Unrecorded,
             _ => return Err(UnsealError::BadPayload),
         };
-        let binding = match binding {
+        let binding = Binding::from_fields(binding).ok_or(UnsealError::BadPayload)?;
+        Ok(Payload { binding, sealed_to, value: &payload[end + 1..] })
+    }
+
+    /// Reads the fields [`Binding::fields`] writes (in the payload header and the scope
+    /// stanza); `None` unless they are exactly one binding with valid coordinates.
+    pub fn from_fields<S: AsRef<str>>(fields: &[S]) -> Option<Binding> {
+        let fields: Vec<&str> = fields.iter().map(AsRef::as_ref).collect();
+        let binding = match fields.as_slice() {
             ["strict", ns, name, key] => {
                 Binding::Strict { namespace: (*ns).to_owned(), name: (*name).to_owned(), key: (*key).to_owned() }
             }
             ["namespace-wide", ns] => Binding::NamespaceWide { namespace: (*ns).to_owned() },
             ["cluster-wide"] => Binding::ClusterWide,
-            _ => return Err(UnsealError::BadPayload),
+            _ => return None,
         };
-        if !binding.coordinates_valid() {
-            return Err(UnsealError::BadPayload);
-        }
-        Ok(Payload { binding, sealed_to, value: &payload[end + 1..] })
+        binding.coordinates_valid().then_some(binding)
     }
 
     /// Whether every coordinate obeys Kubernetes' naming rules (so the header line is
@@ -271,7 +277,7 @@ mod tests {
     #[test]
     fn version_1_headers_are_still_read() {
         for b in bindings() {
-            let line = format!("gitseal/v1 {}", b.fields());
+            let line = format!("gitseal/v1 {}", b.fields().join(" "));
             let bare = format!("{line}\nx");
             let parsed = Binding::split_payload(bare.as_bytes()).unwrap();
             assert_eq!((parsed.binding, parsed.sealed_to), (b.clone(), SealedTo::Unrecorded));

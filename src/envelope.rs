@@ -37,9 +37,9 @@ pub struct Limits {
 
 impl Limits {
     /// Bounds for one sealed value (docs/FORMAT.md §7.1): the whole file as the CRD
-    /// allows it; 64 stanzas leave room for 63 recipients and the grease stanza, whose
-    /// body takes at most 3 lines; 8 KiB of header holds 63 X25519 stanzas (98 bytes
-    /// each) and the largest grease stanza.
+    /// allows it; 65 stanzas leave room for 63 recipients, the grease stanza, whose body
+    /// takes at most 3 lines, and the scope stanza; 8 KiB of header holds 63 X25519
+    /// stanzas (98 bytes each), the largest grease stanza and the longest scope stanza.
     pub const VALUE: Limits = Limits {
         max_file: bounds::MAX_SEALED_FILE,
         max_header: 8 * 1024,
@@ -53,10 +53,10 @@ impl Limits {
         self.max_file.div_ceil(3) * 4
     }
 
-    /// Whether `n` recipients, each with its X25519 stanza, and the largest grease stanza
-    /// fit within these bounds.
+    /// Whether `n` recipients, each with its X25519 stanza, the largest grease stanza and
+    /// the longest scope stanza fit within these bounds.
     pub const fn holds_recipients(&self, n: usize) -> bool {
-        n < self.max_stanzas && VERSION_LINE.len() + 98 * n + 190 + 48 <= self.max_header
+        n + 2 <= self.max_stanzas && VERSION_LINE.len() + 98 * n + 190 + LONGEST_SCOPE_STANZA + 48 <= self.max_header
     }
 }
 
@@ -66,13 +66,23 @@ pub struct Envelope {
     /// Recipient stanzas in the header (the grease stanza included).
     pub stanzas: usize,
     /// Tags of the recipient stanzas in order (`X25519`, …), leaving out the random
-    /// `…-grease` stanzas age adds to keep parsers honest.
+    /// `…-grease` stanzas age adds to keep parsers honest and the scope stanza.
     pub recipients: Vec<String>,
+    /// The arguments of the scope stanza (`-> gitseal-scope strict prod db password`):
+    /// where the value may be opened, readable without a key. Unauthenticated until the
+    /// file is decrypted (age's header MAC covers it); unsealers check it against the
+    /// payload header.
+    pub scope: Option<Vec<String>>,
     /// Length of the header in bytes, through the MAC line's LF.
     pub header_len: usize,
 }
 
 const VERSION_LINE: &[u8] = b"age-encryption.org/v1\n";
+/// Tag of the stanza in which gitseal repeats a value's binding, in clear.
+pub const SCOPE_TAG: &str = "gitseal-scope";
+/// Bytes of the longest scope stanza: a strict binding with the longest namespace (63),
+/// name (253) and data key (253), and its empty body line.
+const LONGEST_SCOPE_STANZA: usize = "-> gitseal-scope strict ".len() + 63 + 1 + 253 + 1 + 253 + 2;
 const VERSION_PREFIX: &[u8] = b"age-encryption.org/";
 /// Columns of a full stanza body line.
 const BODY_COLUMNS: usize = 64;
@@ -100,7 +110,7 @@ impl Envelope {
             });
         };
         let mut lines = Lines { rest, used: VERSION_LINE.len(), limit: limits.max_header };
-        let mut envelope = Envelope { stanzas: 0, recipients: Vec::new(), header_len: 0 };
+        let mut envelope = Envelope { stanzas: 0, recipients: Vec::new(), scope: None, header_len: 0 };
         loop {
             let line = lines.next()?;
             if let Some(mac) = line.strip_prefix(b"--- ") {
@@ -122,9 +132,14 @@ impl Envelope {
             {
                 return Err(UnsealError::Malformed("bad age header"));
             }
-            let tag = args.split(|&b| b == b' ').next().unwrap_or_default();
-            if !tag.ends_with(b"-grease") {
-                envelope.recipients.push(String::from_utf8_lossy(tag).into_owned());
+            let mut fields = args.split(|&b| b == b' ').map(|a| String::from_utf8_lossy(a).into_owned());
+            let tag = fields.next().unwrap_or_default();
+            if tag == SCOPE_TAG {
+                if envelope.scope.replace(fields.collect()).is_some() {
+                    return Err(UnsealError::Malformed("the age header has two scope stanzas"));
+                }
+            } else if !tag.ends_with("-grease") {
+                envelope.recipients.push(tag);
             }
             body(&mut lines, limits.max_body_lines)?;
         }
@@ -224,13 +239,15 @@ mod tests {
 
     #[test]
     fn accepts_what_gitseal_writes_up_to_the_recipient_bound() {
-        for n in [1, 2, 10, Limits::VALUE.max_stanzas - 1] {
+        for n in [1, 2, 10, bounds::MAX_KEY_IDS] {
             for _ in 0..20 {
                 let file = sealed(n);
                 let envelope = Envelope::parse(&file, &Limits::VALUE).unwrap();
                 assert_eq!(envelope.x25519_stanzas(), n);
                 assert_eq!(envelope.recipients.len(), n);
-                assert!(envelope.stanzas == n || envelope.stanzas == n + 1, "grease is optional");
+                assert_eq!(envelope.scope.as_deref(), Some(&["cluster-wide".to_owned()][..]));
+                let scope = 1;
+                assert!(envelope.stanzas == n + scope || envelope.stanzas == n + scope + 1, "grease is optional");
                 assert!(file[..envelope.header_len].ends_with(b"\n") && envelope.header_len < file.len());
             }
         }
@@ -254,7 +271,17 @@ mod tests {
                 other => panic!("{want}: {other:?}"),
             }
         }
-        assert_eq!(Envelope::parse(&crafted(empty, limits.max_stanzas), &limits).unwrap().stanzas, 64);
+        assert_eq!(Envelope::parse(&crafted(empty, limits.max_stanzas), &limits).unwrap().stanzas, 65);
+    }
+
+    #[test]
+    fn reads_the_scope_stanza_once() {
+        let scope = "-> gitseal-scope strict prod db password\n\n";
+        let envelope = Envelope::parse(&crafted(scope, 1), &Limits::VALUE).unwrap();
+        assert_eq!(envelope.scope.unwrap(), ["strict", "prod", "db", "password"]);
+        assert!(envelope.recipients.is_empty(), "the scope stanza is not a recipient");
+        let twice = Envelope::parse(&crafted(scope, 2), &Limits::VALUE);
+        assert_eq!(twice, Err(UnsealError::Malformed("the age header has two scope stanzas")));
     }
 
     #[test]

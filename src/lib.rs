@@ -31,7 +31,7 @@ pub use keys::{KeyId, KeyRing, Recipients, generate_identity, identity_file};
 pub use manifest::PlainSecret;
 pub use seal::{
     Budget, Opened, Resealed, SealedValue, open_value, reseal_value, seal_secret, seal_value, unseal_secret,
-    unseal_value,
+    unseal_value, visible_binding,
 };
 
 /// Largest total size of a Secret's data that Kubernetes accepts (1 MiB).

@@ -6,7 +6,7 @@
 //!  scope ─┘                                                     key ids ──▶ keyIds[key]
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 
 use age::x25519;
@@ -53,8 +53,9 @@ pub fn seal_value(value: &[u8], binding: &Binding, recipients: &Recipients) -> R
     payload.extend_from_slice(header.as_bytes());
     payload.extend_from_slice(value);
 
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|(_, r)| r as &dyn age::Recipient))
-        .map_err(|e| Error::Encrypt(e.to_string()))?;
+    let scope = ScopeStanza(binding);
+    let stanzas = recipients.iter().map(|(_, r)| r as &dyn age::Recipient).chain([&scope as &dyn age::Recipient]);
+    let encryptor = age::Encryptor::with_recipients(stanzas).map_err(|e| Error::Encrypt(e.to_string()))?;
     let mut out = Vec::with_capacity(payload.len() + 256);
     let mut writer = encryptor.wrap_output(&mut out).map_err(|e| Error::Encrypt(e.to_string()))?;
     writer.write_all(&payload).map_err(|e| Error::Encrypt(e.to_string()))?;
@@ -148,15 +149,57 @@ fn open_within(ciphertext: &str, keys: &KeyRing, hint: &[String], budget: &mut B
     let (bytes, envelope) = envelope::decode(ciphertext, &Limits::VALUE)?;
     let x25519 = envelope.x25519_stanzas();
     let [hinted, others] = keys.split_by_hint(hint);
+    let check = |opened: Opened| check_scope_stanza(envelope.scope.as_deref(), opened);
     if !hinted.is_empty() {
         budget.charge(x25519 * hinted.len())?;
         match decrypt_with(&bytes, &hinted, hint) {
             Err(UnsealError::NoMatchingKey(_)) if !others.is_empty() => {}
-            done => return done,
+            done => return done.and_then(check),
         }
     }
     budget.charge(x25519 * others.len())?;
-    decrypt_with(&bytes, &others, hint)
+    decrypt_with(&bytes, &others, hint).and_then(check)
+}
+
+/// The scope stanza must say what the payload header says (age's header MAC, checked
+/// by now, proves nobody changed it since sealing): a sealer cannot show one binding in
+/// clear and bind another. Format 2 always writes it; format 1 never did.
+fn check_scope_stanza(stanza: Option<&[String]>, opened: Opened) -> Result<Opened, UnsealError> {
+    match (stanza, &opened.sealed_to) {
+        (Some(fields), _) if Binding::from_fields(fields).as_ref() != Some(&opened.binding) => {
+            Err(UnsealError::BadPayload)
+        }
+        (None, SealedTo::Recipients(_)) => Err(UnsealError::BadPayload),
+        _ => Ok(opened),
+    }
+}
+
+/// Where a value says, in clear, it may be opened: its scope stanza, read without any
+/// key. `None` for values sealed before format 2, which have none. Not proof by itself:
+/// only an unsealer, after age's header MAC, knows nobody changed it; but a value whose
+/// stanza differs from what it binds inside never opens, so a sealer (`set`) and CI
+/// (`verify`) may rely on it to notice a changed `spec.scope` or name.
+///
+/// # Errors
+/// As [`envelope::decode`]; [`UnsealError::BadPayload`] when the stanza is not a binding.
+pub fn visible_binding(ciphertext: &str) -> Result<Option<Binding>, UnsealError> {
+    let (_, envelope) = envelope::decode(ciphertext, &Limits::VALUE)?;
+    envelope.scope.map(|fields| Binding::from_fields(&fields).ok_or(UnsealError::BadPayload)).transpose()
+}
+
+/// An age "recipient" that wraps no key: it writes a value's binding as a stanza that
+/// anyone can read (`gitseal set` checks it against `spec.scope`; `age` skips it).
+struct ScopeStanza<'a>(&'a Binding);
+
+impl age::Recipient for ScopeStanza<'_> {
+    fn wrap_file_key(
+        &self,
+        _: &age_core::format::FileKey,
+    ) -> Result<(Vec<age_core::format::Stanza>, HashSet<String>), age::EncryptError> {
+        let args = self.0.fields().into_iter().map(str::to_owned).collect();
+        let stanza = age_core::format::Stanza { tag: envelope::SCOPE_TAG.to_owned(), args, body: Vec::new() };
+        Ok((vec![stanza], HashSet::new()))
+    }
 }
 
 /// Decrypts a value whose shape [`envelope::decode`] accepted, with `identities`.

@@ -68,6 +68,12 @@ pub fn check_sealed(sealed: &SealedSecret, known: Option<&[KeyId]>) -> Vec<Probl
         if let Err(m) = check_value(value, ids, known) {
             problems.push(Problem::new(Some(key), m));
         }
+        let expected = Binding::new(spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key);
+        if let (Ok(Some(sealed_for)), Ok(expected)) = (crate::seal::visible_binding(value), expected)
+            && sealed_for != expected
+        {
+            problems.push(Problem::new(Some(key), moved(&sealed_for, &expected)));
+        }
     }
     problems
 }
@@ -101,6 +107,14 @@ fn check_value(value: &str, ids: &[String], known: Option<&[KeyId]>) -> Result<(
         ));
     }
     Ok(())
+}
+
+/// The message for a value sealed for another place than its object now says: a changed
+/// `spec.scope`, name or namespace. The same words for `verify` and `set`.
+pub fn moved(sealed_for: &Binding, object_says: &Binding) -> String {
+    format!(
+        "value is sealed for {sealed_for}, but the object now says {object_says}: spec.scope, the name or the namespace changed since it was sealed, and it will not open there; if the change is intended, seal the values again from their plaintext"
+    )
 }
 
 /// A plaintext Secret that carries data is a leak when committed: one problem naming

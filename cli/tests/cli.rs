@@ -136,10 +136,9 @@ fn a_stock_age_binary_opens_a_sealed_value() {
     let out =
         Command::new(age).args(["-d", "-i"]).arg(env.path("key.txt")).arg(env.path("value.age")).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let key_id = gitseal::KeyId::of(&gitseal::Recipients::parse_each([env.recipient.as_str()]).unwrap()[0]);
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        format!("gitseal/v1 strict prod db password to={key_id}\n{CANARY}")
+        format!("gitseal/v2 strict prod db password to={}\n{CANARY}", env.recipient.trim())
     );
 }
 
@@ -305,6 +304,29 @@ fn unseal_refuses_wrong_key_tampering_and_moves() {
     env.write("tampered.yaml", &good.replace(value, &tampered));
     let err = env.fails(1, &["unseal", "-i", "key.txt", "-f", "tampered.yaml"], None);
     assert!(err.contains("\"password\"") && err.contains("tampered"), "{err}");
+}
+
+#[test]
+fn a_changed_scope_stops_set_and_fails_verify() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    // A merged change widens the object: every later value would be sealed cluster-wide.
+    let widened = env.read("db.yaml").replace("scope: strict", "scope: cluster-wide");
+    assert!(widened.contains("scope: cluster-wide"), "{widened}");
+    env.write("db.yaml", &widened);
+    let err = env.fails(1, &["set", "db.yaml", "password"], Some(b"rotated"));
+    assert!(
+        err.contains("db.yaml: key \"blob\": value is sealed for strict scope prod/db key \"blob\", but the object now says cluster-wide scope"),
+        "{err}"
+    );
+    assert_eq!(env.read("db.yaml"), widened, "nothing written");
+    let out = env.run(&["verify", "db.yaml"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("but the object now says cluster-wide scope"));
+    // Renamed: the strict values no longer open under the new name either.
+    env.write("db.yaml", &widened.replace("scope: cluster-wide", "scope: strict").replace("name: db", "name: web"));
+    let err = env.fails(1, &["set", "db.yaml", "extra"], Some(b"v"));
+    assert!(err.contains("but the object now says strict scope prod/web"), "{err}");
 }
 
 #[test]

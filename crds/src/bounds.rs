@@ -17,10 +17,11 @@
 pub const MAX_SEALED_FILE: usize = 1024 * 1024 + 64 * 1024;
 /// Longest standard base64 text of one sealed value.
 pub const MAX_SEALED_BASE64: usize = MAX_SEALED_FILE.div_ceil(3) * 4;
-/// Most recipient stanzas in one value's age header, the grease stanza included.
-pub const MAX_STANZAS: usize = 64;
+/// Most stanzas in one value's age header: the recipients, the grease stanza age adds
+/// and gitseal's scope stanza.
+pub const MAX_STANZAS: usize = 65;
 /// Most key ids recorded beside one value: one per recipient.
-pub const MAX_KEY_IDS: usize = MAX_STANZAS - 1;
+pub const MAX_KEY_IDS: usize = MAX_STANZAS - 2;
 /// Longest key id (128-bit ids are 32 hex digits, the legacy 64-bit ones 16; room for longer).
 pub const MAX_KEY_ID_LEN: usize = 64;
 /// Most data keys of one SealedSecret (Kubernetes sets no limit; real Secrets hold tens).

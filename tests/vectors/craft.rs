@@ -28,6 +28,38 @@ pub fn age_to(payload: &[u8], recipients: &[x25519::Recipient]) -> Vec<u8> {
     out
 }
 
+/// An age file over an arbitrary payload to `keys`, with a scope stanza of `fields`
+/// (which need not match the payload).
+pub fn age_with_scope(payload: &[u8], keys: &[&str], fields: &[&str]) -> Vec<u8> {
+    struct Scope(Vec<String>);
+    impl age::Recipient for Scope {
+        fn wrap_file_key(
+            &self,
+            _: &age_core::format::FileKey,
+        ) -> Result<(Vec<age_core::format::Stanza>, std::collections::HashSet<String>), age::EncryptError> {
+            let stanza = age_core::format::Stanza { tag: "gitseal-scope".into(), args: self.0.clone(), body: vec![] };
+            Ok((vec![stanza], Default::default()))
+        }
+    }
+    let scope = Scope(fields.iter().map(|f| (*f).to_owned()).collect());
+    let recipients: Vec<x25519::Recipient> = keys.iter().map(|k| recipient(k)).collect();
+    let all = recipients.iter().map(|r| r as &dyn age::Recipient).chain([&scope as &dyn age::Recipient]);
+    let encryptor = age::Encryptor::with_recipients(all).unwrap();
+    let mut out = Vec::new();
+    let mut writer = encryptor.wrap_output(&mut out).unwrap();
+    writer.write_all(payload).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// `file` with the first `from` in its header replaced by `to` (the MAC no longer holds).
+pub fn edit_header(file: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let end = header_end(file);
+    let header = String::from_utf8(file[..end].to_vec()).unwrap();
+    assert!(header.contains(from), "{from:?} not in the header");
+    [header.replacen(from, to, 1).as_bytes(), &file[end..]].concat()
+}
+
 pub fn scrypt_age(payload: &[u8]) -> Vec<u8> {
     let mut r = age::scrypt::Recipient::new(SecretString::from("correct horse battery staple".to_owned()));
     r.set_work_factor(10);

@@ -17,7 +17,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use gitseal::{Binding, KeyId, Recipients, Scope, seal_value};
 
-use crate::craft::{age_to, armor, bytes_of, header_end, mac_line, raw_age, recipient, scrypt_age, tamper_mac};
+use crate::craft::{
+    age_to, age_with_scope, armor, bytes_of, edit_header, header_end, mac_line, raw_age, recipient, scrypt_age,
+    tamper_mac,
+};
 use crate::craft::{tamper_stanza_body, wrap};
 
 /// Test-only identities. They are public: never seal anything real to them.
@@ -521,6 +524,33 @@ fn format_2() -> Vec<Vector> {
             format!("gitseal/v2 cluster-wide to={}", a.to_uppercase()),
         ),
         bad("v2-header-empty-recipient", "a trailing comma in to=", format!("gitseal/v2 cluster-wide to={a},")),
+        bad(
+            "v2-scope-stanza-missing",
+            "format 2 payload in an age file without the scope stanza format 2 always writes",
+            format!("gitseal/v2 cluster-wide to={a}"),
+        ),
+        vector(
+            "v2-scope-stanza-differs",
+            "bad-payload",
+            "the scope stanza says cluster-wide, the payload header strict: the clear copy must match",
+            STANDARD.encode(age_with_scope(
+                format!("gitseal/v2 strict prod db password to={a}\nhunter2").as_bytes(),
+                &[KEY_A],
+                &["cluster-wide"],
+            )),
+        )
+        .key_ids_v2(&[KEY_A]),
+        vector(
+            "v2-scope-stanza-edited",
+            "tampered",
+            "the scope stanza of a sealed value edited to cluster-wide: the header MAC fails",
+            STANDARD.encode(edit_header(
+                &bytes_of(&seal(b"hunter2", &db, &[KEY_A])),
+                "gitseal-scope strict prod db password",
+                "gitseal-scope cluster-wide",
+            )),
+        )
+        .key_ids_v2(&[KEY_A]),
         bad(
             "v1-header-128-bit-ids",
             "format 1 wrote only 64-bit ids",

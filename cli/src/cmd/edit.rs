@@ -20,6 +20,20 @@ pub fn set(file: &Path, key: &str, from_file: Option<&Path>, recipients: &Recipi
     let meta = &sealed.metadata;
     let binding = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key)
         .map_err(|m| anyhow::anyhow!("{label}: {m}"))?;
+    // A merged change of spec.scope (say to cluster-wide) must not widen what set seals:
+    // every value already here says in clear where it was sealed for.
+    for (other, ciphertext) in &sealed.spec.encrypted_data {
+        let here = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), other)
+            .map_err(|m| anyhow::anyhow!("{label}: {m}"))?;
+        if let Some(sealed_for) = gitseal::visible_binding(ciphertext).unwrap_or(None)
+            && sealed_for != here
+        {
+            bail!(
+                "{label}: key {other:?}: {}; set refuses to seal {key:?} beside it",
+                gitseal::verify::moved(&sealed_for, &here)
+            );
+        }
+    }
     let value = io::read_value(from_file)?;
     let sealed_value = seal_value(&value, &binding, &recipients)?;
     sealed.spec.encrypted_data.insert(key.to_owned(), sealed_value.ciphertext);
