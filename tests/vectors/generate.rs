@@ -34,6 +34,9 @@ pub const KEY_C: &str = "AGE-SECRET-KEY-1KRUKA5598RF2XQK7DYMX43ULL9Z5LVS7GD8G23W
 /// prod/db key password: kept verbatim so the document's example stays true.
 const WORKED_EXAMPLE: &str = "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSBBSlBYL29vMUUzNUVUbVowTmtZZ3JVVWluTXBlVTR2OUwzSzZzNWFRcmw4CmNSK2pycmZVMFlURUNWVWEzamhPeXFTZXBaRnVCWGhoOVExYnp2MFB6MmMKLT4gaTd3QlktZ3JlYXNlICRWZE4KbmJhZFNwazNSNGN1bElQUUo2eDVUZXJEb0wzL0NRbzdScTRnK3NFSm0xR2JBekZSVVRmQzFwemxSaXNZa0RyQQpXMmZ2QTdHUFJvdTB0TFZ3Y3FhaC9Vak9GQQotLS0gTUsyR1d5akZoZnBpK3hEUkRkdGhNdUNlOVNhazZhaVBLVDZCUU1uODBUQQr4ZanIzZ2cjg2C4MukZfPSjIvXHDLXRxstJ5HCnduOOeavq3jbO544ErinmDK7Yzt/h34fBttCWkpQTqwWS0yQT5igsZFkrnJsxA==";
 
+/// The worked example of docs/FORMAT.md for format 2, made by the same command.
+const WORKED_EXAMPLE_V2: &str = "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSBWcm45ZDA0dGMxNlVsMG85ME9ucjhpNVZyM0RYMDhYVk12SWxWczlPMEV3CmJUeGFXaXFXbHVwYkRLRWJ2aVhweFZOVVVGS1M2T1UwR3dzMkN6MWdSR2MKLT4gZ2l0c2VhbC1zY29wZSBzdHJpY3QgcHJvZCBkYiBwYXNzd29yZAoKLT4gJ1AtZ3JlYXNlIFVAJTJyICZKJWlIOgpraVFMQmlIOUlIdVhPdnpCYmhHMEI2QmNYbE5iNnNoWWtGNzVrdlJzYm5FL1RYelhieWpyRHFVOU5iYkFiUHhXCllzZ3pRbG5JVGcKLS0tIG9oVU9CdFoxblM3SnQrdWsreFc5dTJaU2dROVJzbUt5OFBqZ0ZxRDZWUVUKsbUHmquAI/uPqTTFYVIICuDbQ0OoAXnI4qTa4sX/YPQSW0ezbdX1+h5prddm1i+kyzbmiYZkryo2b9XNNRMoY7YxJEhm04G+p5su9tFy8S6fryu2Kk4w+6/h2DhJWra6UTfwh9nFcGhzDMEVRuGw8De9yzC5rjH0YFnsf7IpOWZVGyccxHjTBnX8dEs=";
+
 /// One vector file before it is written.
 struct Vector {
     file: &'static str,
@@ -462,6 +465,14 @@ fn format_2() -> Vec<Vector> {
             .key_ids_v2(&[KEY_A])
     };
     vec![
+        vector(
+            "format-md-worked-example-v2",
+            "success",
+            "the format 2 worked example of docs/FORMAT.md",
+            WORKED_EXAMPLE_V2.into(),
+        )
+        .key_ids_v2(&[KEY_A])
+        .plaintext(b"hunter2"),
         vector(
             "v2-strict",
             "success",
