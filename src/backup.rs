@@ -27,6 +27,7 @@ use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::keyring::KeyStatus;
 use crate::keys::{KeyId, KeyRing, Recipients};
 use crate::validate;
 
@@ -35,39 +36,6 @@ pub const CLOCK_SKEW_SECS: i64 = 300;
 
 /// Start of the comment line that carries a key's metadata.
 const KEY_LINE: &str = "# gitseal-key ";
-
-/// Where a key stands in the ring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KeyStatus {
-    /// The newest key that is not retired: new seals use it.
-    Published,
-    /// Not retired and not the newest: still unseals.
-    Active,
-    /// Never unseals again.
-    Retired,
-}
-
-impl KeyStatus {
-    /// The name used in `keys.json`, backups and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyStatus::Published => "published",
-            KeyStatus::Active => "active",
-            KeyStatus::Retired => "retired",
-        }
-    }
-
-    /// Parses [`KeyStatus::as_str`].
-    pub fn from_name(name: &str) -> Option<KeyStatus> {
-        [KeyStatus::Published, KeyStatus::Active, KeyStatus::Retired].into_iter().find(|s| s.as_str() == name)
-    }
-}
-
-impl fmt::Display for KeyStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One key of a backup: the private key and where it lived.
 ///
@@ -131,6 +99,11 @@ impl BackupKey {
     /// Its state when it was backed up.
     pub fn status(&self) -> KeyStatus {
         self.status
+    }
+
+    /// Changes its state (the ring marks its newest active key published).
+    pub fn set_status(&mut self, status: KeyStatus) {
+        self.status = status;
     }
 }
 

@@ -16,17 +16,19 @@ mod binding;
 pub mod documents;
 pub mod envelope;
 mod error;
+pub mod keyring;
 mod keys;
 pub mod manifest;
 mod seal;
 pub mod validate;
 pub mod verify;
 
-pub use backup::{BackupKey, KeyBackup, KeyStatus, decrypt_file, encrypt_file};
+pub use backup::{BackupKey, KeyBackup, decrypt_file, encrypt_file};
 pub use binding::{Binding, Payload, SealedTo};
 pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;
 pub use gitseal_crds::{Scope, SealedSecret, SealedSecretSpec, SecretTemplate};
+pub use keyring::KeyStatus;
 pub use keys::{KeyId, KeyRing, Recipients, generate_identity, identity_file};
 pub use manifest::PlainSecret;
 pub use seal::{

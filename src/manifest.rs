@@ -85,6 +85,45 @@ impl PlainSecret {
     }
 }
 
+/// Zeroizes a Kubernetes Secret's values (`data` and `stringData`) in place. For the
+/// copies of plaintext and private keys that gitseal's own code holds in
+/// `k8s_openapi` types, which are ordinary buffers; see [`WipeOnDrop`].
+pub fn wipe(secret: &mut k8s_openapi::api::core::v1::Secret) {
+    use zeroize::Zeroize as _;
+    for value in secret.data.iter_mut().flat_map(|d| d.values_mut()) {
+        value.0.zeroize();
+    }
+    for value in secret.string_data.iter_mut().flat_map(|d| d.values_mut()) {
+        value.zeroize();
+    }
+}
+
+/// A Kubernetes Secret that holds plaintext (or a private key) in gitseal's hands: a
+/// Secret about to be written, or one the API server sent back. Its values are zeroized
+/// when it is dropped. What serialization makes of it on the way out (the request body
+/// the client builds) is not: see docs/controller.md, "What is zeroized".
+#[derive(Default)]
+pub struct WipeOnDrop(pub k8s_openapi::api::core::v1::Secret);
+
+impl Drop for WipeOnDrop {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+impl std::ops::Deref for WipeOnDrop {
+    type Target = k8s_openapi::api::core::v1::Secret;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WipeOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
 /// `namespace/name`, `name` or nothing.
 pub fn display_name(namespace: Option<&str>, name: Option<&str>) -> Option<String> {
     match (namespace, name) {

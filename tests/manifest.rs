@@ -67,3 +67,16 @@ fn malformed_sealed_secret_is_refused() {
     let e = parse_documents("apiVersion: gitseal.dev/v1alpha1\nkind: SealedSecret\nmetadata: {name: a}\nspec: {scope: everywhere, encryptedData: {}}\n").unwrap_err();
     assert!(e.to_string().contains("document 1") && e.to_string().contains("everywhere"), "{e}");
 }
+
+#[test]
+fn wipe_zeroizes_every_value() {
+    let mut plain = gitseal::PlainSecret::default();
+    plain.data.insert("k".to_owned(), zeroize::Zeroizing::new(b"hunter2".to_vec()));
+    let mut secret = plain.to_k8s();
+    secret.string_data = Some([("s".to_owned(), "plain".to_owned())].into_iter().collect());
+    gitseal::manifest::wipe(&mut secret);
+    assert!(secret.data.as_ref().unwrap()["k"].0.is_empty(), "zeroized and cleared");
+    assert!(secret.string_data.as_ref().unwrap()["s"].is_empty());
+    let guarded = gitseal::manifest::WipeOnDrop(plain.to_k8s());
+    assert_eq!(guarded.data.as_ref().unwrap()["k"].0, b"hunter2", "readable until dropped");
+}

@@ -15,16 +15,12 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
-use serde::{Deserialize, Serialize};
 
 use crate::cli::ClusterArgs;
 
 /// Field manager of every write the CLI makes.
 pub const FIELD_MANAGER: &str = "gitseal-cli";
-pub use gitseal::crds::keyring::{
-    CREATED_ANNOTATION, KEY_FILE, KEY_LABEL, KEY_SELECTOR, KEY_TYPE, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE,
-    STATE_ANNOTATION,
-};
+pub use gitseal::keyring::{KEY_SELECTOR, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE, STATE_ANNOTATION};
 
 /// Runs one command's cluster work on a single-threaded runtime.
 pub fn block_on<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
@@ -106,25 +102,11 @@ pub async fn public_keys(client: Client, namespace: &str) -> Result<ConfigMap> {
     })
 }
 
-/// One entry of `keys.json`, as the controller publishes it.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct PublishedKey {
-    pub id: String,
-    pub recipient: String,
-    #[serde(default)]
-    pub created: String,
-    #[serde(default)]
-    pub secret: String,
-    /// `published`, `active` or `retired`; absent from controllers older than retirement.
-    #[serde(default)]
-    pub state: Option<String>,
-}
-
 /// Every key the controller publishes, oldest first, from `keys.json`.
 ///
 /// # Errors
 /// As [`public_keys`], or when `keys.json` is missing or malformed.
-pub async fn published_keys(client: Client, namespace: &str) -> Result<Vec<PublishedKey>> {
+pub async fn published_keys(client: Client, namespace: &str) -> Result<Vec<gitseal::keyring::PublishedKey>> {
     let cm = public_keys(client, namespace).await?;
     let json = cm.data.and_then(|mut d| d.remove(KEYS_JSON)).with_context(|| {
         format!("ConfigMap {namespace}/{PUBLIC_KEYS_CONFIGMAP} has no {KEYS_JSON}: upgrade gitseal-controller")

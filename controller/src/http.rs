@@ -78,7 +78,8 @@ mod tests {
         let shared = Shared::default();
         assert_eq!(route(&shared, &Method::GET, "/healthz").0, StatusCode::OK);
         assert_eq!(route(&shared, &Method::GET, "/readyz").0, StatusCode::SERVICE_UNAVAILABLE);
-        let (state, _) = KeyState::from_secrets(&[new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z")]);
+        let (state, _) =
+            KeyState::from_secrets(&[new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z".parse().unwrap())]);
         let recipient = state.public[0].recipient.clone();
         shared.set_keys(state);
         assert_eq!(route(&shared, &Method::GET, "/readyz").0, StatusCode::OK, "a standby is ready with keys");

@@ -14,111 +14,68 @@
 
 use std::collections::BTreeMap;
 
-use gitseal::{KeyId, KeyRing, generate_identity, identity_file};
-use k8s_openapi::ByteString;
+use gitseal::keyring::{self, PublishedKey, Read};
+use gitseal::manifest::WipeOnDrop;
+use gitseal::{BackupKey, KeyRing, KeyStatus, generate_identity};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use secrecy::ExposeSecret;
-use serde::Serialize;
 
 use crate::FIELD_MANAGER;
 
-pub use gitseal::crds::keyring::{
-    CREATED_ANNOTATION, KEY_FILE, KEY_LABEL, KEY_SELECTOR, KEY_TYPE, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE,
-    ROTATION_ANNOTATION, STATE_ANNOTATION, key_created, key_number, key_secret_name, key_secret_number,
+pub use gitseal::keyring::{
+    KEY_SELECTOR, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE, ROTATION_ANNOTATION, is_key,
 };
-
-/// Public facts about one key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PublicKey {
-    /// Key id (32 hex digits).
-    pub id: String,
-    /// The `age1…` recipient.
-    pub recipient: String,
-    /// Creation time, RFC 3339.
-    pub created: String,
-    /// The Secret holding the private half.
-    pub secret: String,
-    /// `published` (new seals use it), `active` (still unseals) or `retired`.
-    pub state: &'static str,
-}
 
 /// The ring as loaded from the key Secrets.
 #[derive(Clone, Debug, Default)]
 pub struct KeyState {
-    /// Private keys, for unsealing.
+    /// Private keys, for unsealing: every key that is not retired.
     pub ring: KeyRing,
-    /// Public view, oldest first; the last one is the active key.
-    pub public: Vec<PublicKey>,
+    /// Public view, oldest first, with each key's state.
+    pub public: Vec<PublishedKey>,
 }
 
 impl KeyState {
-    /// Builds the state from key Secrets; Secrets that do not hold a valid identity are
-    /// skipped and named in the returned list (never with their content). Secrets without
-    /// the key label are no keys at all and are ignored.
+    /// Builds the state from key Secrets; Secrets labelled as keys that do not hold a
+    /// valid identity are skipped and named in the returned list (never with their
+    /// content). Secrets without the key label are no keys at all and are ignored.
+    #[cfg(test)]
     pub fn from_secrets(secrets: &[Secret]) -> (KeyState, Vec<String>) {
-        let mut loaded: Vec<(Timestamp, String, bool, KeyRing)> = Vec::new();
+        let read: Vec<Read> = secrets.iter().map(keyring::StoredKey::read).collect();
+        KeyState::from_read(&read)
+    }
+
+    /// Builds the state from Secrets already read ([`StoredKey::read`]).
+    pub fn from_read<'a>(read: impl IntoIterator<Item = &'a Read>) -> (KeyState, Vec<String>) {
+        let mut stored = Vec::new();
         let mut skipped = Vec::new();
-        for s in secrets.iter().filter(|s| is_key(&s.metadata)) {
-            let name = s.metadata.name.clone().unwrap_or_default();
-            // A key is a Secret the controller (or an operator) made, never one written on
-            // behalf of a SealedSecret: that would let whoever sealed it plant a key.
-            let owned = s.metadata.owner_references.as_ref().is_some_and(|o| !o.is_empty());
-            if owned || s.type_.as_deref() != Some(KEY_TYPE) {
-                skipped.push(name);
-                continue;
-            }
-            let text = s.data.as_ref().and_then(|d| d.get(KEY_FILE)).and_then(|b| std::str::from_utf8(&b.0).ok());
-            match text.map(KeyRing::parse_identity_file) {
-                Some(Ok(ring)) => {
-                    let annotation = |key: &str| s.metadata.annotations.as_ref().and_then(|a| a.get(key).cloned());
-                    let created = key_created(s).unwrap_or(Timestamp::UNIX_EPOCH);
-                    let retired = annotation(STATE_ANNOTATION).as_deref() == Some("retired");
-                    loaded.push((created, name, retired, ring));
-                }
-                _ => skipped.push(name),
+        for r in read {
+            match r {
+                Read::Key(key) => stored.push(key.clone()),
+                Read::Unusable(name) => skipped.push(name.clone()),
+                Read::NotAKey => {}
             }
         }
-        loaded.sort_by(|a, b| (&a.0, key_number(&a.1)).cmp(&(&b.0, key_number(&b.1))));
-        let mut state = KeyState::default();
-        let mut seen = KeyRing::new();
-        for (created, name, retired, ring) in loaded {
-            for recipient in ring.recipients() {
-                let id = KeyId::of(&recipient);
-                if seen.contains(&id) {
-                    continue;
-                }
-                let state_name = if retired { "retired" } else { "active" };
-                state.public.push(PublicKey {
-                    id: id.to_string(),
-                    recipient: recipient.to_string(),
-                    created: created.to_string(),
-                    secret: name.clone(),
-                    state: state_name,
-                });
-            }
-            seen.extend(ring.clone());
-            if !retired {
-                state.ring.extend(ring);
-            }
+        let (keys, unusable) = keyring::order(stored);
+        skipped.extend(unusable);
+        let mut ring = KeyRing::new();
+        for key in keys.iter().filter(|k| k.status() != KeyStatus::Retired) {
+            ring.push(key.identity().clone());
         }
-        if let Some(newest) = state.public.iter_mut().rev().find(|k| k.state == "active") {
-            newest.state = "published";
-        }
-        (state, skipped)
+        (KeyState { ring, public: keys.iter().map(PublishedKey::of).collect() }, skipped)
     }
 
     /// The key new seals use: the newest one that is not retired.
-    pub fn published(&self) -> Option<&PublicKey> {
-        self.public.iter().find(|k| k.state == "published")
+    pub fn published(&self) -> Option<&PublishedKey> {
+        self.public.iter().find(|k| k.state == Some(KeyStatus::Published))
     }
 
     /// The public keys of retired keys: never sealed to again, not even by a re-seal that
     /// is offered one.
     pub fn retired(&self) -> Vec<age::x25519::Recipient> {
-        let retired = self.public.iter().filter(|k| k.state == "retired");
+        let retired = self.public.iter().filter(|k| k.state == Some(KeyStatus::Retired));
         retired.filter_map(|k| k.recipient.parse().ok()).collect()
     }
 
@@ -136,28 +93,14 @@ impl KeyState {
     }
 }
 
-/// Labelled as a key of the ring: the one mark of a key Secret.
-fn is_key(meta: &ObjectMeta) -> bool {
-    meta.labels.as_ref().and_then(|l| l.get(KEY_LABEL)).is_some_and(|v| v == "true")
-}
-
 /// A new key Secret holding a fresh identity.
-pub fn new_key_secret(name: &str, namespace: &str, created: &str) -> Secret {
-    let identity = generate_identity();
-    let file = identity_file(&identity, created);
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(KEY_LABEL.to_owned(), "true".to_owned())])),
-            annotations: Some(BTreeMap::from([(CREATED_ANNOTATION.to_owned(), created.to_owned())])),
-            ..ObjectMeta::default()
-        },
-        type_: Some(KEY_TYPE.to_owned()),
-        immutable: Some(true),
-        data: Some(BTreeMap::from([(KEY_FILE.to_owned(), ByteString(file.expose_secret().as_bytes().to_vec()))])),
-        ..Secret::default()
-    }
+pub fn new_key_secret(name: &str, namespace: &str, created: Timestamp) -> Secret {
+    let key = BackupKey::new(generate_identity(), name, created, KeyStatus::Active);
+    // A name the API server would refuse gets refused there, with its own message.
+    let mut secret = key.map(|k| keyring::key_secret(&k, name)).unwrap_or_default();
+    secret.metadata.name = Some(name.to_owned());
+    secret.metadata.namespace = Some(namespace.to_owned());
+    secret
 }
 
 /// Times a key name is claimed before giving up: each `AlreadyExists` means some Secret
@@ -231,13 +174,8 @@ pub fn made_by<'a>(taken: &'a [TakenName], made_by: &str) -> Option<&'a str> {
 /// # Errors
 /// [`KeyError::NameConflict`] naming the Secret whose number has no successor.
 pub fn next_key_name(taken: &[TakenName]) -> Result<String, KeyError> {
-    let highest = taken.iter().filter_map(|t| Some((key_secret_number(&t.name)?, &t.name))).max();
-    match highest {
-        None => Ok(key_secret_name(1)),
-        Some((n, name)) => {
-            n.checked_add(1).map(key_secret_name).ok_or_else(|| KeyError::NameConflict { secret: name.clone() })
-        }
-    }
+    keyring::next_key_name(taken.iter().map(|t| t.name.as_str()))
+        .map_err(|name| KeyError::NameConflict { secret: name.to_owned() })
 }
 
 /// Every Secret name in the namespace: keys and look-alikes alike (metadata only).
@@ -246,14 +184,29 @@ async fn taken_names(api: &Api<Secret>) -> Result<Vec<TakenName>, KeyError> {
     Ok(list.items.iter().map(|s| TakenName::of(&s.metadata)).collect())
 }
 
-/// Creates `secret`; `None` when its name is already taken.
-async fn claim(api: &Api<Secret>, secret: &Secret) -> Result<Option<Secret>, KeyError> {
+/// Creates the key Secret; the public facts of its key, or `None` when its name is
+/// already taken. The private key is zeroized from the request and the answer.
+async fn claim(api: &Api<Secret>, secret: Secret) -> Result<Option<PublishedKey>, KeyError> {
+    let secret = WipeOnDrop(secret);
     let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
-    match api.create(&params, secret).await {
-        Ok(created) => Ok(Some(created)),
+    match api.create(&params, &secret).await {
+        Ok(created) => Ok(Some(key_of(created))),
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
         Err(source) => Err(KeyError::CreateSecret { name: secret.metadata.name.clone().unwrap_or_default(), source }),
     }
+}
+
+/// The public facts of the key a Secret holds, its data zeroized.
+fn key_of(secret: Secret) -> PublishedKey {
+    let secret = WipeOnDrop(secret);
+    let (keys, _) = keyring::read_ring([&*secret]);
+    keys.first().map(PublishedKey::of).unwrap_or_else(|| PublishedKey {
+        id: String::new(),
+        recipient: String::new(),
+        created: String::new(),
+        secret: secret.metadata.name.clone().unwrap_or_default(),
+        state: None,
+    })
 }
 
 /// Creates the first key unless the ring already has one. Safe to race: every caller
@@ -270,7 +223,7 @@ pub async fn ensure_first_key(api: &Api<Secret>, namespace: &str) -> Result<bool
             return Ok(false);
         }
         let name = next_key_name(&taken)?;
-        if claim(api, &new_key_secret(&name, namespace, &now_rfc3339())).await?.is_some() {
+        if claim(api, new_key_secret(&name, namespace, now())).await?.is_some() {
             return Ok(true);
         }
         in_the_way = name;
@@ -279,7 +232,7 @@ pub async fn ensure_first_key(api: &Api<Secret>, namespace: &str) -> Result<bool
 }
 
 /// Creates the next key on behalf of `made_by` (a KeyRotation uid, or a scheduled
-/// rotation's token) unless a key made by it already exists; returns the key Secret.
+/// rotation's token) unless a key made by it already exists; returns that key.
 /// Idempotent and safe to race: of two writers picking the same name one gets
 /// `AlreadyExists`, looks again and finds the other's key when it was made for the same
 /// `made_by`, or steps past it.
@@ -287,17 +240,18 @@ pub async fn ensure_first_key(api: &Api<Secret>, namespace: &str) -> Result<bool
 /// # Errors
 /// [`KeyError::NameConflict`] when no name could be claimed in [`CLAIM_ATTEMPTS`]; the
 /// others when the API server fails.
-pub async fn create_key_for(api: &Api<Secret>, namespace: &str, made_by: &str) -> Result<Secret, KeyError> {
+pub async fn create_key_for(api: &Api<Secret>, namespace: &str, made_by: &str) -> Result<PublishedKey, KeyError> {
     let mut in_the_way = String::new();
     for _ in 0..CLAIM_ATTEMPTS {
         let taken = taken_names(api).await?;
         if let Some(name) = self::made_by(&taken, made_by) {
-            return api.get(name).await.map_err(|source| KeyError::GetSecret { name: name.to_owned(), source });
+            let found = api.get(name).await.map_err(|source| KeyError::GetSecret { name: name.to_owned(), source })?;
+            return Ok(key_of(found));
         }
         let name = next_key_name(&taken)?;
-        let mut secret = new_key_secret(&name, namespace, &now_rfc3339());
+        let mut secret = new_key_secret(&name, namespace, now());
         secret.metadata.annotations.get_or_insert_default().insert(ROTATION_ANNOTATION.to_owned(), made_by.to_owned());
-        if let Some(created) = claim(api, &secret).await? {
+        if let Some(created) = claim(api, secret).await? {
             return Ok(created);
         }
         in_the_way = name;
@@ -305,10 +259,10 @@ pub async fn create_key_for(api: &Api<Secret>, namespace: &str, made_by: &str) -
     Err(KeyError::NameConflict { secret: in_the_way })
 }
 
-/// Now, RFC 3339 to the second.
-pub fn now_rfc3339() -> String {
-    let now = k8s_openapi::jiff::Timestamp::now();
-    now.round(k8s_openapi::jiff::Unit::Second).unwrap_or(now).to_string()
+/// Now, to the second (key creation times are written in RFC 3339 to the second).
+pub fn now() -> Timestamp {
+    let now = Timestamp::now();
+    now.round(k8s_openapi::jiff::Unit::Second).unwrap_or(now)
 }
 
 /// Writes the public keys into the ConfigMap every authenticated user may read.
@@ -339,12 +293,14 @@ pub async fn publish(api: &Api<ConfigMap>, state: &KeyState) -> kube::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gitseal::keyring::{KEY_FILE, KEY_LABEL, STATE_ANNOTATION};
+    use k8s_openapi::ByteString;
 
     #[test]
     fn ring_orders_keys_by_creation_and_skips_broken_ones() {
-        let second = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z");
-        let first = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z");
-        let mut broken = new_key_secret("gitseal-key-3", "ns", "2026-03-01T00:00:00Z");
+        let second = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z".parse().unwrap());
+        let first = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
+        let mut broken = new_key_secret("gitseal-key-3", "ns", "2026-03-01T00:00:00Z".parse().unwrap());
         broken.data = Some(BTreeMap::from([(KEY_FILE.to_owned(), ByteString(b"AGE-SECRET-KEY-1NOPE".to_vec()))]));
         let (state, skipped) = KeyState::from_secrets(&[second, broken, first]);
         assert_eq!(skipped, vec!["gitseal-key-3".to_owned()]);
@@ -362,9 +318,9 @@ mod tests {
     fn a_key_dated_in_the_future_is_ordered_by_when_its_secret_was_made() {
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
         let made = |s: &mut Secret, at: &str| s.metadata.creation_timestamp = Some(Time(at.parse().unwrap()));
-        let mut forged = new_key_secret("gitseal-key-1", "ns", "9999-01-01T00:00:00Z");
+        let mut forged = new_key_secret("gitseal-key-1", "ns", "9999-01-01T00:00:00Z".parse().unwrap());
         made(&mut forged, "2026-01-01T00:00:00Z");
-        let mut rotated = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z");
+        let mut rotated = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z".parse().unwrap());
         made(&mut rotated, "2026-02-01T00:00:00Z");
         let (state, _) = KeyState::from_secrets(&[forged, rotated]);
         let published = state.published().unwrap();
@@ -374,9 +330,9 @@ mod tests {
 
     #[test]
     fn secrets_written_for_sealed_secrets_are_never_keys() {
-        let mut planted = new_key_secret("gitseal-key-9", "ns", "2026-01-01T00:00:00Z");
+        let mut planted = new_key_secret("gitseal-key-9", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
         planted.metadata.owner_references = Some(vec![Default::default()]);
-        let mut opaque = new_key_secret("gitseal-key-8", "ns", "2026-01-01T00:00:00Z");
+        let mut opaque = new_key_secret("gitseal-key-8", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
         opaque.type_ = Some("Opaque".into());
         let (state, skipped) = KeyState::from_secrets(&[planted, opaque]);
         assert!(state.ring.is_empty());
@@ -385,10 +341,10 @@ mod tests {
 
     #[test]
     fn unlabelled_look_alikes_stay_out_of_the_ring() {
-        let key = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z");
-        let mut look_alike = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z");
+        let key = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
+        let mut look_alike = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z".parse().unwrap());
         look_alike.metadata.labels = None;
-        let mut unset = new_key_secret("gitseal-key-3", "ns", "2026-03-01T00:00:00Z");
+        let mut unset = new_key_secret("gitseal-key-3", "ns", "2026-03-01T00:00:00Z".parse().unwrap());
         unset.metadata.labels = Some(BTreeMap::from([(KEY_LABEL.to_owned(), "false".to_owned())]));
         let (state, skipped) = KeyState::from_secrets(&[key, look_alike, unset]);
         assert_eq!(state.ring.len(), 1);
@@ -423,7 +379,7 @@ mod tests {
             [taken("gitseal-key-3", false, Some("rotation/a")), taken("gitseal-key-2", true, Some("rotation/b"))];
         assert_eq!(made_by(&names, "rotation/a"), None);
         assert_eq!(made_by(&names, "rotation/b"), Some("gitseal-key-2"));
-        let mut meta = new_key_secret("gitseal-key-3", "ns", "2026-01-01T00:00:00Z").metadata;
+        let mut meta = new_key_secret("gitseal-key-3", "ns", "2026-01-01T00:00:00Z".parse().unwrap()).metadata;
         meta.annotations.get_or_insert_default().insert(ROTATION_ANNOTATION.into(), "rotation/a".into());
         assert_eq!(TakenName::of(&meta), taken("gitseal-key-3", true, Some("rotation/a")));
         meta.labels = None;
@@ -441,13 +397,16 @@ mod tests {
 
     #[test]
     fn retired_keys_leave_the_ring_but_stay_listed() {
-        let old = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z");
-        let mut newest = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z");
+        let old = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
+        let mut newest = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z".parse().unwrap());
         let mut retired = old.clone();
         retired.metadata.annotations.get_or_insert_default().insert(STATE_ANNOTATION.into(), "retired".into());
         let (state, _) = KeyState::from_secrets(&[retired, newest.clone()]);
         assert_eq!(state.ring.len(), 1);
-        assert_eq!(state.public.iter().map(|k| k.state).collect::<Vec<_>>(), ["retired", "published"]);
+        assert_eq!(
+            state.public.iter().map(|k| k.state).collect::<Vec<_>>(),
+            [Some(KeyStatus::Retired), Some(KeyStatus::Published)]
+        );
         // Retiring the newest key publishes the one before it.
         newest.metadata.annotations.get_or_insert_default().insert(STATE_ANNOTATION.into(), "retired".into());
         let (state, _) = KeyState::from_secrets(&[old, newest]);
@@ -456,8 +415,8 @@ mod tests {
 
     #[test]
     fn same_second_keys_keep_numeric_order() {
-        let a = new_key_secret("gitseal-key-10", "ns", "2026-01-01T00:00:00Z");
-        let b = new_key_secret("gitseal-key-9", "ns", "2026-01-01T00:00:00Z");
+        let a = new_key_secret("gitseal-key-10", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
+        let b = new_key_secret("gitseal-key-9", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
         let (state, _) = KeyState::from_secrets(&[a, b]);
         assert_eq!(state.public[1].secret, "gitseal-key-10");
     }

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gitseal::manifest::WipeOnDrop;
 use gitseal::{SealedSecret, unseal_secret};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -162,14 +163,14 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
 
 /// Unseals on the decrypt pool (the core bounds the work per object), charges the time
 /// to the namespace, and builds the Secret to write, or says why not.
-async fn unseal(ctx: &Context, turn: Turn<'_>, sealed: Arc<SealedSecret>) -> Result<Secret, (Reason, String)> {
+async fn unseal(ctx: &Context, turn: Turn<'_>, sealed: Arc<SealedSecret>) -> Result<WipeOnDrop, (Reason, String)> {
     let ring = ctx.shared.ring();
     let work = move || {
         let started = Instant::now();
         let result =
             unseal_secret(&sealed, &ring).map_err(|e| (Reason::of_unseal(&e), e.to_string())).and_then(|plain| {
                 check_template(&plain).map_err(|message| (Reason::Malformed, message))?;
-                Ok(desired_secret(&sealed, &plain))
+                Ok(WipeOnDrop(desired_secret(&sealed, &plain)))
             });
         (result, started.elapsed())
     };
@@ -215,7 +216,7 @@ async fn write_secret(
     ctx: &Context,
     sealed: &SealedSecret,
     namespace: &str,
-    desired: Secret,
+    desired: WipeOnDrop,
 ) -> kube::Result<(Written, Option<String>)> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let name = sealed.name_any();
@@ -225,11 +226,11 @@ async fn write_secret(
     let existing_meta = match known {
         Some(meta) => meta.metadata.clone(),
         None => match api.create(&post, &desired).await {
-            Ok(s) => return Ok((Written::Created, s.metadata.resource_version)),
+            Ok(s) => return Ok((Written::Created, version(s))),
             Err(kube::Error::Api(e)) if e.code == 409 => match api.get_metadata_opt(&name).await? {
                 Some(meta) => meta.metadata,
                 None => {
-                    return api.create(&post, &desired).await.map(|s| (Written::Created, s.metadata.resource_version));
+                    return api.create(&post, &desired).await.map(|s| (Written::Created, version(s)));
                 }
             },
             Err(e) => return Err(e),
@@ -238,28 +239,47 @@ async fn write_secret(
     if let Ownership::Foreign(message) = ownership(&existing_meta, sealed) {
         return Ok((Written::NotOurs(message), None));
     }
-    let live =
-        match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&with_kind(&desired))).await {
-            Ok(live) => live,
-            // The API server refuses to change an immutable Secret's data or any Secret's type.
-            Err(kube::Error::Api(e)) if e.code == 422 => api.get(&name).await?,
-            Err(e) => return Err(e),
-        };
+    let mut body = with_kind(&desired);
+    let patched = api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await;
+    wipe_values(&mut body);
+    let live = WipeOnDrop(match patched {
+        Ok(live) => live,
+        // The API server refuses to change an immutable Secret's data or any Secret's type.
+        Err(kube::Error::Api(e)) if e.code == 422 => api.get(&name).await?,
+        Err(e) => return Err(e),
+    });
     match needs_replace(&live, &desired) {
-        Replace::No => Ok((Written::Applied, live.metadata.resource_version)),
+        Replace::No => Ok((Written::Applied, live.metadata.resource_version.clone())),
         Replace::Put => {
             let mut replacement = desired;
-            replacement.metadata.resource_version = live.metadata.resource_version;
-            api.replace(&name, &post, &replacement).await.map(|s| (Written::Replaced, s.metadata.resource_version))
+            replacement.metadata.resource_version.clone_from(&live.metadata.resource_version);
+            api.replace(&name, &post, &replacement).await.map(|s| (Written::Replaced, version(s)))
         }
         Replace::Recreate => {
             api.delete(
                 &name,
                 &DeleteParams::default()
-                    .preconditions(kube::api::Preconditions { uid: live.metadata.uid, resource_version: None }),
+                    .preconditions(kube::api::Preconditions { uid: live.metadata.uid.clone(), resource_version: None }),
             )
             .await?;
-            api.create(&post, &desired).await.map(|s| (Written::Replaced, s.metadata.resource_version))
+            api.create(&post, &desired).await.map(|s| (Written::Replaced, version(s)))
+        }
+    }
+}
+
+/// The resourceVersion of a Secret the API server sent back; its values are zeroized.
+fn version(secret: Secret) -> Option<String> {
+    WipeOnDrop(secret).metadata.resource_version.clone()
+}
+
+/// Zeroizes the values of a Secret rendered as JSON (the apply patch's body).
+fn wipe_values(body: &mut serde_json::Value) {
+    use zeroize::Zeroize as _;
+    for value in
+        body.get_mut("data").and_then(serde_json::Value::as_object_mut).into_iter().flat_map(|d| d.values_mut())
+    {
+        if let serde_json::Value::String(text) = value {
+            text.zeroize();
         }
     }
 }

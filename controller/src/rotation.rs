@@ -21,7 +21,7 @@ use kube::api::Api;
 use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
-use crate::keys::{self, KeyError, KeyState};
+use crate::keys::{self, KeyError};
 use crate::state::Shared;
 use crate::status;
 
@@ -60,8 +60,8 @@ async fn rotate(
     request: &KeyRotation,
 ) -> Result<(), Error> {
     let made_by = format!("rotation/{}", request.uid().unwrap_or_default());
-    let secret = match keys::create_key_for(secrets, namespace, &made_by).await {
-        Ok(secret) => secret,
+    let key = match keys::create_key_for(secrets, namespace, &made_by).await {
+        Ok(key) => key,
         Err(e) => {
             shared.metrics.key_rotation_failed(&e);
             let KeyError::NameConflict { .. } = e else { return Err(e.into()) };
@@ -74,9 +74,7 @@ async fn rotate(
             return Ok(());
         }
     };
-    let (state, _) = KeyState::from_secrets(std::slice::from_ref(&secret));
-    let id = state.public.first().map(|k| k.id.clone()).unwrap_or_default();
-    let name = secret.name_any();
+    let (id, name) = (&key.id, &key.secret);
     info!(rotation = %request.name_any(), key = %id, secret = %name, "rotated: new key published");
     let message = format!("created key {id} in Secret {name}; it is now the published key");
     let condition = status::answered(true, "Rotated", &message, request.metadata.generation);
@@ -96,9 +94,9 @@ pub async fn rotate_on_schedule(client: Client, namespace: String, shared: Arc<S
             Some(key) => match due_in(&key.created, period, Timestamp::now()) {
                 Some(wait) => wait.min(Duration::from_secs(60)),
                 None => match keys::create_key_for(&secrets, &namespace, &format!("scheduled/{}", key.id)).await {
-                    Ok(s) => {
+                    Ok(made) => {
                         failures = 0;
-                        info!(secret = %s.name_any(), replaces = %key.id, "scheduled rotation: new key published");
+                        info!(secret = %made.secret, replaces = %key.id, "scheduled rotation: new key published");
                         Duration::from_secs(5)
                     }
                     Err(e) => {

@@ -10,11 +10,13 @@
 //!                                                 reconcile all on: key changes
 //! ```
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use gitseal::SealedSecret;
+use gitseal::keyring::{Read, StoredKey};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
@@ -210,27 +212,57 @@ async fn run_controller(
         .await;
 }
 
-/// Loads the key ring from its Secrets and keeps it current.
+/// Loads the key ring from its Secrets and keeps it current. Each key Secret is read
+/// once, as it arrives, and its data zeroized: the private keys are kept only in the
+/// ring's zeroize-on-drop identities, not in a cache of Secrets.
 async fn watch_keys(api: Api<Secret>, shared: Arc<Shared>, changed: watch::Sender<u64>) {
-    let (reader, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default().labels(KEY_SELECTOR))).default_backoff();
+    let stream = watcher(api, watcher::Config::default().labels(KEY_SELECTOR)).default_backoff();
     let mut stream = std::pin::pin!(stream);
+    let mut keys: BTreeMap<String, Read> = BTreeMap::new();
+    let mut relisted: Option<BTreeMap<String, Read>> = None;
+    let read = |mut secret: Secret| {
+        let key = StoredKey::read(&secret);
+        gitseal::manifest::wipe(&mut secret);
+        (secret.metadata.name.unwrap_or_default(), key)
+    };
     loop {
-        match stream.try_next().await {
-            Ok(Some(watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_))) => {
-                let secrets: Vec<Secret> = reader.state().iter().map(|s| (**s).clone()).collect();
-                let (state, skipped) = KeyState::from_secrets(&secrets);
-                for name in skipped {
-                    warn!(secret = %name, "key Secret holds no valid identity; skipped");
-                }
-                info!(keys = state.ring.len(), "key ring loaded");
-                shared.set_keys(state);
-                changed.send_modify(|generation| *generation += 1);
+        let settled = match stream.try_next().await {
+            Ok(Some(watcher::Event::Init)) => {
+                relisted = Some(BTreeMap::new());
+                false
             }
-            Ok(Some(_)) => {}
+            Ok(Some(watcher::Event::InitApply(secret))) => {
+                let (name, key) = read(secret);
+                relisted.get_or_insert_default().insert(name, key);
+                false
+            }
+            Ok(Some(watcher::Event::InitDone)) => {
+                keys = relisted.take().unwrap_or_default();
+                true
+            }
+            Ok(Some(watcher::Event::Apply(secret))) => {
+                let (name, key) = read(secret);
+                keys.insert(name, key);
+                true
+            }
+            Ok(Some(watcher::Event::Delete(secret))) => {
+                keys.remove(&read(secret).0);
+                true
+            }
             Ok(None) => return,
-            Err(e) => warn!(error = %e, "watching key Secrets"),
+            Err(e) => {
+                warn!(error = %e, "watching key Secrets");
+                false
+            }
+        };
+        if settled {
+            let (state, skipped) = KeyState::from_read(keys.values());
+            for name in skipped {
+                warn!(secret = %name, "key Secret holds no valid identity; skipped");
+            }
+            info!(keys = state.ring.len(), "key ring loaded");
+            shared.set_keys(state);
+            changed.send_modify(|generation| *generation += 1);
         }
     }
 }

@@ -13,7 +13,6 @@
 #![allow(clippy::duplicated_attributes)]
 
 pub mod bounds;
-pub mod keyring;
 
 use std::collections::BTreeMap;
 

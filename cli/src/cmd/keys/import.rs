@@ -14,21 +14,16 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::IsTerminal as _;
 
+use gitseal::manifest::WipeOnDrop;
 use gitseal::{BackupKey, KeyBackup, KeyId, KeyRing, KeyStatus};
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
-use secrecy::ExposeSecret;
 
-use super::ring::{self, key_number};
+use super::ring;
 use crate::cli::ClusterArgs;
-use crate::cluster::{
-    self, CREATED_ANNOTATION, FIELD_MANAGER, Grant, KEY_FILE, KEY_LABEL, KEY_TYPE, STATE_ANNOTATION, api_error,
-    status_code,
-};
+use crate::cluster::{self, FIELD_MANAGER, Grant, api_error, status_code};
 use crate::io;
 
 /// How many names to try for one key when others create key Secrets at the same time.
@@ -184,15 +179,9 @@ impl Names {
         if !self.taken.contains(original) {
             return original.to_owned();
         }
-        let highest = self
-            .taken
-            .iter()
-            .chain(&self.wanted)
-            .filter(|n| n.starts_with("gitseal-key-"))
-            .map(|n| key_number(n))
-            .max()
-            .unwrap_or(0);
-        gitseal::crds::keyring::key_secret_name(highest + 1)
+        let names = self.taken.iter().chain(&self.wanted).map(String::as_str);
+        // A number with no successor leaves the original name; the create then says why.
+        gitseal::keyring::next_key_name(names).unwrap_or_else(|_| original.to_owned())
     }
 }
 
@@ -201,8 +190,9 @@ async fn create(api: &Api<Secret>, key: &BackupKey, namespace: &str, names: &mut
     let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
     for _ in 0..ATTEMPTS {
         let name = names.pick(key.secret());
-        match api.create(&params, &key_secret(key, &name)).await {
-            Ok(_) => {
+        match api.create(&params, &WipeOnDrop(gitseal::keyring::key_secret(key, &name))).await {
+            Ok(created) => {
+                drop(WipeOnDrop(created)); // the answer holds the private key too
                 names.taken.insert(name.clone());
                 return Ok(name);
             }
@@ -224,27 +214,6 @@ async fn create(api: &Api<Secret>, key: &BackupKey, namespace: &str, names: &mut
     bail!("every name tried was taken meanwhile; run the same command again")
 }
 
-/// A key Secret exactly as the controller writes one.
-fn key_secret(key: &BackupKey, name: &str) -> Secret {
-    let mut annotations = BTreeMap::from([(CREATED_ANNOTATION.to_owned(), key.created().to_string())]);
-    if key.status() == KeyStatus::Retired {
-        annotations.insert(STATE_ANNOTATION.to_owned(), "retired".to_owned());
-    }
-    let file = gitseal::identity_file(key.identity(), &key.created().to_string());
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            labels: Some(BTreeMap::from([(KEY_LABEL.to_owned(), "true".to_owned())])),
-            annotations: Some(annotations),
-            ..ObjectMeta::default()
-        },
-        type_: Some(KEY_TYPE.to_owned()),
-        immutable: Some(true),
-        data: Some(BTreeMap::from([(KEY_FILE.to_owned(), ByteString(file.expose_secret().as_bytes().to_vec()))])),
-        ..Secret::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -260,24 +229,5 @@ mod tests {
         assert_eq!(names.pick("gitseal-key-9"), "gitseal-key-9");
         assert_eq!(names.pick("gitseal-key-1"), "gitseal-key-10");
         assert_eq!(names.pick("other-99"), "gitseal-key-10");
-    }
-
-    #[test]
-    fn key_secrets_look_like_the_controller_s() {
-        let key = BackupKey::new(
-            gitseal::generate_identity(),
-            "gitseal-key-3",
-            "2026-01-01T00:00:00Z".parse().unwrap(),
-            KeyStatus::Retired,
-        )
-        .unwrap();
-        let s = key_secret(&key, "gitseal-key-4");
-        let stored = ring::stored_key(&s).unwrap();
-        assert_eq!(
-            (stored.secret.as_str(), stored.created.to_string().as_str(), stored.retired),
-            ("gitseal-key-4", "2026-01-01T00:00:00Z", true)
-        );
-        assert_eq!(gitseal::KeyId::of(&stored.identities[0].to_public()), *key.id());
-        assert_eq!(s.immutable, Some(true));
     }
 }

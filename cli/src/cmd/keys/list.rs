@@ -2,13 +2,14 @@
 //! SealedSecrets in the cluster only it can unseal.
 
 use anyhow::Result;
-use gitseal::{KeyStatus, SealedSecret};
+use gitseal::SealedSecret;
 use serde::Serialize;
 
 use super::dependents::{self, Dependents};
 use crate::cli::{ClusterArgs, ListFormat};
-use crate::cluster::{self, PublishedKey};
+use crate::cluster;
 use crate::io;
+use gitseal::keyring::PublishedKey;
 
 /// One row of the listing, and one object of `-o json`.
 #[derive(Debug, PartialEq, Eq, Serialize)]
@@ -44,7 +45,7 @@ pub fn list(output: ListFormat, args: &ClusterArgs) -> Result<()> {
 
 /// The rows, oldest key first. Pure.
 pub fn rows(keys: &[PublishedKey], sealed: &[SealedSecret]) -> (Vec<Row>, Dependents) {
-    let states = states(keys);
+    let states = gitseal::keyring::states(keys);
     let deps = dependents::dependents(keys.iter().map(|k| k.id.as_str()).zip(states.iter().copied()), sealed);
     let rows = keys
         .iter()
@@ -59,19 +60,6 @@ pub fn rows(keys: &[PublishedKey], sealed: &[SealedSecret]) -> (Vec<Row>, Depend
         })
         .collect();
     (rows, deps)
-}
-
-/// Each key's state as published; a controller too old to publish states gets the rule
-/// filled in (the newest key is the published one).
-fn states(keys: &[PublishedKey]) -> Vec<KeyStatus> {
-    let mut states: Vec<KeyStatus> =
-        keys.iter().map(|k| k.state.as_deref().and_then(KeyStatus::from_name).unwrap_or(KeyStatus::Active)).collect();
-    if !states.contains(&KeyStatus::Published)
-        && let Some(newest) = states.iter().rposition(|s| *s == KeyStatus::Active)
-    {
-        states[newest] = KeyStatus::Published;
-    }
-    states
 }
 
 fn table(rows: &[Row]) -> String {
@@ -112,15 +100,15 @@ fn table(rows: &[Row]) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use gitseal::SealedSecretSpec;
+    use gitseal::{KeyStatus, SealedSecretSpec};
 
-    fn key(id: &str, state: Option<&str>) -> PublishedKey {
+    fn key(id: &str, state: Option<KeyStatus>) -> PublishedKey {
         PublishedKey {
             id: id.into(),
             recipient: format!("age1{id}"),
             created: "2026-01-01T00:00:00Z".into(),
             secret: format!("gitseal-key-{}", &id[..1]),
-            state: state.map(Into::into),
+            state,
         }
     }
 
@@ -146,7 +134,11 @@ mod tests {
 
     #[test]
     fn published_states_win() {
-        let keys = [key("1111111111111111", Some("published")), key("2222222222222222", Some("retired"))];
-        assert_eq!(states(&keys), [KeyStatus::Published, KeyStatus::Retired]);
+        let keys =
+            [key("1111111111111111", Some(KeyStatus::Published)), key("2222222222222222", Some(KeyStatus::Retired))];
+        assert_eq!(gitseal::keyring::states(&keys), [KeyStatus::Published, KeyStatus::Retired]);
+        assert_eq!(gitseal::keyring::published(&keys).map(|k| k.id.as_str()), Some("1111111111111111"));
+        let retired_last = [key("1111111111111111", None), key("2222222222222222", Some(KeyStatus::Retired))];
+        assert_eq!(gitseal::keyring::published(&retired_last).map(|k| k.id.as_str()), Some("1111111111111111"));
     }
 }
