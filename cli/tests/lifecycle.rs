@@ -190,6 +190,27 @@ async fn rotate_reseal_retire_export_import() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     eventually("all unsealed after retiring key 1", || all_unsealed(&sealed_api, 2)).await;
 
+    // Key 1 leaked and is retired; a recipients file that still lists it never gets it
+    // back into a value: the re-seal drops it and says so.
+    let list: serde_json::Value = serde_json::from_str(&ok(&admin, &repo, &["keys", "list", "-o", "json"])).unwrap();
+    let recipient_of = |id: &str| {
+        let keys = list.as_array().unwrap();
+        keys.iter().find(|k| k["id"] == id).unwrap()["recipient"].as_str().unwrap().to_owned()
+    };
+    let (leaked, current) = (recipient_of(&key1), recipient_of(&key2));
+    std::fs::write(repo.join("stale-recipients"), format!("{leaked}\n{glass}")).unwrap();
+    let both = ["-r", current.as_str(), "-r", leaked.as_str()];
+    let create_args =
+        [&["create", "leaky", "-n", &ns, "--from-literal", "k=v", "-w", "apps/leaky.yaml"][..], &both].concat();
+    ok(&admin, &repo, &create_args);
+    let out = run(&admin, &repo, &["reseal", "-R", "stale-recipients", "apps"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&format!("no longer sealed to {key1}: the cluster retired it")), "{said}");
+    let leaky = std::fs::read_to_string(repo.join("apps/leaky.yaml")).unwrap();
+    assert!(leaky.contains(&key2) && !leaky.contains(&key1), "{leaky}");
+    std::fs::remove_file(repo.join("apps/leaky.yaml")).unwrap();
+
     // Disaster recovery: export to an administrator, lose the ring, import.
     let admin_key = ok(&admin, work.path(), &["keygen", "-o", "admin.txt"]);
     ok(&admin, work.path(), &["keys", "export", "--to", admin_key.trim(), "-o", "ring.age"]);
