@@ -81,8 +81,8 @@ pub enum Command {
         /// Files and directories (walked recursively for .yaml, .yml and .json).
         #[arg(default_value = ".")]
         paths: Vec<PathBuf>,
-        /// Recipients files listing the keys values must be sealed to (default: a
-        /// .gitseal-recipients file found from the current directory upwards, if any).
+        /// Recipients files listing the keys values must be sealed to (default: for each
+        /// file, the .gitseal-recipients nearest to it, if any).
         #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
         recipients_files: Vec<PathBuf>,
         #[arg(short, long, value_enum, default_value_t = Report::Human)]
@@ -102,7 +102,7 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Public keys to keep where values were already sealed to them (default: the
-        /// repository's .gitseal-recipients, if any).
+        /// .gitseal-recipients nearest to each file, if any).
         #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
         recipients_files: Vec<PathBuf>,
         #[command(flatten)]
@@ -139,8 +139,9 @@ pub struct RecipientArgs {
     /// Seal to this age recipient (age1…); repeatable.
     #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
     pub recipients: Vec<String>,
-    /// Seal to the recipients in this age recipients file; repeatable. Without -r/-R, a
-    /// .gitseal-recipients file is looked up from the current directory upwards.
+    /// Seal to the recipients in this age recipients file; repeatable. Without -r/-R, the
+    /// .gitseal-recipients nearest to the file written (-w, or the file set edits) is used,
+    /// looked up from its directory upwards; for stdout, from the current directory.
     #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
     pub recipients_files: Vec<PathBuf>,
 }

@@ -1,18 +1,12 @@
 //! The CLI's contact with files and streams: reading input, writing output atomically,
-//! and finding the recipients to seal to.
+//! finding files in a repository.
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use gitseal::Recipients;
 use zeroize::Zeroizing;
-
-use crate::cli::RecipientArgs;
-
-/// Name of the repository config file holding the recipients to seal to.
-pub const REPO_RECIPIENTS: &str = ".gitseal-recipients";
 
 /// An input named on the command line, `-` meaning stdin.
 pub struct Input {
@@ -138,27 +132,6 @@ pub fn emit(text: &str, to: Option<&Path>) -> Result<()> {
             out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write to stdout")
         }
     }
-}
-
-/// The recipients to seal to: `-r` and `-R` flags, else the repository's
-/// `.gitseal-recipients` found from `start` upwards.
-pub fn recipients(args: &RecipientArgs, start: &Path) -> Result<Recipients> {
-    let mut list = Recipients::parse_each(args.recipients.iter().map(String::as_str))?;
-    let mut files = args.recipients_files.clone();
-    if list.is_empty() && files.is_empty() {
-        match find_upwards(start, REPO_RECIPIENTS) {
-            Some(found) => files.push(found),
-            None => bail!(
-                "no recipients: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file (gitseal fetch-key > {REPO_RECIPIENTS})"
-            ),
-        }
-    }
-    for file in &files {
-        let text =
-            fs::read_to_string(file).with_context(|| format!("cannot read recipients file {}", file.display()))?;
-        list.extend(Recipients::parse_file(&text).with_context(|| format!("recipients file {}", file.display()))?);
-    }
-    Ok(Recipients::new(list)?)
 }
 
 /// The first `name` in `start` or one of its ancestors.

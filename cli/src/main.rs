@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod cmd;
 mod io;
+mod recipients;
 
 use std::process::ExitCode;
 

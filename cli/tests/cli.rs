@@ -307,6 +307,38 @@ fn unseal_refuses_wrong_key_tampering_and_moves() {
 }
 
 #[test]
+fn every_command_takes_the_recipients_nearest_to_the_file_it_writes_or_checks() {
+    let env = Env::new(); // the root's .gitseal-recipients: the "prod" key (key.txt)
+    fs::create_dir_all(env.path("envs/staging")).unwrap();
+    let staging = env.ok(&["keygen", "-o", "envs/staging-key.txt"], None);
+    env.write("envs/staging/.gitseal-recipients", &staging);
+    env.write("envs/staging/s.yaml", &secret_yaml("staging", "db"));
+    // Run from the root: the staging file is sealed to the staging key, not the root's.
+    env.ok(&["seal", "-f", "envs/staging/s.yaml", "-w", "envs/staging/sealed.yaml"], None);
+    fs::remove_file(env.path("envs/staging/s.yaml")).unwrap();
+    let staging_id = gitseal::KeyId::of(&gitseal::Recipients::parse_each([staging.trim()]).unwrap()[0]);
+    assert!(env.read("envs/staging/sealed.yaml").contains(staging_id.as_str()));
+    env.fails(1, &["unseal", "-i", "key.txt", "-f", "envs/staging/sealed.yaml"], None);
+    env.ok(&["unseal", "-i", "envs/staging-key.txt", "-f", "envs/staging/sealed.yaml"], None);
+    // set, run from the root, also uses the file's own recipients.
+    env.ok(&["set", "envs/staging/sealed.yaml", "extra"], Some(b"v"));
+    env.ok(&["unseal", "-i", "envs/staging-key.txt", "-f", "envs/staging/sealed.yaml"], None);
+    // verify holds each file to its own recipients: both pass from the root.
+    env.ok(&["seal", "-w", "prod.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    let out = env.ok(&["verify", "."], None);
+    assert!(out.contains("2 SealedSecret(s): 0 problem(s)"), "{out}");
+    // A staging value sealed to the prod key is flagged under envs/staging only.
+    fs::copy(env.path("prod.yaml"), env.path("envs/staging/wrong.yaml")).unwrap();
+    let out = env.run(&["verify", "."], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("wrong.yaml") && text.contains("sealed to no known key") && !text.contains("prod.yaml:"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_changed_scope_stops_set_and_fails_verify() {
     let env = Env::new();
     env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));

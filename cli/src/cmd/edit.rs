@@ -9,13 +9,13 @@ use gitseal::{Binding, KeyId, SealedSecret, seal_value};
 use zeroize::Zeroizing;
 
 use crate::cli::RecipientArgs;
-use crate::io;
+use crate::{io, recipients};
 
 pub fn set(file: &Path, key: &str, from_file: Option<&Path>, recipients: &RecipientArgs) -> Result<()> {
     let label = file.display().to_string();
     let mut loaded = load(file)?;
     gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("{label}: key {key:?}: {m}"))?;
-    let recipients = io::recipients(recipients, &io::dir_of(file))?;
+    let recipients = recipients::to_seal(recipients, Some(file))?;
     let sealed = &mut loaded.sealed;
     let meta = &sealed.metadata;
     let binding = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key)

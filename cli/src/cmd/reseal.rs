@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use gitseal::SealedSecret;
 use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec, ResealResult};
 use gitseal::manifest::{Document, OutputFormat, parse_documents, render};
-use gitseal::{Recipients, SealedSecret};
 
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -28,6 +28,7 @@ use kube::{Client, ResourceExt};
 use crate::cli::ClusterArgs;
 use crate::cluster::{self, Grant, api_error};
 use crate::io;
+use crate::recipients::PerFile;
 
 /// How long to wait for the controller's answer to one request.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -51,12 +52,11 @@ pub fn reseal(paths: &[PathBuf], recipients_files: &[PathBuf], cluster_args: &Cl
         let keys = cluster::published_keys(client.clone(), ns).await?;
         let published = gitseal::keyring::published(&keys).context("the controller publishes no key yet")?;
         let cluster_ids: BTreeSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
-        let offered = offered_recipients(recipients_files)?;
-
         let mut files = Vec::new();
         for path in paths {
             io::collect_manifests(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
         }
+        let offered = offered_recipients(recipients_files, &files)?;
         let (mut jobs, mut items, mut failures, mut unchanged) = (Vec::new(), Vec::new(), 0usize, 0usize);
         for file in files {
             match plan(&file, &published.id, &cluster_ids, &mut items) {
@@ -87,18 +87,16 @@ pub fn reseal(paths: &[PathBuf], recipients_files: &[PathBuf], cluster_args: &Cl
     })
 }
 
-fn offered_recipients(files: &[PathBuf]) -> Result<Vec<String>> {
-    let files: Vec<PathBuf> = match files {
-        [] => io::find_upwards(Path::new("."), io::REPO_RECIPIENTS).into_iter().collect(),
-        given => given.to_vec(),
-    };
-    let mut out = Vec::new();
+/// The public keys offered for keeping earlier recipients: the `-R` files, else the
+/// repository file of each file being re-sealed. Offering more is safe: a value keeps
+/// only recipients it already names.
+fn offered_recipients(flags: &[PathBuf], files: &[PathBuf]) -> Result<Vec<String>> {
+    let mut per_file = PerFile::new(flags)?;
+    let mut out = BTreeSet::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let list = Recipients::parse_file(&text).with_context(|| file.display().to_string())?;
-        out.extend(list.iter().map(ToString::to_string));
+        out.extend(per_file.get(file)?.unwrap_or_default().iter().map(ToString::to_string));
     }
-    Ok(out)
+    Ok(out.into_iter().collect())
 }
 
 /// Plans one file: `None` when it holds no SealedSecret or all its values are already

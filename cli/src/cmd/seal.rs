@@ -10,10 +10,10 @@ use gitseal::{Binding, PlainSecret, Scope, seal_secret, seal_value};
 use zeroize::Zeroizing;
 
 use crate::cli::{CreateArgs, SealArgs};
-use crate::io;
+use crate::{io, recipients};
 
 pub fn seal(args: SealArgs) -> Result<()> {
-    let recipients = io::recipients(&args.recipients, Path::new("."))?;
+    let recipients = recipients::to_seal(&args.recipients, args.out.write.as_deref())?;
     let scope = Scope::from(args.scope);
     if args.raw {
         let key = args.key.as_deref().unwrap_or_default();
@@ -54,7 +54,7 @@ pub fn seal(args: SealArgs) -> Result<()> {
 }
 
 pub fn create(args: CreateArgs) -> Result<()> {
-    let recipients = io::recipients(&args.recipients, Path::new("."))?;
+    let recipients = recipients::to_seal(&args.recipients, args.out.write.as_deref())?;
     let mut data: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
     let mut insert = |key: String, value: Zeroizing<Vec<u8>>| -> Result<()> {
         gitseal::validate::data_key(&key).map_err(|m| anyhow::anyhow!("key {key:?}: {m}"))?;

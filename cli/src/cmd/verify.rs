@@ -1,17 +1,17 @@
 //! `gitseal verify`: the CI check. Walks files, checks every SealedSecret's form and
 //! flags every committed plaintext Secret, printing names and keys, never values.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use gitseal::KeyId;
 use gitseal::manifest::{Document, display_name, parse_documents};
 use gitseal::verify::{check_plain, check_sealed};
-use gitseal::{KeyId, Recipients};
 use serde::Serialize;
 
 use crate::cli::Report;
 use crate::io;
+use crate::recipients::PerFile;
 
 #[derive(Serialize)]
 struct Finding {
@@ -35,7 +35,7 @@ struct Summary {
 
 /// Returns whether everything checked out.
 pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -> Result<bool> {
-    let known = known_keys(recipients_files)?;
+    let mut known = PerFile::new(recipients_files)?;
     let mut files = Vec::new();
     for path in paths {
         io::collect_manifests(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
@@ -43,7 +43,8 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -
     let mut summary = Summary::default();
     for file in &files {
         summary.files += 1;
-        check_file(file, known.as_deref(), &mut summary);
+        let ids: Option<Vec<KeyId>> = known.get(file)?.map(|list| list.iter().map(KeyId::of).collect());
+        check_file(file, ids.as_deref(), &mut summary);
     }
     match report {
         Report::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
@@ -70,23 +71,6 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -
         }
     }
     Ok(summary.problems.is_empty())
-}
-
-fn known_keys(files: &[PathBuf]) -> Result<Option<Vec<KeyId>>> {
-    let files: Vec<PathBuf> = match files {
-        [] => io::find_upwards(Path::new("."), io::REPO_RECIPIENTS).into_iter().collect(),
-        given => given.to_vec(),
-    };
-    if files.is_empty() {
-        return Ok(None);
-    }
-    let mut ids = Vec::new();
-    for file in files {
-        let text = fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let list = Recipients::parse_file(&text).with_context(|| file.display().to_string())?;
-        ids.extend(list.iter().map(KeyId::of));
-    }
-    Ok(Some(ids))
 }
 
 fn check_file(file: &Path, known: Option<&[KeyId]>, summary: &mut Summary) {

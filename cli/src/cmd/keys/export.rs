@@ -5,7 +5,6 @@
 //!  key Secrets ──ring::load──▶ KeyBackup ──render──▶ identity file ──encrypt_file(--to, -R)──▶ -o FILE (0600) | stdout
 //! ```
 
-use std::fs;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -87,11 +86,5 @@ fn recipients(to: &[String], files: &[PathBuf]) -> Result<Recipients> {
             "say whom to encrypt the backup to: --to age1… (an administrator's key, e.g. from gitseal keygen -o admin.txt) or -R FILE"
         );
     }
-    let mut list = Recipients::parse_each(to.iter().map(String::as_str))?;
-    for file in files {
-        let text =
-            fs::read_to_string(file).with_context(|| format!("cannot read recipients file {}", file.display()))?;
-        list.extend(Recipients::parse_file(&text).with_context(|| format!("recipients file {}", file.display()))?);
-    }
-    Ok(Recipients::new(list)?)
+    Ok(Recipients::new(crate::recipients::from_flags(to, files)?)?)
 }
