@@ -7,6 +7,7 @@ mod cluster;
 mod cmd;
 mod io;
 mod recipients;
+mod sealed_file;
 
 use std::process::ExitCode;
 

@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use gitseal::SealedSecret;
 use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec, ResealResult};
-use gitseal::manifest::{Document, OutputFormat, parse_documents, render};
 
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -29,18 +27,14 @@ use crate::cli::ClusterArgs;
 use crate::cluster::{self, Grant, api_error};
 use crate::io;
 use crate::recipients::PerFile;
+use crate::sealed_file::SealedFile;
 
 /// How long to wait for the controller's answer to one request.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One file to rewrite: its SealedSecrets and where each value's answer lands.
 struct Job {
-    path: PathBuf,
-    format: OutputFormat,
-    /// The file as read; documents other than SealedSecrets are kept byte for byte.
-    text: zeroize::Zeroizing<String>,
-    /// Each SealedSecret with its 0-based document index in the file.
-    objects: Vec<(usize, SealedSecret)>,
+    file: SealedFile,
     /// (object index, data key, index into the flat list of requested values)
     slots: Vec<(usize, String, usize)>,
 }
@@ -107,25 +101,16 @@ fn plan(
     cluster_ids: &BTreeSet<&str>,
     items: &mut Vec<ResealItem>,
 ) -> Result<Option<Job>> {
-    let label = path.display().to_string();
-    let input = io::read_input(&label)?;
-    let docs = parse_documents(&input.text).with_context(|| label.clone())?;
-    let parsed = docs.len();
-    let objects: Vec<(usize, SealedSecret)> = docs
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, d)| if let Document::Sealed(s) = d { Some((i, *s)) } else { None })
-        .collect();
-    if objects.is_empty() {
+    let file = SealedFile::load(path)?;
+    if file.objects.is_empty() {
         return Ok(None);
     }
-    io::check_spliceable(&label, &input.text, parsed)?;
     let current = |ids: &[String]| {
         ids.iter().any(|id| id == published)
             && ids.iter().all(|id| id == published || !cluster_ids.contains(id.as_str()))
     };
     let mut slots = Vec::new();
-    for (o, (_, object)) in objects.iter().enumerate() {
+    for (o, (_, object)) in file.objects.iter().enumerate() {
         for (key, ciphertext) in &object.spec.encrypted_data {
             let ids = object.spec.key_ids.get(key).cloned().unwrap_or_default();
             if !current(&ids) {
@@ -137,8 +122,7 @@ fn plan(
     if slots.is_empty() {
         return Ok(None);
     }
-    let format = if input.text.trim_start().starts_with('{') { OutputFormat::Json } else { OutputFormat::Yaml };
-    Ok(Some(Job { path: path.to_path_buf(), format, text: input.text, objects, slots }))
+    Ok(Some(Job { file, slots }))
 }
 
 /// Sends the values in batches and collects the answers in order.
@@ -197,10 +181,10 @@ fn join(ids: &[&String]) -> String {
 
 /// Rewrites one file when every one of its values was re-encrypted; returns how many.
 fn write(mut job: Job, answers: &[ResealResult]) -> Result<usize> {
-    let label = job.path.display().to_string();
+    let label = job.file.label();
     for (o, key, i) in &job.slots {
         let answer = &answers[*i];
-        let object = &mut job.objects[*o].1;
+        let object = &mut job.file.objects[*o].1;
         let who =
             gitseal::manifest::display_name(object.metadata.namespace.as_deref(), object.metadata.name.as_deref())
                 .unwrap_or_default();
@@ -233,26 +217,7 @@ fn write(mut job: Job, answers: &[ResealResult]) -> Result<usize> {
         object.spec.encrypted_data.insert(key.clone(), ciphertext.clone());
         object.spec.key_ids.insert(key.clone(), answer.key_ids.clone());
     }
-    let text = match job.format {
-        // A JSON file is one document.
-        OutputFormat::Json => render(&[job.objects.remove(0).1], OutputFormat::Json)?,
-        OutputFormat::Yaml => {
-            let mut replacements = Vec::new();
-            for (doc, object) in &job.objects {
-                replacements.push((*doc, render(std::slice::from_ref(object), OutputFormat::Yaml)?));
-            }
-            let text = gitseal::documents::splice(&job.text, &replacements);
-            // The other documents were copied, not re-parsed: check the stream still holds
-            // the same documents before replacing the file.
-            let before = parse_documents(&job.text).map(|d| d.len()).unwrap_or(0);
-            let after = parse_documents(&text).with_context(|| format!("{label}: rewriting would break the file"))?;
-            if after.len() != before {
-                bail!("{label}: rewriting would change the number of documents; file left unchanged");
-            }
-            text
-        }
-    };
-    io::write_atomic(&job.path, text.as_bytes(), None)?;
+    job.file.save()?;
     Ok(job.slots.len())
 }
 
