@@ -110,7 +110,7 @@ fn baseline(c: &mut Criterion) {
     let to = Recipients::new(keys.recipients()).unwrap();
     let b_ = Binding::new(Scope::Strict, Some("prod"), Some("db"), "password").unwrap();
     let value = seal_value(&[0x5a; 32], &b_, &to).unwrap().ciphertext;
-    let hint = [keys.ids()[0].to_string()];
+    let hint = [keys.ids()[0].clone()];
     let mut group = c.benchmark_group("baseline");
     group.bench_function("unseal-1-key", |b| b.iter(|| unseal_value(black_box(&value), &b_, &keys, &hint).unwrap()));
     group.finish();

@@ -27,11 +27,11 @@ fn db() -> Binding {
 }
 
 /// A ring of `n` fresh keys and the recipients of its last key only.
-fn ring(n: usize) -> (KeyRing, Recipients, String) {
+fn ring(n: usize) -> (KeyRing, Recipients, KeyId) {
     let mut ring = KeyRing::new();
     let ids: Vec<KeyId> = (0..n).map(|_| ring.push(generate_identity())).collect();
     let last = ring.recipients().pop().unwrap();
-    (ring, Recipients::new([last]).unwrap(), ids.last().unwrap().to_string())
+    (ring, Recipients::new([last]).unwrap(), ids.last().unwrap().clone())
 }
 
 fn seal(c: &mut Criterion) {

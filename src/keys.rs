@@ -47,6 +47,12 @@ impl KeyId {
         self.0.starts_with(&other.0) || other.0.starts_with(&self.0)
     }
 
+    /// The well-formed ids among those recorded beside a value (`spec.keyIds`, which
+    /// anyone may write): the hints of [`crate::unseal_value`]. Others are ignored.
+    pub fn hints(recorded: &[String]) -> Vec<KeyId> {
+        recorded.iter().filter_map(|id| KeyId::parse(id)).collect()
+    }
+
     /// Whether this is a legacy 64-bit id.
     pub fn is_legacy(&self) -> bool {
         self.0.len() == Self::LEGACY_LEN
@@ -248,8 +254,7 @@ impl KeyRing {
 
     /// The identities to try for a value sealed to `hint` key ids: the hinted keys, then
     /// the others, so a missing or stale hint costs time, never correctness.
-    pub(crate) fn split_by_hint<'a>(&'a self, hint: &[String]) -> [Vec<&'a x25519::Identity>; 2] {
-        let hint: Vec<KeyId> = hint.iter().filter_map(|h| KeyId::parse(h)).collect();
+    pub(crate) fn split_by_hint<'a>(&'a self, hint: &[KeyId]) -> [Vec<&'a x25519::Identity>; 2] {
         let (first, rest): (Vec<_>, Vec<_>) = self.0.iter().partition(|(id, _)| hint.iter().any(|h| h.names(id)));
         [first, rest].map(|keys| keys.into_iter().map(|(_, identity)| identity).collect())
     }
@@ -334,7 +339,7 @@ mod tests {
         let mut ring = KeyRing::new();
         let a = ring.push(generate_identity());
         let b = ring.push(generate_identity());
-        let [hinted, others] = ring.split_by_hint(&[b.to_string()]);
+        let [hinted, others] = ring.split_by_hint(std::slice::from_ref(&b));
         assert_eq!(hinted.iter().map(|i| KeyId::of(&i.to_public())).collect::<Vec<_>>(), [b]);
         assert_eq!(others.iter().map(|i| KeyId::of(&i.to_public())).collect::<Vec<_>>(), [a]);
         let [none, all] = ring.split_by_hint(&[]);

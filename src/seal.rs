@@ -75,7 +75,7 @@ pub fn unseal_value(
     ciphertext: &str,
     expected: &Binding,
     keys: &KeyRing,
-    hint: &[String],
+    hint: &[KeyId],
 ) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
     unseal_within(ciphertext, expected, keys, hint, &mut Budget::default())
 }
@@ -84,7 +84,7 @@ fn unseal_within(
     ciphertext: &str,
     expected: &Binding,
     keys: &KeyRing,
-    hint: &[String],
+    hint: &[KeyId],
     budget: &mut Budget,
 ) -> Result<Zeroizing<Vec<u8>>, UnsealError> {
     let opened = open_within(ciphertext, keys, hint, budget)?;
@@ -138,14 +138,14 @@ pub struct Opened {
 ///
 /// # Errors
 /// As [`unseal_value`], except the scope check.
-pub fn open_value(ciphertext: &str, keys: &KeyRing, hint: &[String]) -> Result<Opened, UnsealError> {
+pub fn open_value(ciphertext: &str, keys: &KeyRing, hint: &[KeyId]) -> Result<Opened, UnsealError> {
     open_within(ciphertext, keys, hint, &mut Budget::default())
 }
 
 /// Opens one value, charging its key trials to `budget`. The shape is checked in linear
 /// time before age parses anything ([`envelope::decode`]); the hinted keys are tried
 /// first, and the others only if they fail and the budget allows.
-fn open_within(ciphertext: &str, keys: &KeyRing, hint: &[String], budget: &mut Budget) -> Result<Opened, UnsealError> {
+fn open_within(ciphertext: &str, keys: &KeyRing, hint: &[KeyId], budget: &mut Budget) -> Result<Opened, UnsealError> {
     let (bytes, envelope) = envelope::decode(ciphertext, &Limits::VALUE)?;
     let x25519 = envelope.x25519_stanzas();
     let [hinted, others] = keys.split_by_hint(hint);
@@ -203,7 +203,7 @@ impl age::Recipient for ScopeStanza<'_> {
 }
 
 /// Decrypts a value whose shape [`envelope::decode`] accepted, with `identities`.
-fn decrypt_with(bytes: &[u8], identities: &[&x25519::Identity], hint: &[String]) -> Result<Opened, UnsealError> {
+fn decrypt_with(bytes: &[u8], identities: &[&x25519::Identity], hint: &[KeyId]) -> Result<Opened, UnsealError> {
     let decryptor = age::Decryptor::new_buffered(bytes).map_err(|e| match e {
         age::DecryptError::UnknownFormat => UnsealError::Malformed("unknown age version"),
         _ => UnsealError::Malformed("bad age header"),
@@ -248,7 +248,7 @@ pub struct Resealed {
 pub fn reseal_value(
     ciphertext: &str,
     keys: &KeyRing,
-    hint: &[String],
+    hint: &[KeyId],
     published: &x25519::Recipient,
     candidates: &[x25519::Recipient],
     retired: &[x25519::Recipient],
@@ -284,8 +284,8 @@ pub fn reseal_value(
 
 /// The recorded key ids for a message: only well-formed ids, at most eight, since the
 /// list comes from the object and ends up in status and Events.
-fn describe_hint(hint: &[String]) -> String {
-    let ids: Vec<&str> = hint.iter().filter(|h| KeyId::parse(h).is_some()).map(String::as_str).take(8).collect();
+fn describe_hint(hint: &[KeyId]) -> String {
+    let ids: Vec<&str> = hint.iter().map(KeyId::as_str).take(8).collect();
     if ids.is_empty() { "unrecorded".into() } else { ids.join(", ") }
 }
 
@@ -396,8 +396,8 @@ pub fn unseal_secret(sealed: &SealedSecret, keys: &KeyRing) -> Result<PlainSecre
         })?;
         let binding = Binding::new(spec.scope, namespace.as_deref(), name.as_deref(), key)
             .map_err(|message| Error::Invalid { document: 1, name: who.clone(), message })?;
-        let hint = spec.key_ids.get(key).map(Vec::as_slice).unwrap_or_default();
-        data.insert(key.clone(), unseal_within(ciphertext, &binding, keys, hint, &mut budget).map_err(fail)?);
+        let hint = KeyId::hints(spec.key_ids.get(key).map(Vec::as_slice).unwrap_or_default());
+        data.insert(key.clone(), unseal_within(ciphertext, &binding, keys, &hint, &mut budget).map_err(fail)?);
     }
     let template = spec.template.clone().unwrap_or_default();
     let metadata = template.metadata.unwrap_or_default();

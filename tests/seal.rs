@@ -40,8 +40,7 @@ proptest! {
         let (ring, recipients) = ring_and_recipients();
         let binding = strict("ns", "name", &key);
         let sealed = seal_value(&value, &binding, &recipients).unwrap();
-        let hint: Vec<String> = sealed.key_ids.iter().map(KeyId::to_string).collect();
-        let opened = unseal_value(&sealed.ciphertext, &binding, &ring, &hint).unwrap();
+        let opened = unseal_value(&sealed.ciphertext, &binding, &ring, &sealed.key_ids).unwrap();
         prop_assert_eq!(&opened[..], &value[..]);
     }
 }
@@ -79,7 +78,8 @@ fn wrong_identity_is_no_matching_key() {
     let (other_ring, _) = ring_and_recipients();
     let b = strict("ns", "n", "k");
     let sealed = seal_value(b"v", &b, &recipients).unwrap();
-    let err = unseal_value(&sealed.ciphertext, &b, &other_ring, &["0123456789abcdef".into()]).unwrap_err();
+    let hint = KeyId::hints(&["0123456789abcdef".into()]);
+    let err = unseal_value(&sealed.ciphertext, &b, &other_ring, &hint).unwrap_err();
     assert_eq!(err, UnsealError::NoMatchingKey("0123456789abcdef".into()));
 }
 
@@ -229,7 +229,7 @@ fn no_matching_key_message_keeps_only_well_formed_ids() {
     let b = strict("ns", "n", "k");
     let sealed = seal_value(b"v", &b, &recipients).unwrap();
     let hostile = vec!["line\nbreak".to_owned(), "0123456789abcdef".to_owned(), "x".repeat(5000)];
-    let err = unseal_value(&sealed.ciphertext, &b, &other_ring, &hostile).unwrap_err();
+    let err = unseal_value(&sealed.ciphertext, &b, &other_ring, &KeyId::hints(&hostile)).unwrap_err();
     assert_eq!(err, UnsealError::NoMatchingKey("0123456789abcdef".into()));
 }
 
@@ -296,10 +296,11 @@ fn a_64_bit_id_never_decides_whom_a_reseal_keeps() {
     let legacy: Vec<String> = both.ids().iter().map(|id| id.as_str()[..16].to_owned()).collect();
     let v1 = seal_v1(b"v", &format!("gitseal/v1 strict prod db password to={}", legacy.join(",")), &both);
     let b = strict("prod", "db", "password");
-    assert_eq!(&unseal_value(&v1, &b, &cluster, &legacy).unwrap()[..], b"v", "format 1 still opens, legacy hint");
+    let hint = KeyId::hints(&legacy);
+    assert_eq!(&unseal_value(&v1, &b, &cluster, &hint).unwrap()[..], b"v", "format 1 still opens, legacy hint");
     let published = new.iter().next().unwrap().1.clone();
     let offered = [glass.iter().next().unwrap().1.clone()];
-    let result = gitseal::reseal_value(&v1, &cluster, &legacy, &published, &offered, &[]).unwrap();
+    let result = gitseal::reseal_value(&v1, &cluster, &hint, &published, &offered, &[]).unwrap();
     assert_eq!(result.value.key_ids, new.ids(), "the break-glass key is known only by a forgeable 64-bit id");
     assert_eq!(result.dropped.iter().map(|id| id.as_str()).collect::<Vec<_>>(), [legacy[1].as_str()]);
     let opened = gitseal::open_value(&result.value.ciphertext, &cluster, &[]);

@@ -76,8 +76,11 @@ impl Vector {
         Binding::new(scope, self.one("namespace"), self.one("name"), self.one("key").ok_or("no key:")?)
     }
 
-    fn hint(&self) -> Vec<String> {
-        self.one("key-ids").map(|ids| ids.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+    /// The recorded key ids, read as an unsealer reads `spec.keyIds`.
+    fn hint(&self) -> Vec<gitseal::KeyId> {
+        let recorded: Vec<String> =
+            self.one("key-ids").map(|ids| ids.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+        gitseal::KeyId::hints(&recorded)
     }
 
     /// Checks a recovered value against `plaintext-hex:` or `plaintext-sha256:`.

@@ -156,6 +156,9 @@ pub enum Replace {
     Recreate,
 }
 
+/// Longest condition message written: conditions are read by people and dashboards.
+pub const MAX_MESSAGE: usize = 1024;
+
 /// The `Ready` condition for an outcome, keeping `lastTransitionTime` when the status
 /// does not change.
 pub fn ready_condition(
@@ -165,7 +168,21 @@ pub fn ready_condition(
     previous: Option<&Condition>,
     now: Time,
 ) -> Condition {
-    let status = if reason == Reason::Unsealed { "True" } else { "False" };
+    ready(reason == Reason::Unsealed, reason.as_str(), message, generation, previous, now)
+}
+
+/// A `Ready` condition, the one builder of gitseal's objects' conditions: the message cut
+/// to [`MAX_MESSAGE`] characters, `lastTransitionTime` kept from `previous` when the status
+/// does not change.
+pub fn ready(
+    is_ready: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    previous: Option<&Condition>,
+    now: Time,
+) -> Condition {
+    let status = if is_ready { "True" } else { "False" };
     let last_transition_time = match previous {
         Some(p) if p.status == status => p.last_transition_time.clone(),
         _ => now,
@@ -173,8 +190,8 @@ pub fn ready_condition(
     Condition {
         type_: "Ready".into(),
         status: status.into(),
-        reason: reason.as_str().into(),
-        message: message.chars().take(1024).collect(),
+        reason: reason.into(),
+        message: message.chars().take(MAX_MESSAGE).collect(),
         observed_generation: generation,
         last_transition_time,
     }

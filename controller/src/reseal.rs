@@ -103,15 +103,17 @@ pub fn answer(
         .spec
         .values
         .iter()
-        .map(|item| match reseal_value(&item.ciphertext, ring, &item.key_ids, published, &offered, retired) {
-            Ok(resealed) => ResealResult {
-                ciphertext: Some(resealed.value.ciphertext),
-                key_ids: resealed.value.key_ids.iter().map(KeyId::to_string).collect(),
-                dropped: resealed.dropped.iter().map(KeyId::to_string).collect(),
-                retired: resealed.retired.iter().map(KeyId::to_string).collect(),
-                error: None,
-            },
-            Err(e) => ResealResult { error: Some(e.to_string()), ..ResealResult::default() },
+        .map(|item| {
+            match reseal_value(&item.ciphertext, ring, &KeyId::hints(&item.key_ids), published, &offered, retired) {
+                Ok(resealed) => ResealResult {
+                    ciphertext: Some(resealed.value.ciphertext),
+                    key_ids: resealed.value.key_ids.iter().map(KeyId::to_string).collect(),
+                    dropped: resealed.dropped.iter().map(KeyId::to_string).collect(),
+                    retired: resealed.retired.iter().map(KeyId::to_string).collect(),
+                    error: None,
+                },
+                Err(e) => ResealResult { error: Some(e.to_string()), ..ResealResult::default() },
+            }
         })
         .collect::<Vec<_>>();
     let failed = values.iter().filter(|v| v.error.is_some()).count();

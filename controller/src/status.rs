@@ -14,9 +14,6 @@ use serde::de::DeserializeOwned;
 
 use crate::FIELD_MANAGER;
 
-/// Longest condition message written: conditions are read by people and dashboards.
-const MAX_MESSAGE: usize = 1024;
-
 /// Writes `status` into the status subresource of object `name` by server-side apply, as
 /// the controller's field manager (forcing, so the controller owns its status fields).
 pub async fn apply<K>(api: &Api<K>, name: &str, status: impl Serialize) -> kube::Result<K>
@@ -29,19 +26,13 @@ where
 
 /// The `Ready` condition answering a request of generation `generation`, set now.
 pub fn answered(ready: bool, reason: &str, message: &str, generation: Option<i64>) -> Condition {
-    Condition {
-        type_: "Ready".into(),
-        status: if ready { "True" } else { "False" }.into(),
-        reason: reason.into(),
-        message: message.chars().take(MAX_MESSAGE).collect(),
-        observed_generation: generation,
-        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
-    }
+    crate::decide::ready(ready, reason, message, generation, None, Time(k8s_openapi::jiff::Timestamp::now()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::MAX_MESSAGE;
 
     #[test]
     fn answered_conditions_are_bounded() {

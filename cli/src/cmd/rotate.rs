@@ -11,21 +11,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use gitseal::crds::{KeyRotation, KeyRotationSpec, KeyRotationStatus};
+use kube::api::PostParams;
 use kube::{Api, Client};
-use serde_json::{Value, json};
 
 use crate::cli::RotateArgs;
 use crate::cluster::{self, FIELD_MANAGER, Grant, api_error, status_code};
 
 /// How often the request's status is read while waiting.
 const POLL: Duration = Duration::from_millis(500);
-
-/// The `KeyRotation` API, used dynamically so the CLI needs no more than its shape.
-fn key_rotations() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("gitseal.dev", "v1alpha1", "KeyRotation"), "keyrotations")
-}
 
 pub fn rotate(args: &RotateArgs) -> Result<()> {
     cluster::block_on(run(args))
@@ -34,9 +28,8 @@ pub fn rotate(args: &RotateArgs) -> Result<()> {
 async fn run(args: &RotateArgs) -> Result<()> {
     let namespace = &args.cluster.controller_namespace;
     let client = cluster::client(&args.cluster).await?;
-    let resource = key_rotations();
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    let name = request(&api, &resource, args.reason.as_deref(), namespace).await?;
+    let api: Api<KeyRotation> = Api::namespaced(client.clone(), namespace);
+    let name = request(&api, args.reason.as_deref(), namespace).await?;
     if args.wait == 0 {
         println!(
             "requested: KeyRotation {namespace}/{name} (not waiting; kubectl -n {namespace} get keyrotation {name})"
@@ -58,18 +51,10 @@ async fn run(args: &RotateArgs) -> Result<()> {
 }
 
 /// Creates the KeyRotation and returns its generated name.
-async fn request(
-    api: &Api<DynamicObject>,
-    resource: &ApiResource,
-    reason: Option<&str>,
-    namespace: &str,
-) -> Result<String> {
-    let spec = match reason {
-        Some(reason) => json!({ "reason": reason }),
-        None => json!({}),
-    };
-    let mut object = DynamicObject::new("", resource).data(json!({ "spec": spec }));
-    object.metadata = ObjectMeta { generate_name: Some("rotate-".into()), ..ObjectMeta::default() };
+async fn request(api: &Api<KeyRotation>, reason: Option<&str>, namespace: &str) -> Result<String> {
+    let mut object = KeyRotation::new("", KeyRotationSpec { reason: reason.map(str::to_owned) });
+    object.metadata.name = None;
+    object.metadata.generate_name = Some("rotate-".into());
     let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
     match api.create(&params, &object).await {
         Ok(created) => created.metadata.name.context("the API server returned the KeyRotation without a name"),
@@ -88,16 +73,16 @@ async fn request(
 
 /// Waits until the controller records the new key, or says why it did not.
 async fn wait_for_key(
-    api: &Api<DynamicObject>,
+    api: &Api<KeyRotation>,
     name: &str,
     namespace: &str,
     deadline: Instant,
 ) -> Result<(String, String)> {
     loop {
         let object = api.get(name).await.with_context(|| format!("cannot read KeyRotation {namespace}/{name}"))?;
-        let status = object.data.get("status").cloned().unwrap_or(Value::Null);
-        if let Some(key) = status.get("key").and_then(Value::as_str).filter(|k| gitseal::KeyId::parse(k).is_some()) {
-            let secret = status.get("secret").and_then(Value::as_str).unwrap_or("secret name not recorded");
+        let status = object.status.unwrap_or_default();
+        if let Some(key) = status.key.as_deref().filter(|k| gitseal::KeyId::parse(k).is_some()) {
+            let secret = status.secret.as_deref().unwrap_or("secret name not recorded");
             return Ok((key.to_owned(), secret.to_owned()));
         }
         if Instant::now() >= deadline {
@@ -111,11 +96,9 @@ async fn wait_for_key(
 }
 
 /// The reason and message of a `Ready` condition that is not `True`, if any.
-fn not_ready(status: &Value) -> Option<String> {
-    let conditions = status.get("conditions")?.as_array()?;
-    let ready = conditions.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))?;
-    let text = |field: &str| ready.get(field).and_then(Value::as_str).unwrap_or_default();
-    (text("status") != "True").then(|| format!("Ready={} {}: {}", text("status"), text("reason"), text("message")))
+fn not_ready(status: &KeyRotationStatus) -> Option<String> {
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    (ready.status != "True").then(|| format!("Ready={} {}: {}", ready.status, ready.reason, ready.message))
 }
 
 /// The new key's recipient from `keys.json`, once the controller has published it.
