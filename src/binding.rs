@@ -82,6 +82,23 @@ impl PartialEq for SealedTo {
 
 impl Eq for SealedTo {}
 
+/// Why a binding cannot be built. Messages say what is wrong in the object's terms; each
+/// program adds how to fix it in its own (a flag, a field).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BindingError {
+    /// The scope binds a coordinate the object lacks.
+    #[error("scope {scope} needs a {coordinate}")]
+    Missing {
+        /// The scope asked for.
+        scope: Scope,
+        /// `namespace` or `name`.
+        coordinate: &'static str,
+    },
+    /// A coordinate breaks Kubernetes' naming rules (the message says which and how).
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// Where a value may be unsealed: the scope plus the coordinates it binds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Binding {
@@ -110,13 +127,11 @@ impl Binding {
     /// another place (a name with a space or a newline).
     ///
     /// # Errors
-    /// A message saying which coordinate the scope needs but is missing, or which rule a
-    /// coordinate breaks.
-    pub fn new(scope: Scope, namespace: Option<&str>, name: Option<&str>, key: &str) -> Result<Binding, String> {
-        let need = |what: &str, v: Option<&str>| {
-            v.filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| format!("scope {scope} needs a {what}; set metadata.{what} or pass -n/--namespace, or choose a wider --scope"))
+    /// [`BindingError::Missing`] naming the coordinate the scope needs but the object
+    /// lacks; [`BindingError::Invalid`] saying which rule a coordinate breaks.
+    pub fn new(scope: Scope, namespace: Option<&str>, name: Option<&str>, key: &str) -> Result<Binding, BindingError> {
+        let need = |coordinate: &'static str, v: Option<&str>| {
+            v.filter(|s| !s.is_empty()).map(str::to_owned).ok_or(BindingError::Missing { scope, coordinate })
         };
         let binding = match scope {
             Scope::Strict => Binding::Strict {
@@ -127,16 +142,14 @@ impl Binding {
             Scope::NamespaceWide => Binding::NamespaceWide { namespace: need("namespace", namespace)? },
             Scope::ClusterWide => Binding::ClusterWide,
         };
-        match &binding {
+        let valid = match &binding {
             Binding::Strict { namespace, name, key } => {
-                validate::namespace(namespace)?;
-                validate::object_name(name)?;
-                validate::data_key(key)?;
+                validate::namespace(namespace).and(validate::object_name(name)).and(validate::data_key(key))
             }
-            Binding::NamespaceWide { namespace } => validate::namespace(namespace)?,
-            Binding::ClusterWide => {}
-        }
-        Ok(binding)
+            Binding::NamespaceWide { namespace } => validate::namespace(namespace),
+            Binding::ClusterWide => Ok(()),
+        };
+        valid.map(|()| binding).map_err(BindingError::Invalid)
     }
 
     /// The scope of this binding.
@@ -324,7 +337,7 @@ mod tests {
             ("Prod", "web", "k"),
             ("prod", "web", "k\ngitseal/v1 cluster-wide"),
         ] {
-            let err = Binding::new(Scope::Strict, Some(ns), Some(name), key).unwrap_err();
+            let err = Binding::new(Scope::Strict, Some(ns), Some(name), key).unwrap_err().to_string();
             assert!(err.contains("not a valid") || err.contains("may contain only"), "{err}");
         }
         assert!(Binding::new(Scope::NamespaceWide, Some("a b"), None, "k").is_err());
@@ -333,8 +346,11 @@ mod tests {
 
     #[test]
     fn scope_needs_its_coordinates() {
-        assert!(Binding::new(Scope::Strict, Some("ns"), None, "k").unwrap_err().contains("name"));
-        assert!(Binding::new(Scope::NamespaceWide, None, Some("n"), "k").unwrap_err().contains("namespace"));
+        let missing = |coordinate| Err(BindingError::Missing { scope: Scope::Strict, coordinate });
+        assert_eq!(Binding::new(Scope::Strict, Some("ns"), None, "k"), missing("name"));
+        assert_eq!(Binding::new(Scope::Strict, None, Some("n"), "k"), missing("namespace"));
+        let err = Binding::new(Scope::NamespaceWide, None, Some("n"), "k").unwrap_err();
+        assert_eq!(err.to_string(), "scope namespace-wide needs a namespace", "no program's flags in the core");
         assert_eq!(Binding::new(Scope::ClusterWide, None, None, "k").unwrap(), Binding::ClusterWide);
     }
 }

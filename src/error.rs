@@ -33,6 +33,10 @@ pub enum UnsealError {
     /// The value opened but carries no valid gitseal payload header.
     #[error("the value opened but its gitseal payload header is missing or unknown")]
     BadPayload,
+    /// The value opened, but could not be sealed again (re-sealing only): e.g. the
+    /// published key plus the earlier recipients kept would exceed the recipient bound.
+    #[error("the value opened but cannot be sealed again: {0}")]
+    CannotReseal(String),
     /// Opening the object would take more key trials (recipient stanzas × keys tried)
     /// than the bound: refused before the work is done.
     #[error("opening this object would take more than {0} key trials (values × recipient stanzas × keys); refused")]
@@ -60,6 +64,17 @@ pub enum Error {
         name: Option<String>,
         /// What is wrong and what to do.
         message: String,
+    },
+    /// The object lacks what its scope binds, or a coordinate breaks the naming rules.
+    #[error("document {document}{}: {source}", describe(.name))]
+    Scope {
+        /// 1-based index of the document.
+        document: usize,
+        /// `namespace/name` of the object, where known.
+        name: Option<String>,
+        /// What the scope needs.
+        #[source]
+        source: crate::binding::BindingError,
     },
     /// A data key's value could not be used.
     #[error("document {document}{}, key {key:?}: {message}", describe(.name))]

@@ -24,7 +24,7 @@ pub mod validate;
 pub mod verify;
 
 pub use backup::{BackupKey, KeyBackup, decrypt_file, encrypt_file};
-pub use binding::{Binding, Payload, SealedTo};
+pub use binding::{Binding, BindingError, Payload, SealedTo};
 pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;
 pub use gitseal_crds::{Scope, SealedSecret, SealedSecretSpec, SecretTemplate};

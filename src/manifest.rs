@@ -77,12 +77,20 @@ impl PlainSecret {
                 annotations: nonempty(&self.annotations),
                 ..ObjectMeta::default()
             },
-            type_: self.type_.clone(),
+            type_: Some(secret_type(self.type_.as_deref()).to_owned()),
             immutable: self.immutable,
             data: Some(self.data.iter().map(|(k, v)| (k.clone(), ByteString(v.to_vec()))).collect()),
             string_data: None,
         }
     }
+}
+
+/// The `type` of a Secret that names none, as Kubernetes defaults it.
+pub const DEFAULT_TYPE: &str = "Opaque";
+
+/// A Secret's `type`, with Kubernetes' default: the one place the default is applied.
+pub fn secret_type(type_: Option<&str>) -> &str {
+    type_.unwrap_or(DEFAULT_TYPE)
 }
 
 /// Zeroizes a Kubernetes Secret's values (`data` and `stringData`) in place. For the

@@ -20,7 +20,7 @@ use crate::binding::{Binding, SealedTo};
 use crate::envelope::{self, Limits};
 use crate::error::{Error, Result, UnsealError};
 use crate::keys::{KeyId, KeyRing, Recipients};
-use crate::manifest::{PlainSecret, display_name};
+use crate::manifest::{PlainSecret, display_name, secret_type};
 use crate::{MAX_SECRET_SIZE, Scope, SealedSecret, SealedSecretSpec, validate};
 use gitseal_crds::{SecretTemplate, TemplateMetadata};
 
@@ -277,8 +277,9 @@ pub fn reseal_value(
         }
         SealedTo::Unrecorded => {}
     }
-    let recipients = Recipients::new(keep).map_err(|_| UnsealError::BadPayload)?;
-    let value = seal_value(&opened.value, &opened.binding, &recipients).map_err(|_| UnsealError::BadPayload)?;
+    let cannot = |e: Error| UnsealError::CannotReseal(e.to_string());
+    let recipients = Recipients::new(keep).map_err(cannot)?;
+    let value = seal_value(&opened.value, &opened.binding, &recipients).map_err(cannot)?;
     Ok(Resealed { value, dropped, retired: retired_ids })
 }
 
@@ -309,7 +310,7 @@ pub fn seal_secret(
     let namespace = match (secret.namespace.as_deref(), default_namespace) {
         (Some(own), Some(flag)) if own != flag => {
             return Err(invalid(format!(
-                "the Secret says namespace {own:?} but --namespace says {flag:?}; remove one"
+                "the Secret says namespace {own:?} but the namespace given is {flag:?}; remove one"
             )));
         }
         (Some(ns), _) | (None, Some(ns)) => Some(ns.to_owned()),
@@ -320,7 +321,8 @@ pub fn seal_secret(
     if let Some(ns) = &namespace {
         validate::namespace(ns).map_err(&invalid)?;
     }
-    Binding::new(scope, namespace.as_deref(), Some(&name), "probe").map_err(&invalid)?;
+    let scoped = |source| Error::Scope { document, name: secret.display_name(), source };
+    Binding::new(scope, namespace.as_deref(), Some(&name), "probe").map_err(scoped)?;
     check_data(secret, document)?;
     let template = template_of(secret);
     if let Some(metadata) = &template.metadata {
@@ -329,7 +331,7 @@ pub fn seal_secret(
 
     let mut spec = SealedSecretSpec { scope, template: Some(template), ..SealedSecretSpec::default() };
     for (key, value) in &secret.data {
-        let binding = Binding::new(scope, namespace.as_deref(), Some(&name), key).map_err(&invalid)?;
+        let binding = Binding::new(scope, namespace.as_deref(), Some(&name), key).map_err(scoped)?;
         let sealed = seal_value(value, &binding, recipients)?;
         spec.key_ids.insert(key.clone(), sealed.key_ids.iter().map(KeyId::to_string).collect());
         spec.encrypted_data.insert(key.clone(), sealed.ciphertext);
@@ -369,7 +371,7 @@ fn template_of(secret: &PlainSecret) -> SecretTemplate {
         .then(|| TemplateMetadata { labels: secret.labels.clone(), annotations });
     SecretTemplate {
         metadata,
-        type_: Some(secret.type_.clone().unwrap_or_else(|| "Opaque".into())),
+        type_: Some(secret_type(secret.type_.as_deref()).to_owned()),
         immutable: secret.immutable,
     }
 }
@@ -395,7 +397,7 @@ pub fn unseal_secret(sealed: &SealedSecret, keys: &KeyRing) -> Result<PlainSecre
             message,
         })?;
         let binding = Binding::new(spec.scope, namespace.as_deref(), name.as_deref(), key)
-            .map_err(|message| Error::Invalid { document: 1, name: who.clone(), message })?;
+            .map_err(|source| Error::Scope { document: 1, name: who.clone(), source })?;
         let hint = KeyId::hints(spec.key_ids.get(key).map(Vec::as_slice).unwrap_or_default());
         data.insert(key.clone(), unseal_within(ciphertext, &binding, keys, &hint, &mut budget).map_err(fail)?);
     }

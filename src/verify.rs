@@ -49,8 +49,8 @@ pub fn check_sealed(sealed: &SealedSecret, known: Option<&[KeyId]>) -> Vec<Probl
         problems.push(Problem::new(None, m));
     }
     let spec = &sealed.spec;
-    if let Err(m) = Binding::new(spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), "k") {
-        problems.push(Problem::new(None, m));
+    if let Err(e) = Binding::new(spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), "k") {
+        problems.push(Problem::new(None, e.to_string()));
     }
     if let Some(metadata) = spec.template.as_ref().and_then(|t| t.metadata.as_ref())
         && let Err(m) = validate::template_metadata(&metadata.labels, &metadata.annotations)

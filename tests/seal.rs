@@ -159,7 +159,7 @@ fn seal_refuses_what_kubernetes_would() {
     assert!(seal_secret(&big, Scope::Strict, None, &r, 1).unwrap_err().to_string().contains("limit"));
 
     let err = seal_secret(&secret(DB), Scope::Strict, Some("dev"), &r, 1).unwrap_err().to_string();
-    assert!(err.contains("--namespace"), "{err}");
+    assert!(err.contains("says namespace \"prod\" but the namespace given is \"dev\"") && !err.contains("--"), "{err}");
 
     // What the controller would refuse, seal refuses first: gitseal's own metadata.
     for meta in ["labels: {gitseal.dev/key: \"true\"}", "annotations: {gitseal.dev/adopt: \"true\"}"] {

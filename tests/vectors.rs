@@ -74,6 +74,7 @@ impl Vector {
     fn binding(&self) -> Result<Binding, String> {
         let scope = self.one("scope").and_then(Scope::from_name).ok_or("missing or unknown scope:")?;
         Binding::new(scope, self.one("namespace"), self.one("name"), self.one("key").ok_or("no key:")?)
+            .map_err(|e| e.to_string())
     }
 
     /// The recorded key ids, read as an unsealer reads `spec.keyIds`.

@@ -152,7 +152,7 @@ fn seal_refuses_input_it_should_not_take_and_writes_nothing() {
         ("sealed.yaml", "already sealed; use `gitseal set`"),
         ("deploy.yaml", "document 1 is a Deployment, not a Secret"),
         ("broken.yaml", "broken.yaml: document 2: "),
-        ("nons.yaml", "needs a namespace"),
+        ("nons.yaml", "scope strict needs a namespace; set metadata.namespace or pass -n/--namespace"),
         ("badkey.yaml", "key \"bad key\""),
     ];
     env.write("deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n");
@@ -183,7 +183,7 @@ fn seal_refuses_input_it_should_not_take_and_writes_nothing() {
 fn raw_and_create_need_what_the_scope_binds() {
     let env = Env::new();
     let err = env.fails(1, &["seal", "--raw", "--name", "db", "--key", "k"], Some(b"v"));
-    assert!(err.contains("namespace"), "{err}");
+    assert!(err.contains("--raw: scope strict needs --namespace; pass it, or choose a wider --scope"), "{err}");
     env.ok(&["seal", "--raw", "--scope", "cluster-wide", "--key", "k"], Some(b"v"));
     let err = env.fails(2, &["seal", "--raw", "-n", "prod"], Some(b"v"));
     assert!(err.contains("--key"), "{err}");

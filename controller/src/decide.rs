@@ -1,6 +1,7 @@
 //! Pure decisions of the reconciler: no client, no clock beyond what is passed in.
 //! Everything here is unit-tested; `reconcile` only carries the decisions out.
 
+use gitseal::manifest::secret_type;
 use gitseal::{Error as CoreError, PlainSecret, SealedSecret, UnsealError};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
@@ -128,7 +129,6 @@ pub fn desired_secret(sealed: &SealedSecret, plain: &PlainSecret) -> Secret {
         controller: Some(true),
         block_owner_deletion: None,
     }]);
-    secret.type_ = Some(plain.type_.clone().unwrap_or_else(|| "Opaque".into()));
     secret
 }
 
@@ -137,7 +137,7 @@ pub fn desired_secret(sealed: &SealedSecret, plain: &PlainSecret) -> Secret {
 /// server will not let change in place.
 pub fn needs_replace(live: &Secret, desired: &Secret) -> Replace {
     let immutable = live.immutable == Some(true);
-    let type_changed = live.type_.as_deref().unwrap_or("Opaque") != desired.type_.as_deref().unwrap_or("Opaque");
+    let type_changed = secret_type(live.type_.as_deref()) != secret_type(desired.type_.as_deref());
     if type_changed || (immutable && (live.data != desired.data || desired.immutable != Some(true))) {
         return Replace::Recreate;
     }

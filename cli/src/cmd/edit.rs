@@ -18,12 +18,12 @@ pub fn set(file: &Path, key: &str, from_file: Option<&Path>, recipients: &Recipi
     let recipients = recipients::to_seal(recipients, Some(file))?;
     let meta = &sealed.metadata;
     let binding = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key)
-        .map_err(|m| anyhow::anyhow!("{label}: {m}"))?;
+        .map_err(|e| anyhow::anyhow!("{label}: {e}; the file's metadata and spec.scope decide where set seals"))?;
     // A merged change of spec.scope (say to cluster-wide) must not widen what set seals:
     // every value already here says in clear where it was sealed for.
     for (other, ciphertext) in &sealed.spec.encrypted_data {
         let here = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), other)
-            .map_err(|m| anyhow::anyhow!("{label}: {m}"))?;
+            .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         if let Some(sealed_for) = gitseal::visible_binding(ciphertext).unwrap_or(None)
             && sealed_for != here
         {

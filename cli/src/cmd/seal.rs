@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use gitseal::manifest::{Document, parse_documents, render};
-use gitseal::{Binding, PlainSecret, Scope, seal_secret, seal_value};
+use gitseal::{Binding, BindingError, PlainSecret, Scope, seal_secret, seal_value};
 use zeroize::Zeroizing;
 
 use crate::cli::{CreateArgs, SealArgs};
@@ -18,8 +18,13 @@ pub fn seal(args: SealArgs) -> Result<()> {
     if args.raw {
         let key = args.key.as_deref().unwrap_or_default();
         gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("--key {key:?}: {m}"))?;
-        let binding = Binding::new(scope, args.namespace.as_deref(), args.name.as_deref(), key)
-            .map_err(|m| anyhow::anyhow!("--raw: {}", m.replace("metadata.", "--")))?;
+        let binding =
+            Binding::new(scope, args.namespace.as_deref(), args.name.as_deref(), key).map_err(|e| match e {
+                BindingError::Missing { scope, coordinate } => {
+                    anyhow::anyhow!("--raw: scope {scope} needs --{coordinate}; pass it, or choose a wider --scope")
+                }
+                BindingError::Invalid(m) => anyhow::anyhow!("--raw: {m}"),
+            })?;
         let value = io::read_value(args.from_file.as_deref())?;
         let sealed = seal_value(&value, &binding, &recipients)?;
         return io::emit(&format!("{}\n", sealed.ciphertext), args.out.write.as_deref());
@@ -32,6 +37,7 @@ pub fn seal(args: SealArgs) -> Result<()> {
         match doc {
             Document::Secret(secret) => sealed.push(
                 seal_secret(secret, scope, args.namespace.as_deref(), &recipients, document)
+                    .map_err(with_fix)
                     .with_context(|| input.label.clone())?,
             ),
             Document::Sealed(s) => bail!(
@@ -85,6 +91,21 @@ pub fn create(args: CreateArgs) -> Result<()> {
         data,
         ..PlainSecret::default()
     };
-    let sealed = seal_secret(&secret, args.scope.into(), None, &recipients, 1).context("gitseal create")?;
+    let sealed =
+        seal_secret(&secret, args.scope.into(), None, &recipients, 1).map_err(with_fix).context("gitseal create")?;
     io::emit(&render(&[sealed], args.out.output.into())?, args.out.write.as_deref())
+}
+
+/// The core says what a scope lacks; this says how to give it on the command line.
+fn with_fix(e: gitseal::Error) -> anyhow::Error {
+    let fix = match &e {
+        gitseal::Error::Scope { source: BindingError::Missing { coordinate: "namespace", .. }, .. } => {
+            "set metadata.namespace or pass -n/--namespace, or choose a wider --scope"
+        }
+        gitseal::Error::Scope { source: BindingError::Missing { .. }, .. } => {
+            "set metadata.name, or choose a wider --scope"
+        }
+        _ => return e.into(),
+    };
+    anyhow::anyhow!("{e}; {fix}")
 }
