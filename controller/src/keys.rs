@@ -20,9 +20,10 @@ use gitseal::{BackupKey, KeyRing, KeyStatus, generate_identity};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch};
 
-use crate::FIELD_MANAGER;
+use crate::decide::{MANAGED_LABEL, MANAGED_VALUE};
+use crate::writes;
 
 pub use gitseal::keyring::{
     KEY_SELECTOR, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE, ROTATION_ANNOTATION, is_key,
@@ -188,7 +189,7 @@ async fn taken_names(api: &Api<Secret>) -> Result<Vec<TakenName>, KeyError> {
 /// already taken. The private key is zeroized from the request and the answer.
 async fn claim(api: &Api<Secret>, secret: Secret) -> Result<Option<PublishedKey>, KeyError> {
     let secret = WipeOnDrop(secret);
-    let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+    let params = writes::post();
     match api.create(&params, &secret).await {
         Ok(created) => Ok(Some(key_of(created))),
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
@@ -270,10 +271,7 @@ pub async fn publish(api: &Api<ConfigMap>, state: &KeyState) -> kube::Result<()>
     let cm = ConfigMap {
         metadata: ObjectMeta {
             name: Some(PUBLIC_KEYS_CONFIGMAP.to_owned()),
-            labels: Some(BTreeMap::from([(
-                "app.kubernetes.io/managed-by".to_owned(),
-                "gitseal-controller".to_owned(),
-            )])),
+            labels: Some(BTreeMap::from([(MANAGED_LABEL.to_owned(), MANAGED_VALUE.to_owned())])),
             ..ObjectMeta::default()
         },
         data: Some(BTreeMap::from([
@@ -282,12 +280,7 @@ pub async fn publish(api: &Api<ConfigMap>, state: &KeyState) -> kube::Result<()>
         ])),
         ..ConfigMap::default()
     };
-    let mut value = serde_json::to_value(&cm).map_err(kube::Error::SerdeError)?;
-    value["apiVersion"] = "v1".into();
-    value["kind"] = "ConfigMap".into();
-    api.patch(PUBLIC_KEYS_CONFIGMAP, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&value))
-        .await
-        .map(|_| ())
+    api.patch(PUBLIC_KEYS_CONFIGMAP, &writes::apply(), &Patch::Apply(&writes::with_kind(&cm))).await.map(|_| ())
 }
 
 #[cfg(test)]

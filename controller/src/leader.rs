@@ -13,9 +13,9 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 
-use crate::FIELD_MANAGER;
+use crate::writes;
 
 /// What to do with the lease as it stands.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,7 +65,7 @@ impl Elector {
         let now = Timestamp::now();
         let current = self.api.get_opt(&self.name).await?;
         let step = step(current.as_ref().and_then(|l| l.spec.as_ref()), &self.me, now);
-        let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+        let params = writes::post();
         let seconds = i32::try_from(self.duration.as_secs()).unwrap_or(15);
         let result = match (step, current) {
             (Step::Standby, _) => return Ok(false),
@@ -104,7 +104,7 @@ impl Elector {
             && spec.holder_identity.as_deref() == Some(self.me.as_str())
         {
             spec.holder_identity = None;
-            let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+            let params = writes::post();
             self.api.replace(&self.name, &params, &lease).await?;
         }
         Ok(())

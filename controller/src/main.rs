@@ -15,8 +15,8 @@ mod reseal;
 mod rotation;
 mod run;
 mod state;
-mod status;
 mod supervise;
+mod writes;
 
 use clap::Parser;
 

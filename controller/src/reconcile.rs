@@ -17,15 +17,15 @@ use std::time::{Duration, Instant};
 use gitseal::manifest::WipeOnDrop;
 use gitseal::{SealedSecret, unseal_secret};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use crate::FIELD_MANAGER;
 use crate::decide::{
     Ownership, Reason, Replace, check_template, condition_changed, desired_secret, needs_replace, ownership,
     ready_condition, stalled_condition,
@@ -33,7 +33,7 @@ use crate::decide::{
 use crate::decrypt::DecryptPool;
 use crate::fairness::{Fairness, Turn};
 use crate::state::Shared;
-use crate::{cache, status};
+use crate::{cache, writes};
 
 /// How often a SealedSecret blocked by an unowned Secret looks for the opt-in again.
 const ADOPTION_RECHECK: Duration = Duration::from_secs(10);
@@ -73,11 +73,20 @@ pub struct Context {
     pub written: Mutex<HashMap<(String, String), Stamp>>,
 }
 
+/// Which SealedSecret, at which generation, a Secret was written for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inputs {
+    /// The SealedSecret's uid.
+    pub uid: Option<String>,
+    /// Its generation.
+    pub generation: Option<i64>,
+}
+
 /// The inputs and result of one successful write of a Secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stamp {
-    /// The SealedSecret's uid and generation.
-    pub sealed: (Option<String>, Option<i64>),
+    /// The SealedSecret it was written for.
+    pub sealed: Inputs,
     /// The key ring's generation.
     pub ring: u64,
     /// The Secret's resourceVersion after the write.
@@ -90,7 +99,7 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     let namespace = sealed.namespace().ok_or(Error::NoNamespace)?;
     let key = (namespace.clone(), sealed.name_any());
     let ring_generation = ctx.shared.ring_generation();
-    let inputs = (sealed.meta().uid.clone(), sealed.meta().generation);
+    let inputs = Inputs { uid: sealed.meta().uid.clone(), generation: sealed.meta().generation };
     if up_to_date(&ctx, &key, &inputs, ring_generation) {
         return Ok(Action::await_change());
     }
@@ -117,36 +126,21 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     } else {
         sealed
     };
-    let (reason, message, wrote) = match unseal(&ctx, turn, sealed.clone()).await {
-        Err((reason, message)) => (reason, message, None),
-        Ok(desired) => match write_secret(&ctx, &sealed, &namespace, desired).await {
-            Ok((Written::NotOurs(message), _)) => (Reason::SecretNotManaged, message, None),
-            Ok((written, secret_version)) => {
-                let message = format!("Secret {} is up to date", sealed.name_any());
-                (Reason::Unsealed, message, Some((written, secret_version)))
-            }
-            Err(e) => {
-                warn!(namespace, name = %sealed.name_any(), error = %e, "writing the Secret failed");
-                (Reason::SecretWriteFailed, format!("writing the Secret failed: {}", api_reason(&e)), None)
-            }
-        },
+    let outcome = match unseal(&ctx, turn, sealed.clone()).await {
+        Err((reason, message)) => Outcome::Refused { reason, message },
+        Ok(desired) => write(&ctx, &sealed, &namespace, desired).await,
     };
+    let (reason, name) = (outcome.reason(), sealed.name_any());
     ctx.written.lock().map(|mut w| w.remove(&key)).ok();
-    let changed = update_status(&ctx, &sealed, &namespace, reason, &message).await?;
-    let (wrote, secret_version) = wrote.map_or((None, None), |(w, v)| (Some(w), v));
-    if reason == Reason::Unsealed {
+    let changed = update_status(&ctx, &sealed, &namespace, reason, &outcome.message(&name)).await?;
+    if let Outcome::Written { version, .. } = &outcome {
         // Secret and status are both written: until one of the inputs changes, nothing to do.
-        let stamp = Stamp { sealed: inputs, ring: ring_generation, secret_version };
+        let stamp = Stamp { sealed: inputs, ring: ring_generation, secret_version: version.clone() };
         ctx.written.lock().map(|mut w| w.insert(key, stamp)).ok();
     }
-    let restored = matches!(wrote, Some(Written::Created | Written::Replaced));
+    let restored = matches!(outcome, Outcome::Written { how: Written::Created | Written::Replaced, .. });
     if changed || restored {
-        let note = match (reason, wrote) {
-            (Reason::Unsealed, Some(Written::Created)) => format!("created Secret {}", sealed.name_any()),
-            (Reason::Unsealed, Some(Written::Replaced)) => format!("restored Secret {}", sealed.name_any()),
-            _ => message.clone(),
-        };
-        publish(&ctx, &sealed, reason, note).await;
+        publish(&ctx, &sealed, reason, outcome.note(&name)).await;
     }
     ctx.shared.metrics.reconciled(reason, started.elapsed().as_secs_f64());
     info!(namespace, name = %sealed.name_any(), reason = reason.as_str(), "reconciled");
@@ -186,7 +180,7 @@ async fn unseal(ctx: &Context, turn: Turn<'_>, sealed: Arc<SealedSecret>) -> Res
 /// Whether nothing changed since this replica last wrote the Secret and a Ready status
 /// for it: same SealedSecret (uid, generation), same key ring, and the Secret still at the
 /// version that write left.
-fn up_to_date(ctx: &Context, key: &(String, String), inputs: &(Option<String>, Option<i64>), ring: u64) -> bool {
+fn up_to_date(ctx: &Context, key: &(String, String), inputs: &Inputs, ring: u64) -> bool {
     let Some(meta) = ctx.managed.get(&ObjectRef::new(&key.1).within(&key.0)) else { return false };
     let Ok(written) = ctx.written.lock() else { return false };
     written.get(key).is_some_and(|stamp| {
@@ -204,48 +198,121 @@ pub fn error_policy(sealed: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>)
     Action::requeue(Duration::from_secs(5))
 }
 
+/// What became of one SealedSecret.
+#[derive(Debug)]
+enum Outcome {
+    /// Unsealing or its checks refused it; the Secret is untouched.
+    Refused { reason: Reason, message: String },
+    /// A Secret of that name belongs to someone else; it is untouched.
+    NotOurs(String),
+    /// The Secret was written.
+    Written { how: Written, version: Option<String> },
+    /// The API server refused the write, or could not be reached.
+    WriteFailed(String),
+}
+
+impl Outcome {
+    fn reason(&self) -> Reason {
+        match self {
+            Outcome::Refused { reason, .. } => *reason,
+            Outcome::NotOurs(_) => Reason::SecretNotManaged,
+            Outcome::Written { .. } => Reason::Unsealed,
+            Outcome::WriteFailed(_) => Reason::SecretWriteFailed,
+        }
+    }
+
+    /// The `Ready` condition's message.
+    fn message(&self, name: &str) -> String {
+        match self {
+            Outcome::Refused { message, .. } | Outcome::NotOurs(message) => message.clone(),
+            Outcome::Written { .. } => format!("Secret {name} is up to date"),
+            Outcome::WriteFailed(why) => format!("writing the Secret failed: {why}"),
+        }
+    }
+
+    /// The Event's note.
+    fn note(&self, name: &str) -> String {
+        match self {
+            Outcome::Written { how: Written::Created, .. } => format!("created Secret {name}"),
+            Outcome::Written { how: Written::Replaced, .. } => format!("restored Secret {name}"),
+            other => other.message(name),
+        }
+    }
+}
+
+/// How a Secret was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Written {
     Created,
     Applied,
     Replaced,
-    NotOurs(String),
 }
 
-/// Writes the Secret; returns what was done and the Secret's resourceVersion afterwards.
-async fn write_secret(
-    ctx: &Context,
-    sealed: &SealedSecret,
-    namespace: &str,
-    desired: WipeOnDrop,
-) -> kube::Result<(Written, Option<String>)> {
+/// Writes the Secret unless a Secret of that name belongs to someone else.
+async fn write(ctx: &Context, sealed: &SealedSecret, namespace: &str, desired: WipeOnDrop) -> Outcome {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let name = sealed.name_any();
-    let post = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
     // The managed store only holds Secrets carrying our label; anything else needs a look.
-    let known = ctx.managed.get(&ObjectRef::new(&name).within(namespace));
-    let existing_meta = match known {
-        Some(meta) => meta.metadata.clone(),
-        None => match api.create(&post, &desired).await {
-            Ok(s) => return Ok((Written::Created, version(s))),
-            Err(kube::Error::Api(e)) if e.code == 409 => match api.get_metadata_opt(&name).await? {
-                Some(meta) => meta.metadata,
-                None => {
-                    return api.create(&post, &desired).await.map(|s| (Written::Created, version(s)));
+    let known = ctx.managed.get(&ObjectRef::new(&name).within(namespace)).map(|m| m.metadata.clone());
+    let written = async {
+        match create_unless_present(&api, &name, &desired, known).await? {
+            Found::Created(version) => Ok(Outcome::Written { how: Written::Created, version }),
+            Found::Existing(meta) => match ownership(&meta, sealed) {
+                Ownership::Foreign(message) => Ok(Outcome::NotOurs(message)),
+                Ownership::Ours | Ownership::Adoptable => {
+                    let (how, version) = update(&api, &name, desired).await?;
+                    Ok(Outcome::Written { how, version })
                 }
             },
-            Err(e) => return Err(e),
-        },
+        }
     };
-    if let Ownership::Foreign(message) = ownership(&existing_meta, sealed) {
-        return Ok((Written::NotOurs(message), None));
+    written.await.unwrap_or_else(|e: kube::Error| {
+        warn!(namespace, name, error = %e, "writing the Secret failed");
+        Outcome::WriteFailed(api_reason(&e))
+    })
+}
+
+/// A Secret under the name gitseal writes to.
+#[derive(Debug)]
+enum Found {
+    /// There was none: created now, at this resourceVersion.
+    Created(Option<String>),
+    /// One exists (its metadata), to be checked and updated.
+    Existing(Box<ObjectMeta>),
+}
+
+/// Creates the Secret unless one of that name exists (`known`, from the managed store, or
+/// found by the create's `AlreadyExists`); a Secret deleted between the two is created.
+async fn create_unless_present(
+    api: &Api<Secret>,
+    name: &str,
+    desired: &Secret,
+    known: Option<ObjectMeta>,
+) -> kube::Result<Found> {
+    if let Some(meta) = known {
+        return Ok(Found::Existing(Box::new(meta)));
     }
-    let mut body = with_kind(&desired);
-    let patched = api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await;
+    match api.create(&writes::post(), desired).await {
+        Ok(s) => Ok(Found::Created(version(s))),
+        Err(kube::Error::Api(e)) if e.code == 409 => match api.get_metadata_opt(name).await? {
+            Some(meta) => Ok(Found::Existing(Box::new(meta.metadata))),
+            None => api.create(&writes::post(), desired).await.map(|s| Found::Created(version(s))),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Brings an existing Secret to `desired`: a server-side apply, then a replace when
+/// another writer added keys, or delete and create when the API server will not change
+/// it in place (immutable data, another type).
+async fn update(api: &Api<Secret>, name: &str, desired: WipeOnDrop) -> kube::Result<(Written, Option<String>)> {
+    let mut body = writes::with_kind(&*desired);
+    let patched = api.patch(name, &writes::apply(), &Patch::Apply(&body)).await;
     wipe_values(&mut body);
     let live = WipeOnDrop(match patched {
         Ok(live) => live,
         // The API server refuses to change an immutable Secret's data or any Secret's type.
-        Err(kube::Error::Api(e)) if e.code == 422 => api.get(&name).await?,
+        Err(kube::Error::Api(e)) if e.code == 422 => api.get(name).await?,
         Err(e) => return Err(e),
     });
     match needs_replace(&live, &desired) {
@@ -253,16 +320,12 @@ async fn write_secret(
         Replace::Put => {
             let mut replacement = desired;
             replacement.metadata.resource_version.clone_from(&live.metadata.resource_version);
-            api.replace(&name, &post, &replacement).await.map(|s| (Written::Replaced, version(s)))
+            api.replace(name, &writes::post(), &replacement).await.map(|s| (Written::Replaced, version(s)))
         }
         Replace::Recreate => {
-            api.delete(
-                &name,
-                &DeleteParams::default()
-                    .preconditions(kube::api::Preconditions { uid: live.metadata.uid.clone(), resource_version: None }),
-            )
-            .await?;
-            api.create(&post, &desired).await.map(|s| (Written::Replaced, version(s)))
+            let only_that_one = kube::api::Preconditions { uid: live.metadata.uid.clone(), resource_version: None };
+            api.delete(name, &DeleteParams::default().preconditions(only_that_one)).await?;
+            api.create(&writes::post(), &desired).await.map(|s| (Written::Replaced, version(s)))
         }
     }
 }
@@ -284,13 +347,6 @@ fn wipe_values(body: &mut serde_json::Value) {
     }
 }
 
-fn with_kind(secret: &Secret) -> serde_json::Value {
-    let mut v = serde_json::to_value(secret).unwrap_or_default();
-    v["apiVersion"] = "v1".into();
-    v["kind"] = "Secret".into();
-    v
-}
-
 /// Writes `Ready` and `observedGeneration` when they change; returns whether they did.
 async fn update_status(
     ctx: &Context,
@@ -310,7 +366,7 @@ async fn update_status(
     let stalled = stalled_condition(&next, reason, status.conditions.iter().find(|c| c.type_ == "Stalled"));
     let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), namespace);
     let written = serde_json::json!({ "observedGeneration": generation, "conditions": [next, stalled] });
-    status::apply(&api, &sealed.name_any(), written).await.map_err(Error::PatchStatus)?;
+    writes::apply_status(&api, &sealed.name_any(), written).await.map_err(Error::PatchStatus)?;
     Ok(true)
 }
 
@@ -332,5 +388,144 @@ fn api_reason(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} ({})", s.reason, s.code),
         _ => "the API server could not be reached".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The write path's branches against a scripted API server (the e2e tests run it
+    //! against a real one): each test lists the requests it expects, in order, and the
+    //! answers to give.
+
+    use super::*;
+    use k8s_openapi::ByteString;
+    use kube::client::Body;
+    use std::collections::BTreeMap;
+
+    type Request = hyper::Request<Body>;
+    type Response = hyper::Response<Body>;
+
+    /// One expected request (method and path) and the answer (status code and body).
+    struct Exchange(&'static str, &'static str, u16, serde_json::Value);
+
+    /// A client whose API server answers `script` in order, and fails the test on any
+    /// other request. The returned handle ends when the script is done.
+    fn scripted(script: Vec<Exchange>) -> (Api<Secret>, tokio::task::JoinHandle<()>) {
+        let (service, handle) = tower_test::mock::pair::<Request, Response>();
+        let server = tokio::spawn(async move {
+            let mut handle = std::pin::pin!(handle);
+            for Exchange(method, path, code, body) in script {
+                let (request, respond) = handle.next_request().await.expect("a request");
+                assert_eq!((request.method().as_str(), request.uri().path()), (method, path));
+                let body = Body::from(serde_json::to_vec(&body).unwrap());
+                respond.send_response(hyper::Response::builder().status(code).body(body).unwrap());
+            }
+        });
+        (Api::namespaced(Client::new(service, "ns"), "ns"), server)
+    }
+
+    fn status(code: u16, reason: &str) -> serde_json::Value {
+        serde_json::json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason })
+    }
+
+    fn secret(version: &str, data: &[(&str, &[u8])], immutable: bool) -> Secret {
+        let mut s = Secret::default();
+        s.metadata.name = Some("db".into());
+        s.metadata.namespace = Some("ns".into());
+        s.metadata.uid = Some(format!("uid-{version}"));
+        s.metadata.resource_version = Some(version.into());
+        s.data = Some(data.iter().map(|(k, v)| ((*k).to_owned(), ByteString(v.to_vec()))).collect::<BTreeMap<_, _>>());
+        s.type_ = Some("Opaque".into());
+        s.immutable = immutable.then_some(true);
+        s
+    }
+
+    fn json(s: &Secret) -> serde_json::Value {
+        writes::with_kind(s)
+    }
+
+    const ONE: &str = "/api/v1/namespaces/ns/secrets/db";
+    const ALL: &str = "/api/v1/namespaces/ns/secrets";
+
+    #[tokio::test]
+    async fn a_secret_deleted_between_conflict_and_look_is_created() {
+        let desired = secret("", &[("k", b"v")], false);
+        let (api, server) = scripted(vec![
+            Exchange("POST", ALL, 409, status(409, "AlreadyExists")),
+            Exchange("GET", ONE, 404, status(404, "NotFound")),
+            Exchange("POST", ALL, 201, json(&secret("7", &[("k", b"v")], false))),
+        ]);
+        let found = create_unless_present(&api, "db", &desired, None).await.unwrap();
+        assert!(matches!(found, Found::Created(Some(ref v)) if v == "7"), "{found:?}");
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_conflict_with_an_existing_secret_returns_it_for_the_ownership_check() {
+        let desired = secret("", &[("k", b"v")], false);
+        let (api, server) = scripted(vec![
+            Exchange("POST", ALL, 409, status(409, "AlreadyExists")),
+            Exchange("GET", ONE, 200, json(&secret("3", &[("other", b"x")], false))),
+        ]);
+        let found = create_unless_present(&api, "db", &desired, None).await.unwrap();
+        assert!(matches!(found, Found::Existing(ref m) if m.uid.as_deref() == Some("uid-3")), "{found:?}");
+        server.await.unwrap();
+        // Known from the managed store: no request at all.
+        let (api, server) = scripted(vec![]);
+        let known = secret("4", &[], false).metadata;
+        assert!(matches!(create_unless_present(&api, "db", &desired, Some(known)).await, Ok(Found::Existing(_))));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_apply_that_converges_is_the_only_write() {
+        let desired = WipeOnDrop(secret("", &[("k", b"v")], false));
+        let (api, server) = scripted(vec![Exchange("PATCH", ONE, 200, json(&secret("8", &[("k", b"v")], false)))]);
+        assert_eq!(update(&api, "db", desired).await.unwrap(), (Written::Applied, Some("8".into())));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn keys_another_writer_added_are_replaced_away() {
+        let desired = WipeOnDrop(secret("", &[("k", b"v")], false));
+        let (api, server) = scripted(vec![
+            Exchange("PATCH", ONE, 200, json(&secret("8", &[("k", b"v"), ("planted", b"x")], false))),
+            Exchange("PUT", ONE, 200, json(&secret("9", &[("k", b"v")], false))),
+        ]);
+        assert_eq!(update(&api, "db", desired).await.unwrap(), (Written::Replaced, Some("9".into())));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_immutable_secret_the_apply_cannot_change_is_deleted_and_created() {
+        let desired = WipeOnDrop(secret("", &[("k", b"new")], true));
+        let (api, server) = scripted(vec![
+            Exchange("PATCH", ONE, 422, status(422, "Invalid")),
+            Exchange("GET", ONE, 200, json(&secret("5", &[("k", b"old")], true))),
+            Exchange("DELETE", ONE, 200, json(&secret("5", &[("k", b"old")], true))),
+            Exchange("POST", ALL, 201, json(&secret("6", &[("k", b"new")], true))),
+        ]);
+        assert_eq!(update(&api, "db", desired).await.unwrap(), (Written::Replaced, Some("6".into())));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refusal_other_than_invalid_is_an_error_not_a_recreate() {
+        let desired = WipeOnDrop(secret("", &[("k", b"v")], false));
+        let (api, server) = scripted(vec![Exchange("PATCH", ONE, 403, status(403, "Forbidden"))]);
+        let err = update(&api, "db", desired).await.unwrap_err();
+        assert_eq!(api_reason(&err), "Forbidden (403)");
+        server.await.unwrap();
+    }
+
+    #[test]
+    fn outcomes_name_their_reason_message_and_event() {
+        let created = Outcome::Written { how: Written::Created, version: None };
+        assert_eq!((created.reason(), created.note("db")), (Reason::Unsealed, "created Secret db".to_owned()));
+        assert_eq!(created.message("db"), "Secret db is up to date");
+        let failed = Outcome::WriteFailed("Forbidden (403)".into());
+        assert_eq!(failed.reason(), Reason::SecretWriteFailed);
+        assert_eq!(failed.note("db"), "writing the Secret failed: Forbidden (403)");
+        assert_eq!(Outcome::NotOurs("someone else's".into()).reason(), Reason::SecretNotManaged);
     }
 }

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::status;
+use crate::writes;
 
 /// Attempts before a request is given up.
 const ATTEMPTS: u32 = 5;
@@ -102,8 +102,8 @@ async fn give_up<K>(api: &Api<K>, request: &K, message: &str) -> kube::Result<()
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    let condition = status::answered(false, "Failed", message, request.meta().generation);
-    status::apply(api, &request.name_any(), serde_json::json!({ "conditions": [condition] })).await?;
+    let condition = writes::answered(false, "Failed", message, request.meta().generation);
+    writes::apply_status(api, &request.name_any(), serde_json::json!({ "conditions": [condition] })).await?;
     Ok(())
 }
 

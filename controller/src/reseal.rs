@@ -20,7 +20,7 @@ use tracing::info;
 
 use crate::decrypt::DecryptPool;
 use crate::state::Shared;
-use crate::status;
+use crate::writes;
 
 /// Largest answer written into a ResealRequest: its status and spec together must stay
 /// under the API server's object size limit (etcd's 1.5 MiB request limit by default),
@@ -58,7 +58,7 @@ async fn respond(
         .await
         .ok_or("re-encryption failed unexpectedly; see the controller's log")?;
     let failed = status.values.iter().filter(|v| v.error.is_some()).count();
-    match status::apply(api, &name, &status).await {
+    match writes::apply_status(api, &name, &status).await {
         // Deleted meanwhile: nobody waits for the answer.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e.to_string()),
@@ -81,7 +81,7 @@ fn fit(status: ResealRequestStatus, spec: &ResealRequestSpec, generation: Option
         spec.values.len(),
         gitseal::crds::bounds::RESEAL_BATCH,
     );
-    let condition = status::answered(false, "TooLarge", &message, generation);
+    let condition = writes::answered(false, "TooLarge", &message, generation);
     ResealRequestStatus { values: Vec::new(), conditions: vec![condition] }
 }
 
@@ -119,7 +119,7 @@ pub fn answer(
     let failed = values.iter().filter(|v| v.error.is_some()).count();
     let reason = if failed == 0 { "Resealed" } else { "PartiallyResealed" };
     let message = format!("{} of {} values re-encrypted", values.len() - failed, values.len());
-    let condition = status::answered(true, reason, &message, request.metadata.generation);
+    let condition = writes::answered(true, reason, &message, request.metadata.generation);
     ResealRequestStatus { values, conditions: vec![condition] }
 }
 

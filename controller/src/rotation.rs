@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use crate::keys::{self, KeyError};
 use crate::state::Shared;
-use crate::status;
+use crate::writes;
 
 /// Longest wait between scheduled rotation attempts that keep failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -68,18 +68,18 @@ async fn rotate(
             // Trying again would meet the same Secret: answer now, so the requester learns why.
             warn!(rotation = %request.name_any(), error = %e, "rotation refused");
             let message = format!("{e}; then file a new KeyRotation");
-            let condition = status::answered(false, e.reason(), &message, request.metadata.generation);
+            let condition = writes::answered(false, e.reason(), &message, request.metadata.generation);
             let answer = serde_json::json!({ "conditions": [condition] });
-            status::apply(requests, &request.name_any(), answer).await.map_err(Error::PatchStatus)?;
+            writes::apply_status(requests, &request.name_any(), answer).await.map_err(Error::PatchStatus)?;
             return Ok(());
         }
     };
     let (id, name) = (&key.id, &key.secret);
     info!(rotation = %request.name_any(), key = %id, secret = %name, "rotated: new key published");
     let message = format!("created key {id} in Secret {name}; it is now the published key");
-    let condition = status::answered(true, "Rotated", &message, request.metadata.generation);
+    let condition = writes::answered(true, "Rotated", &message, request.metadata.generation);
     let answer = serde_json::json!({ "key": id, "secret": name, "conditions": [condition] });
-    status::apply(requests, &request.name_any(), answer).await.map_err(Error::PatchStatus)?;
+    writes::apply_status(requests, &request.name_any(), answer).await.map_err(Error::PatchStatus)?;
     Ok(())
 }
 

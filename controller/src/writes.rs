@@ -1,0 +1,64 @@
+//! How the controller writes to the API server: every create and server-side apply under
+//! its one field manager, objects and status patches with their `apiVersion` and `kind`,
+//! and the `Ready` condition that answers a request (KeyRotation, ResealRequest).
+//!
+//! ```text
+//!  create ──post()──────────────────────────▶ POST, fieldManager gitseal-controller
+//!  object ──with_kind──▶ apply()───────────▶ PATCH (apply, force)
+//!  status ──apply_status(api, name, status)──▶ PATCH …/status {apiVersion, kind, status}
+//! ```
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::Resource;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::FIELD_MANAGER;
+
+/// Parameters of every create.
+pub fn post() -> PostParams {
+    PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() }
+}
+
+/// Parameters of every server-side apply: the controller owns the fields it writes.
+pub fn apply() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+/// `object` as an apply patch body: serialized, with its `apiVersion` and `kind`.
+pub fn with_kind<K: Resource<DynamicType = ()> + Serialize>(object: &K) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap_or_default();
+    value["apiVersion"] = K::api_version(&()).into();
+    value["kind"] = K::kind(&()).into();
+    value
+}
+
+/// Writes `status` into the status subresource of object `name` by server-side apply, as
+/// the controller's field manager (forcing, so the controller owns its status fields).
+pub async fn apply_status<K>(api: &Api<K>, name: &str, status: impl Serialize) -> kube::Result<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
+    api.patch_status(name, &apply(), &Patch::Apply(&patch)).await
+}
+
+/// The `Ready` condition answering a request of generation `generation`, set now.
+pub fn answered(ready: bool, reason: &str, message: &str, generation: Option<i64>) -> Condition {
+    crate::decide::ready(ready, reason, message, generation, None, Time(k8s_openapi::jiff::Timestamp::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::MAX_MESSAGE;
+
+    #[test]
+    fn answered_conditions_are_bounded() {
+        let c = answered(false, "Failed", &"x".repeat(5000), Some(3));
+        assert_eq!((c.type_.as_str(), c.status.as_str(), c.reason.as_str()), ("Ready", "False", "Failed"));
+        assert_eq!((c.message.len(), c.observed_generation), (MAX_MESSAGE, Some(3)));
+        assert_eq!(answered(true, "Rotated", "ok", None).status, "True");
+    }
+}
