@@ -151,6 +151,13 @@ impl Recipients {
 
 fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
     let s = s.trim();
+    if s.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+        // Never echoed: it is a private key.
+        return Err(Error::Recipient {
+            line: "given".into(),
+            message: "this is a private key, not a recipient: pass its public key (the `# public key:` line of its key file, or age-keygen -y FILE), and keep the private key out of command lines and shell history".into(),
+        });
+    }
     x25519::Recipient::from_str(s).map_err(|e| Error::Recipient {
         line: format!("{s:?}"),
         message: if s.starts_with("age1") {
@@ -314,6 +321,19 @@ mod tests {
         let bad = "# x\nage1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\nssh-ed25519 AAAA\n";
         let err = Recipients::parse_file(bad).unwrap_err().to_string();
         assert!(err.contains("line 3") && err.contains("ssh"), "{err}");
+    }
+
+    #[test]
+    fn a_private_key_given_as_a_recipient_is_named_and_never_echoed() {
+        let secret = "AGE-SECRET-KEY-17PF7JC9N5Q5WEWYD5QJ5U6K6MJZMDE3W95HRT0S74LSAGA768XFS4GU5P3";
+        for err in [
+            Recipients::parse_each([secret]).unwrap_err().to_string(),
+            Recipients::parse_file(&format!("# x\n{secret}\n")).unwrap_err().to_string(),
+        ] {
+            assert!(err.contains("this is a private key") && !err.contains("7PF7JC9N"), "{err}");
+        }
+        let err = Recipients::parse_file(&format!("# x\n{secret}\n")).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
     }
 
     #[test]
