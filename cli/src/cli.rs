@@ -90,9 +90,16 @@ pub enum Command {
     },
     /// Print the recipients new seals should use, fetched from the cluster (age recipients file).
     #[command(
-        after_help = "Examples:\n  gitseal fetch-key > .gitseal-recipients      # commit it for offline sealing\n  gitseal seal -R <(gitseal fetch-key --context prod) -f secret.yaml"
+        after_help = "Examples:\n  gitseal fetch-key -w .gitseal-recipients     # commit it for offline sealing; a failed fetch leaves the file as it was\n  gitseal seal -R <(gitseal fetch-key --context prod) -f secret.yaml"
     )]
-    FetchKey(ClusterArgs),
+    FetchKey {
+        /// Write to this file (atomically: a failed fetch leaves it as it was) instead of
+        /// stdout. `> FILE` would empty the file before the fetch even starts.
+        #[arg(short = 'w', long = "output-file", value_name = "FILE")]
+        write: Option<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
     /// Re-encrypt SealedSecret files to the cluster's published key (the controller does it; no plaintext leaves it).
     #[command(
         after_help = "Examples:\n  gitseal rotate && gitseal reseal deploy/     # then commit, apply, and retire the old key\n  gitseal reseal -R break-glass.txt .          # keep a break-glass recipient the values already had"
@@ -110,7 +117,7 @@ pub enum Command {
     },
     /// Rotate the cluster's key: gitseal-controller creates a new key and publishes it at once.
     #[command(
-        after_help = "Older keys keep unsealing. The request is a KeyRotation object in the controller's namespace,\nso RBAC decides who may rotate and the objects are the audit trail.\n\nExamples:\n  gitseal rotate --reason \"yearly rotation\"\n  gitseal rotate && gitseal fetch-key > .gitseal-recipients && gitseal reseal ."
+        after_help = "Older keys keep unsealing. The request is a KeyRotation object in the controller's namespace,\nso RBAC decides who may rotate and the objects are the audit trail.\n\nExamples:\n  gitseal rotate --reason \"yearly rotation\"\n  gitseal rotate && gitseal fetch-key -w .gitseal-recipients && gitseal reseal ."
     )]
     Rotate(RotateArgs),
     /// Manage the cluster's keys: list, retire, back up (export) and restore (import).

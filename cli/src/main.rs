@@ -42,7 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Verify { paths, recipients_files, output } => {
             return cmd::verify::verify(&paths, &recipients_files, output);
         }
-        Command::FetchKey(args) => cmd::fetch_key::fetch_key(&args)?,
+        Command::FetchKey { write, cluster } => cmd::fetch_key::fetch_key(&cluster, write.as_deref())?,
         Command::Rotate(args) => cmd::rotate::rotate(&args)?,
         Command::Reseal { paths, recipients_files, cluster } => {
             return cmd::reseal::reseal(&paths, &recipients_files, &cluster);

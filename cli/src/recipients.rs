@@ -66,7 +66,7 @@ pub fn to_seal(args: &RecipientArgs, path: Option<&Path>) -> Result<Recipients> 
         let start = path.unwrap_or(Path::new("."));
         let Some(file) = repository_file(start) else {
             bail!(
-                "no recipients for {}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file beside it or above (gitseal fetch-key > {REPO_RECIPIENTS})",
+                "no recipients for {}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file beside it or above (gitseal fetch-key -w {REPO_RECIPIENTS})",
                 path.map_or_else(|| "the current directory".to_owned(), |p| p.display().to_string())
             );
         };

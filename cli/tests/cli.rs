@@ -339,6 +339,20 @@ fn every_command_takes_the_recipients_nearest_to_the_file_it_writes_or_checks() 
 }
 
 #[test]
+fn fetch_key_to_a_file_that_fails_leaves_the_file_as_it_was() {
+    let env = Env::new();
+    let before = env.read(".gitseal-recipients");
+    // A kubeconfig whose server refuses connections: the fetch fails.
+    env.write(
+        "dead.kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    );
+    let err = env.fails(1, &["fetch-key", "--kubeconfig", "dead.kubeconfig", "-w", ".gitseal-recipients"], None);
+    assert!(!err.is_empty());
+    assert_eq!(env.read(".gitseal-recipients"), before, "the committed recipients survive a failed fetch");
+}
+
+#[test]
 fn a_changed_scope_stops_set_and_fails_verify() {
     let env = Env::new();
     env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));

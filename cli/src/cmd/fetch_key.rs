@@ -1,15 +1,17 @@
 //! `gitseal fetch-key`: the cluster's public recipients, read from the ConfigMap the
 //! controller publishes (readable by every authenticated user; no service proxy).
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 
 use crate::cli::ClusterArgs;
 use crate::cluster::{self, RECIPIENTS_FILE};
 use crate::io;
 
-pub fn fetch_key(args: &ClusterArgs) -> Result<()> {
+pub fn fetch_key(args: &ClusterArgs, write: Option<&Path>) -> Result<()> {
     let text = cluster::block_on(fetch(args))?;
-    io::emit(&text, None)
+    io::emit(&text, write)
 }
 
 async fn fetch(args: &ClusterArgs) -> Result<String> {

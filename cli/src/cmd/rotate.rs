@@ -45,7 +45,7 @@ async fn run(args: &RotateArgs) -> Result<()> {
         None => eprintln!("gitseal: the new key is not published yet; gitseal fetch-key shows it once it is"),
     }
     eprintln!(
-        "next: gitseal fetch-key > .gitseal-recipients, then re-seal what the older keys sealed (gitseal reseal PATH…)"
+        "next: gitseal fetch-key -w .gitseal-recipients, then re-seal what the older keys sealed (gitseal reseal PATH…)"
     );
     Ok(())
 }
