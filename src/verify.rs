@@ -33,8 +33,9 @@ impl Problem {
 
 /// Checks a SealedSecret's form: names, scope coordinates, and for every value base64, a
 /// readable age header with only X25519 recipients, and recorded key ids that match the
-/// number of recipients. With `known` key ids, every value must be sealed to at least one.
-pub fn check_sealed(sealed: &SealedSecret, known: Option<&[KeyId]>) -> Vec<Problem> {
+/// number of recipients. With `known` keys, every value must be sealed to at least one of
+/// them, or with [`Known::exact`] to every one of them and to no other key.
+pub fn check_sealed(sealed: &SealedSecret, known: Option<&Known<'_>>) -> Vec<Problem> {
     let mut problems = Vec::new();
     let meta = &sealed.metadata;
     match meta.name.as_deref() {
@@ -78,7 +79,7 @@ pub fn check_sealed(sealed: &SealedSecret, known: Option<&[KeyId]>) -> Vec<Probl
     problems
 }
 
-fn check_value(value: &str, ids: &[String], known: Option<&[KeyId]>) -> Result<(), String> {
+fn check_value(value: &str, ids: &[String], known: Option<&Known<'_>>) -> Result<(), String> {
     let (bytes, envelope) = envelope::decode(value, &Limits::VALUE).map_err(|e| match e {
         UnsealError::Base64 => "value is not valid base64".to_owned(),
         _ if !value.trim().starts_with(AGE_MAGIC_BASE64) => "value is not a binary age v1 file".to_owned(),
@@ -98,15 +99,46 @@ fn check_value(value: &str, ids: &[String], known: Option<&[KeyId]>) -> Result<(
     if ids.len() != stanzas.len() {
         return Err(format!("keyIds lists {} keys but the value has {} recipients", ids.len(), stanzas.len()));
     }
-    if let Some(known) = known
-        && !ids.iter().filter_map(|id| KeyId::parse(id)).any(|id| known.iter().any(|k| k.names(&id)))
-    {
+    let Some(known) = known else { return Ok(()) };
+    let recorded: Vec<KeyId> = KeyId::hints(ids);
+    if known.exact {
+        let missing: Vec<&str> =
+            known.ids.iter().filter(|k| !recorded.iter().any(|id| id.names(k))).map(KeyId::as_str).collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "value is not sealed to {} ({}); re-seal it (gitseal reseal, or seal again)",
+                missing.join(", "),
+                known.source
+            ));
+        }
+        let strangers: Vec<&str> =
+            recorded.iter().filter(|id| !known.ids.iter().any(|k| k.names(id))).map(KeyId::as_str).collect();
+        if !strangers.is_empty() {
+            return Err(format!(
+                "value is also sealed to {}, which {} does not list",
+                strangers.join(", "),
+                known.source
+            ));
+        }
+    } else if !recorded.iter().any(|id| known.ids.iter().any(|k| k.names(id))) {
         return Err(format!(
             "value is sealed to no known key (its key ids: {}); re-seal it with gitseal reseal or seal",
             ids.join(", ")
         ));
     }
     Ok(())
+}
+
+/// The keys a file's values must be sealed to.
+#[derive(Clone, Copy, Debug)]
+pub struct Known<'a> {
+    /// Their ids.
+    pub ids: &'a [KeyId],
+    /// Every one of them and no other (a repository rule), or at least one of them (a
+    /// recipients file).
+    pub exact: bool,
+    /// Where they come from, for messages.
+    pub source: &'a str,
 }
 
 /// The message for a value sealed for another place than its object now says: a changed

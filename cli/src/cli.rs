@@ -123,6 +123,11 @@ pub enum Command {
     /// Manage the cluster's keys: list, retire, back up (export) and restore (import).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write a starter .gitseal.yaml (repository rules: recipients, scope, namespace per path) here.
+    #[command(
+        after_help = "Rules are matched in order against each file's path relative to the .gitseal.yaml; the first\nmatch gives its recipients, default scope and default namespace. Flags always win.\n\nExamples:\n  gitseal fetch-key -w .gitseal-recipients && gitseal init"
+    )]
+    Init,
     /// Print a completion script for a shell.
     Completions { shell: clap_complete::Shell },
 }
@@ -169,9 +174,11 @@ pub struct SealArgs {
     pub file: String,
     #[command(flatten)]
     pub recipients: RecipientArgs,
-    #[arg(long, value_enum, default_value_t = ScopeArg::Strict)]
-    pub scope: ScopeArg,
-    /// Namespace for Secrets that do not name one (must agree with those that do).
+    /// Where values may be unsealed (default: the repository rule's scope, else strict).
+    #[arg(long, value_enum)]
+    pub scope: Option<ScopeArg>,
+    /// Namespace for Secrets that do not name one (must agree with those that do; default:
+    /// the repository rule's namespace).
     #[arg(short, long)]
     pub namespace: Option<String>,
     #[command(flatten)]
@@ -205,8 +212,9 @@ pub struct CreateArgs {
     /// Secret type, e.g. kubernetes.io/tls.
     #[arg(long = "type", default_value = "Opaque")]
     pub type_: String,
-    #[arg(long, value_enum, default_value_t = ScopeArg::Strict)]
-    pub scope: ScopeArg,
+    /// Where values may be unsealed (default: the repository rule's scope, else strict).
+    #[arg(long, value_enum)]
+    pub scope: Option<ScopeArg>,
     #[command(flatten)]
     pub recipients: RecipientArgs,
     #[command(flatten)]

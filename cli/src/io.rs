@@ -134,12 +134,6 @@ pub fn emit(text: &str, to: Option<&Path>) -> Result<()> {
     }
 }
 
-/// The first `name` in `start` or one of its ancestors.
-pub fn find_upwards(start: &Path, name: &str) -> Option<PathBuf> {
-    let start = fs::canonicalize(start).ok()?;
-    start.ancestors().map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
-}
-
 /// The directory a file lives in, for repository lookups.
 pub fn dir_of(path: &Path) -> PathBuf {
     match path.parent() {

@@ -48,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             return cmd::reseal::reseal(&paths, &recipients_files, &cluster);
         }
         Command::Keys(command) => cmd::keys::run(command)?,
+        Command::Init => cmd::init::init(std::path::Path::new("."))?,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gitseal", &mut std::io::stdout());
         }

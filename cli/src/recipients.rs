@@ -1,16 +1,20 @@
-//! Where a command's recipients come from: one resolver for every command.
+//! What the repository says about a file: the recipients to seal it to, and the default
+//! scope and namespace. One resolver for every command.
 //!
 //! ```text
-//!  -r age1… / -R FILE ───────────────────────────▶ exactly those (flags win)
-//!  neither: .gitseal-recipients nearest to the file ──▶ that file's recipients
-//!           being written or checked (its directory,     (stdin / stdout: the
-//!           then each parent)                            current directory)
+//!  -r / -R, --scope, -n ───────────────────────────────────────▶ flags win
+//!  else, from the file's directory up, the nearest of:
+//!    .gitseal.yaml        rules in order, `path` a regex on the path relative to it;
+//!                         first match: recipients (+ recipientsFile), scope, namespace
+//!                         (no rule matches: that directory's .gitseal-recipients, if any)
+//!    .gitseal-recipients  the recipients
 //! ```
 //!
 //! `seal -w`, `create -w`, `set`, `unset`, `verify` and `reseal` ask for the file they
-//! write or check, so a file under `envs/staging/` uses `envs/staging/.gitseal-recipients`
-//! wherever the command runs. `keys export` takes flags only: the repository's file names
-//! the cluster itself, not the administrators a backup is for.
+//! write or check, so a file under `envs/staging/` gets its own settings wherever the
+//! command runs (stdin / stdout: the current directory). `keys export` takes flags only:
+//! the repository's recipients name the cluster itself, not the administrators a backup is
+//! for.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,12 +22,52 @@ use std::path::{Path, PathBuf};
 
 use age::x25519;
 use anyhow::{Context, Result, bail};
-use gitseal::Recipients;
+use gitseal::{Recipients, Scope};
+use serde::Deserialize;
 
 use crate::cli::RecipientArgs;
 
 /// Name of the repository file holding the recipients to seal to.
 pub const REPO_RECIPIENTS: &str = ".gitseal-recipients";
+/// Name of the repository configuration file.
+pub const CONFIG_FILE: &str = ".gitseal.yaml";
+
+/// The configuration file's contents.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    rules: Vec<RuleSpec>,
+}
+
+/// One rule as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RuleSpec {
+    /// Regex on the path relative to the configuration file's directory, whole path.
+    path: String,
+    #[serde(default)]
+    recipients: Vec<String>,
+    /// Relative to the configuration file's directory.
+    recipients_file: Option<PathBuf>,
+    scope: Option<String>,
+    namespace: Option<String>,
+}
+
+/// What the repository says for one file.
+#[derive(Debug)]
+pub struct Rule {
+    /// Where it comes from, for messages: a recipients file, or a configuration rule.
+    pub source: String,
+    /// The recipients to seal to.
+    pub recipients: Vec<x25519::Recipient>,
+    /// The default scope.
+    pub scope: Option<Scope>,
+    /// The default namespace.
+    pub namespace: Option<String>,
+    /// From a `.gitseal.yaml` rule: values must be sealed to every recipient and to no
+    /// other key (`verify`). A plain `.gitseal-recipients` asks only for one of them.
+    pub exact: bool,
+}
 
 /// Reads an age recipients file (`-R`, `.gitseal-recipients`): one `age1…` per line,
 /// `#` comments.
@@ -48,39 +92,99 @@ pub fn from_flags(recipients: &[String], files: &[PathBuf]) -> Result<Vec<x25519
     Ok(list)
 }
 
-/// The repository's recipients file for `path` (a file, or a directory): the nearest
-/// `.gitseal-recipients` in its directory or above.
-pub fn repository_file(path: &Path) -> Option<PathBuf> {
-    let dir = if path.is_dir() { path.to_path_buf() } else { crate::io::dir_of(path) };
-    crate::io::find_upwards(&dir, REPO_RECIPIENTS)
-}
-
-/// The recipients to seal `path` to (`None`: stdin or stdout, read from the current
-/// directory): the flags, else the repository's file for `path`.
+/// What the repository says for `path` (a file, which need not exist yet): see the
+/// module docs. `None` when nothing is found up to the root.
 ///
 /// # Errors
-/// When there are none, saying how to give some; as [`from_flags`] and [`read_file`].
-pub fn to_seal(args: &RecipientArgs, path: Option<&Path>) -> Result<Recipients> {
-    let mut list = from_flags(&args.recipients, &args.recipients_files)?;
-    if list.is_empty() {
-        let start = path.unwrap_or(Path::new("."));
-        let Some(file) = repository_file(start) else {
-            bail!(
-                "no recipients for {}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file beside it or above (gitseal fetch-key -w {REPO_RECIPIENTS})",
-                path.map_or_else(|| "the current directory".to_owned(), |p| p.display().to_string())
-            );
-        };
-        list = read_file(&file)?;
+/// A configuration or recipients file that cannot be read or parsed, naming it.
+pub fn rule_for(path: &Path) -> Result<Option<Rule>> {
+    let dir = crate::io::dir_of(path);
+    let Ok(dir) = fs::canonicalize(&dir) else { return Ok(None) };
+    let file = dir.join(path.file_name().unwrap_or_default());
+    for at in dir.ancestors() {
+        let config = at.join(CONFIG_FILE);
+        if config.is_file()
+            && let Some(rule) = config_rule(&config, at, &file)?
+        {
+            return Ok(Some(rule));
+        }
+        let simple = at.join(REPO_RECIPIENTS);
+        if simple.is_file() {
+            let recipients = read_file(&simple)?;
+            let source = simple.display().to_string();
+            return Ok(Some(Rule { source, recipients, scope: None, namespace: None, exact: false }));
+        }
     }
-    Ok(Recipients::new(list)?)
+    Ok(None)
+}
+
+/// The first rule of the configuration file `config` (in `dir`) matching `file`.
+fn config_rule(config: &Path, dir: &Path, file: &Path) -> Result<Option<Rule>> {
+    let label = config.display().to_string();
+    let text = fs::read_to_string(config).with_context(|| format!("cannot read {label}"))?;
+    let parsed: Config = serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+    let relative = file.strip_prefix(dir).unwrap_or(file).to_string_lossy().replace('\\', "/");
+    for (i, spec) in parsed.rules.iter().enumerate() {
+        let at = format!("{label}, rule {} (path {:?})", i + 1, spec.path);
+        let pattern = regex::Regex::new(&format!("^(?:{})$", spec.path))
+            .map_err(|e| anyhow::anyhow!("{at}: not a regular expression: {e}"))?;
+        if !pattern.is_match(&relative) {
+            continue;
+        }
+        let mut recipients = Recipients::parse_each(spec.recipients.iter().map(String::as_str)).context(at.clone())?;
+        if let Some(extra) = &spec.recipients_file {
+            recipients.extend(read_file(&dir.join(extra)).context(at.clone())?);
+        }
+        let scope = match spec.scope.as_deref() {
+            None => None,
+            Some(name) => Some(
+                Scope::from_name(name)
+                    .with_context(|| format!("{at}: scope {name:?} is not strict, namespace-wide or cluster-wide"))?,
+            ),
+        };
+        if let Some(ns) = &spec.namespace {
+            gitseal::validate::namespace(ns).map_err(|m| anyhow::anyhow!("{at}: namespace: {m}"))?;
+        }
+        return Ok(Some(Rule { source: at, recipients, scope, namespace: spec.namespace.clone(), exact: true }));
+    }
+    Ok(None)
+}
+
+/// What sealing `path` takes (`None`: stdout, read from the current directory): the
+/// recipients (flags, else the repository's), and the repository's default scope and
+/// namespace, which the command's own flags override.
+pub struct ForSealing {
+    pub recipients: Recipients,
+    pub scope: Option<Scope>,
+    pub namespace: Option<String>,
+}
+
+/// See [`ForSealing`].
+///
+/// # Errors
+/// When there are no recipients, saying how to give some; as [`from_flags`] and
+/// [`rule_for`].
+pub fn for_sealing(args: &RecipientArgs, path: Option<&Path>) -> Result<ForSealing> {
+    let flags = from_flags(&args.recipients, &args.recipients_files)?;
+    let rule = rule_for(path.unwrap_or(Path::new("./-")))?;
+    let (scope, namespace) = rule.as_ref().map_or((None, None), |r| (r.scope, r.namespace.clone()));
+    let list = match (flags.is_empty(), rule) {
+        (false, _) => flags,
+        (true, Some(rule)) if !rule.recipients.is_empty() => rule.recipients,
+        (true, Some(rule)) => bail!("{} gives no recipients; add some, or pass -r age1… or -R FILE", rule.source),
+        (true, None) => bail!(
+            "no recipients for {}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file (gitseal fetch-key -w {REPO_RECIPIENTS}) or a {CONFIG_FILE} (gitseal init) beside it or above",
+            path.map_or_else(|| "the current directory".to_owned(), |p| p.display().to_string())
+        ),
+    };
+    Ok(ForSealing { recipients: Recipients::new(list)?, scope, namespace })
 }
 
 /// The recipients each checked file is held to: the `-R` files for all of them, else
-/// each file's own repository file (read once per file found). `None` for a file with
-/// neither: nothing to check against.
+/// each file's own rule (configuration files read once per file asked about).
 pub struct PerFile {
-    flags: Option<Vec<x25519::Recipient>>,
-    read: BTreeMap<PathBuf, Vec<x25519::Recipient>>,
+    flags: Option<Rule>,
+    found: BTreeMap<PathBuf, Option<Rule>>,
 }
 
 impl PerFile {
@@ -89,23 +193,25 @@ impl PerFile {
     /// # Errors
     /// As [`read_file`].
     pub fn new(files: &[PathBuf]) -> Result<PerFile> {
-        let flags = if files.is_empty() { None } else { Some(from_flags(&[], files)?) };
-        Ok(PerFile { flags, read: BTreeMap::new() })
+        let flags = (!files.is_empty()).then(|| -> Result<Rule> {
+            let source = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+            Ok(Rule { source, recipients: from_flags(&[], files)?, scope: None, namespace: None, exact: false })
+        });
+        Ok(PerFile { flags: flags.transpose()?, found: BTreeMap::new() })
     }
 
-    /// The recipients for `path`.
+    /// The rule for `path`, if any.
     ///
     /// # Errors
-    /// As [`read_file`], for the repository file found.
-    pub fn get(&mut self, path: &Path) -> Result<Option<&[x25519::Recipient]>> {
-        if let Some(flags) = &self.flags {
-            return Ok(Some(flags));
+    /// As [`rule_for`].
+    pub fn get(&mut self, path: &Path) -> Result<Option<&Rule>> {
+        if self.flags.is_some() {
+            return Ok(self.flags.as_ref());
         }
-        let Some(file) = repository_file(path) else { return Ok(None) };
-        if !self.read.contains_key(&file) {
-            let list = read_file(&file)?;
-            self.read.insert(file.clone(), list);
+        if !self.found.contains_key(path) {
+            let rule = rule_for(path)?;
+            self.found.insert(path.to_path_buf(), rule);
         }
-        Ok(self.read.get(&file).map(Vec::as_slice))
+        Ok(self.found.get(path).and_then(Option::as_ref))
     }
 }

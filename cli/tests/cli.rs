@@ -339,6 +339,89 @@ fn every_command_takes_the_recipients_nearest_to_the_file_it_writes_or_checks() 
 }
 
 #[test]
+fn repository_rules_choose_recipients_scope_and_namespace_per_path_and_verify_holds_files_to_them() {
+    let env = Env::new(); // key.txt: the "prod" cluster; .gitseal-recipients lists it
+    fs::create_dir_all(env.path("envs/prod")).unwrap();
+    fs::create_dir_all(env.path("envs/dev")).unwrap();
+    fs::create_dir_all(env.path("keys")).unwrap();
+    let glass = env.ok(&["keygen", "-o", "glass.txt"], None);
+    let dev = env.ok(&["keygen", "-o", "dev.txt"], None);
+    env.write("keys/dev.txt", &dev);
+    env.write(
+        ".gitseal.yaml",
+        &format!(
+            "rules:\n  - path: envs/prod/.*\n    recipients: [{}, {}]\n    namespace: prod\n  - path: envs/dev/.*\n    recipientsFile: keys/dev.txt\n    scope: namespace-wide\n    namespace: dev\n",
+            env.recipient,
+            glass.trim()
+        ),
+    );
+    let id = |r: &str| gitseal::KeyId::of(&gitseal::Recipients::parse_each([r.trim()]).unwrap()[0]).to_string();
+    let no_ns = "apiVersion: v1\nkind: Secret\nmetadata: {name: app}\nstringData: {k: v}\n";
+    // From the root: each file gets its rule's recipients, scope and namespace.
+    env.ok(&["seal", "-w", "envs/dev/app.yaml"], Some(no_ns.as_bytes()));
+    let dev_file = env.read("envs/dev/app.yaml");
+    assert!(dev_file.contains("scope: namespace-wide") && dev_file.contains("namespace: dev"), "{dev_file}");
+    assert!(dev_file.contains(&id(&dev)) && !dev_file.contains(&id(&env.recipient)), "{dev_file}");
+    env.ok(&["create", "db", "--from-literal", "password=x", "-w", "envs/prod/db.yaml"], None);
+    let prod_file = env.read("envs/prod/db.yaml");
+    assert!(prod_file.contains("scope: strict") && prod_file.contains("namespace: prod"), "{prod_file}");
+    assert!(prod_file.contains(&id(&env.recipient)) && prod_file.contains(&id(&glass)), "{prod_file}");
+    // Flags win.
+    env.ok(&["seal", "--scope", "strict", "-n", "qa", "-w", "envs/dev/qa.yaml"], Some(no_ns.as_bytes()));
+    let qa = env.read("envs/dev/qa.yaml");
+    assert!(qa.contains("scope: strict") && qa.contains("namespace: qa"), "{qa}");
+    let out = env.ok(&["verify", "."], None);
+    assert!(out.contains("3 SealedSecret(s): 0 problem(s)"), "{out}");
+    // A prod value sealed without the break-glass key breaks its rule; so does a dev value
+    // that is also sealed to the prod key.
+    env.ok(&["create", "thin", "-r", &env.recipient, "--from-literal", "k=v", "-w", "envs/prod/thin.yaml"], None);
+    env.ok(
+        &[
+            "create",
+            "wide",
+            "-r",
+            dev.trim(),
+            "-r",
+            &env.recipient,
+            "--from-literal",
+            "k=v",
+            "-w",
+            "envs/dev/wide.yaml",
+        ],
+        None,
+    );
+    let out = env.run(&["verify", "."], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("thin.yaml") && text.contains(&format!("not sealed to {}", id(&glass))), "{text}");
+    assert!(text.contains("wide.yaml") && text.contains(&format!("also sealed to {}", id(&env.recipient))), "{text}");
+    assert!(text.contains("5 SealedSecret(s): 2 problem(s)"), "{text}");
+    // A file no rule matches falls back to that directory's .gitseal-recipients.
+    env.ok(&["seal", "-w", "top.yaml"], Some(secret_yaml("prod", "top").as_bytes()));
+    assert!(env.read("top.yaml").contains(&id(&env.recipient)));
+    // A broken rule is named.
+    env.write(".gitseal.yaml", "rules:\n  - path: '('\n    recipients: []\n");
+    let err = env.fails(1, &["seal", "-w", "x.yaml"], Some(no_ns.as_bytes()));
+    assert!(err.contains(".gitseal.yaml, rule 1") && err.contains("not a regular expression"), "{err}");
+    env.write(".gitseal.yaml", "rules:\n  - path: .*\n    scope: global\n");
+    let err = env.fails(1, &["seal", "-w", "x.yaml"], Some(no_ns.as_bytes()));
+    assert!(err.contains("scope \"global\""), "{err}");
+}
+
+#[test]
+fn init_writes_a_starter_config_once() {
+    let env = Env::new();
+    env.ok(&["init"], None);
+    let text = env.read(".gitseal.yaml");
+    assert!(text.contains("rules:") && text.contains("recipientsFile: .gitseal-recipients"), "{text}");
+    // It works as written: the default rule seals to the committed recipients.
+    env.ok(&["seal", "-w", "s.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    env.ok(&["verify", "."], None);
+    let err = env.fails(1, &["init"], None);
+    assert!(err.contains("already exists"), "{err}");
+}
+
+#[test]
 fn fetch_key_to_a_file_that_fails_leaves_the_file_as_it_was() {
     let env = Env::new();
     let before = env.read(".gitseal-recipients");

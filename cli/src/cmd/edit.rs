@@ -15,7 +15,7 @@ pub fn set(file: &Path, key: &str, from_file: Option<&Path>, recipients: &Recipi
     let mut loaded = SealedFile::load(file)?;
     let sealed = loaded.only()?;
     gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("{label}: key {key:?}: {m}"))?;
-    let recipients = recipients::to_seal(recipients, Some(file))?;
+    let recipients = recipients::for_sealing(recipients, Some(file))?.recipients;
     let meta = &sealed.metadata;
     let binding = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key)
         .map_err(|e| anyhow::anyhow!("{label}: {e}; the file's metadata and spec.scope decide where set seals"))?;

@@ -2,6 +2,7 @@
 
 pub mod edit;
 pub mod fetch_key;
+pub mod init;
 pub mod keygen;
 pub mod keys;
 pub mod reseal;

@@ -88,7 +88,9 @@ fn offered_recipients(flags: &[PathBuf], files: &[PathBuf]) -> Result<Vec<String
     let mut per_file = PerFile::new(flags)?;
     let mut out = BTreeSet::new();
     for file in files {
-        out.extend(per_file.get(file)?.unwrap_or_default().iter().map(ToString::to_string));
+        if let Some(rule) = per_file.get(file)? {
+            out.extend(rule.recipients.iter().map(ToString::to_string));
+        }
     }
     Ok(out.into_iter().collect())
 }

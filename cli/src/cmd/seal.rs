@@ -13,18 +13,23 @@ use crate::cli::{CreateArgs, SealArgs};
 use crate::{io, recipients};
 
 pub fn seal(args: SealArgs) -> Result<()> {
-    let recipients = recipients::to_seal(&args.recipients, args.out.write.as_deref())?;
-    let scope = Scope::from(args.scope);
+    let repository = recipients::for_sealing(&args.recipients, args.out.write.as_deref())?;
+    let recipients = repository.recipients;
+    // Flags win over the repository's defaults; the Secret's own namespace wins over the
+    // repository's (and must agree with -n).
+    let scope = args.scope.map(Scope::from).or(repository.scope).unwrap_or(Scope::Strict);
+    let flag_namespace = args.namespace.as_deref();
+    let default_namespace =
+        |own: Option<&str>| flag_namespace.or(own.map_or(repository.namespace.as_deref(), |_| None));
     if args.raw {
         let key = args.key.as_deref().unwrap_or_default();
         gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("--key {key:?}: {m}"))?;
-        let binding =
-            Binding::new(scope, args.namespace.as_deref(), args.name.as_deref(), key).map_err(|e| match e {
-                BindingError::Missing { scope, coordinate } => {
-                    anyhow::anyhow!("--raw: scope {scope} needs --{coordinate}; pass it, or choose a wider --scope")
-                }
-                BindingError::Invalid(m) => anyhow::anyhow!("--raw: {m}"),
-            })?;
+        let binding = Binding::new(scope, default_namespace(None), args.name.as_deref(), key).map_err(|e| match e {
+            BindingError::Missing { scope, coordinate } => {
+                anyhow::anyhow!("--raw: scope {scope} needs --{coordinate}; pass it, or choose a wider --scope")
+            }
+            BindingError::Invalid(m) => anyhow::anyhow!("--raw: {m}"),
+        })?;
         let value = io::read_value(args.from_file.as_deref())?;
         let sealed = seal_value(&value, &binding, &recipients)?;
         return io::emit(&format!("{}\n", sealed.ciphertext), args.out.write.as_deref());
@@ -36,7 +41,7 @@ pub fn seal(args: SealArgs) -> Result<()> {
         let document = i + 1;
         match doc {
             Document::Secret(secret) => sealed.push(
-                seal_secret(secret, scope, args.namespace.as_deref(), &recipients, document)
+                seal_secret(secret, scope, default_namespace(secret.namespace.as_deref()), &recipients, document)
                     .map_err(with_fix)
                     .with_context(|| input.label.clone())?,
             ),
@@ -60,7 +65,8 @@ pub fn seal(args: SealArgs) -> Result<()> {
 }
 
 pub fn create(args: CreateArgs) -> Result<()> {
-    let recipients = recipients::to_seal(&args.recipients, args.out.write.as_deref())?;
+    let repository = recipients::for_sealing(&args.recipients, args.out.write.as_deref())?;
+    let recipients = repository.recipients;
     let mut data: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
     let mut insert = |key: String, value: Zeroizing<Vec<u8>>| -> Result<()> {
         gitseal::validate::data_key(&key).map_err(|m| anyhow::anyhow!("key {key:?}: {m}"))?;
@@ -86,13 +92,13 @@ pub fn create(args: CreateArgs) -> Result<()> {
     }
     let secret = PlainSecret {
         name: Some(args.name.clone()),
-        namespace: args.namespace.clone(),
+        namespace: args.namespace.clone().or(repository.namespace),
         type_: Some(args.type_.clone()),
         data,
         ..PlainSecret::default()
     };
-    let sealed =
-        seal_secret(&secret, args.scope.into(), None, &recipients, 1).map_err(with_fix).context("gitseal create")?;
+    let scope = args.scope.map(Scope::from).or(repository.scope).unwrap_or(Scope::Strict);
+    let sealed = seal_secret(&secret, scope, None, &recipients, 1).map_err(with_fix).context("gitseal create")?;
     io::emit(&render(&[sealed], args.out.output.into())?, args.out.write.as_deref())
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use gitseal::KeyId;
 use gitseal::manifest::{Document, display_name, parse_documents};
-use gitseal::verify::{check_plain, check_sealed};
+use gitseal::verify::{Known, check_plain, check_sealed};
 use serde::Serialize;
 
 use crate::cli::Report;
@@ -35,7 +35,7 @@ struct Summary {
 
 /// Returns whether everything checked out.
 pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -> Result<bool> {
-    let mut known = PerFile::new(recipients_files)?;
+    let mut rules = PerFile::new(recipients_files)?;
     let mut files = Vec::new();
     for path in paths {
         io::collect_manifests(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
@@ -43,8 +43,10 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -
     let mut summary = Summary::default();
     for file in &files {
         summary.files += 1;
-        let ids: Option<Vec<KeyId>> = known.get(file)?.map(|list| list.iter().map(KeyId::of).collect());
-        check_file(file, ids.as_deref(), &mut summary);
+        let rule = rules.get(file)?;
+        let ids: Vec<KeyId> = rule.map(|r| r.recipients.iter().map(KeyId::of).collect()).unwrap_or_default();
+        let known = rule.map(|r| Known { ids: &ids, exact: r.exact, source: &r.source });
+        check_file(file, known.as_ref(), &mut summary);
     }
     match report {
         Report::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
@@ -73,7 +75,7 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -
     Ok(summary.problems.is_empty())
 }
 
-fn check_file(file: &Path, known: Option<&[KeyId]>, summary: &mut Summary) {
+fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
     let label = file.display().to_string();
     let finding = |document, object, key, message| Finding { file: label.clone(), document, object, key, message };
     let text = match io::read_input(&label) {
