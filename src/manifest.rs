@@ -268,7 +268,20 @@ impl RawDoc {
             message,
         };
         match (api_version.as_deref(), kind.as_deref()) {
-            (Some("v1"), Some("Secret")) => self.into_secret(document, name, namespace).map(Document::Secret),
+            (Some("v1"), Some("Secret")) => {
+                // YAML reads `namespace: n`, `name: 123` or `name: on` as a bool or number:
+                // say so, rather than that the field is missing.
+                for field in ["name", "namespace"] {
+                    let value = self.metadata.as_ref().and_then(|m| m.get(field));
+                    if let Some(v) = value.filter(|v| !v.is_string() && !v.is_null()) {
+                        return Err(invalid(format!(
+                            "metadata.{field} is not a string (YAML reads {v} as a {}); quote it",
+                            if v.is_boolean() { "boolean" } else if v.is_number() { "number" } else { "structure" }
+                        )));
+                    }
+                }
+                self.into_secret(document, name, namespace).map(Document::Secret)
+            }
             (Some(crds::API_VERSION), Some("SealedSecret")) => {
                 let value = serde_json::json!({
                     "apiVersion": crds::API_VERSION,

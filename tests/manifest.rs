@@ -80,3 +80,11 @@ fn wipe_zeroizes_every_value() {
     let guarded = gitseal::manifest::WipeOnDrop(plain.to_k8s());
     assert_eq!(guarded.data.as_ref().unwrap()["k"].0, b"hunter2", "readable until dropped");
 }
+
+#[test]
+fn a_name_or_namespace_yaml_reads_as_another_type_is_named_as_such() {
+    let e = err("apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: n}\nstringData: {a: hunter2}\n");
+    assert!(e.contains("metadata.namespace is not a string (YAML reads false as a boolean); quote it"), "{e}");
+    let e = err("apiVersion: v1\nkind: Secret\nmetadata: {name: 123, namespace: prod}\nstringData: {a: hunter2}\n");
+    assert!(e.contains("metadata.name is not a string (YAML reads 123 as a number)"), "{e}");
+}
