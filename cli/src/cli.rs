@@ -48,9 +48,16 @@ pub enum Command {
         file: PathBuf,
         /// The data key to set.
         key: String,
-        /// Read the value from this file instead of stdin.
+        /// Read the value from this file instead of stdin (on a terminal, a hidden prompt).
         #[arg(long, value_name = "PATH")]
         from_file: Option<PathBuf>,
+        /// Store an empty value (refused otherwise: usually a mistake, e.g. `printf '' |`).
+        #[arg(long)]
+        allow_empty: bool,
+        /// Drop one trailing newline (LF or CRLF) from the value, e.g. from `echo`. Nothing
+        /// is stripped otherwise: the value is stored byte for byte.
+        #[arg(long)]
+        trim_newline: bool,
         #[command(flatten)]
         recipients: RecipientArgs,
     },

@@ -41,6 +41,26 @@ pub fn read_value(path: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     Ok(buf)
 }
 
+/// Reads one line from the terminal on stdin with echo off, after `prompt` on stderr;
+/// without its line end. The terminal's settings are restored whatever happens.
+pub fn prompt_hidden(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = io::stdin();
+    let original = tcgetattr(&stdin).context("cannot read the terminal's settings")?;
+    let mut quiet = original.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    eprint!("{prompt}");
+    tcsetattr(&stdin, OptionalActions::Flush, &quiet).context("cannot turn the terminal's echo off")?;
+    let mut line = Zeroizing::new(String::new());
+    let read = stdin.read_line(&mut line);
+    let restored = tcsetattr(&stdin, OptionalActions::Now, &original);
+    eprintln!();
+    read.context("cannot read the value from the terminal")?;
+    restored.context("cannot restore the terminal's settings")?;
+    let value = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+    Ok(Zeroizing::new(value.as_bytes().to_vec()))
+}
+
 /// Writes `contents` to `path` atomically: a temporary file in the same directory,
 /// flushed, then renamed over the target, so a failure never leaves a partial file.
 /// `mode` sets the permissions of a new file; an existing file keeps its own.

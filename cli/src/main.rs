@@ -34,8 +34,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Keygen { output } => cmd::keygen::keygen(output.as_deref())?,
         Command::Seal(args) => cmd::seal::seal(args)?,
         Command::Create(args) => cmd::seal::create(args)?,
-        Command::Set { file, key, from_file, recipients } => {
-            cmd::edit::set(&file, &key, from_file.as_deref(), &recipients)?
+        Command::Set { file, key, from_file, allow_empty, trim_newline, recipients } => {
+            let input = cmd::edit::ValueInput { from_file: from_file.as_deref(), allow_empty, trim_newline };
+            cmd::edit::set(&file, &key, &input, &recipients)?
         }
         Command::Unset { file, key } => cmd::edit::unset(&file, &key)?,
         Command::Unseal { identity, file, output } => cmd::unseal::unseal(&identity, &file, output.into())?,

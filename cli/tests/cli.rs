@@ -409,6 +409,24 @@ fn repository_rules_choose_recipients_scope_and_namespace_per_path_and_verify_ho
 }
 
 #[test]
+fn set_refuses_an_empty_value_and_strips_only_when_asked() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    let before = env.read("db.yaml");
+    let err = env.fails(1, &["set", "db.yaml", "token"], Some(b""));
+    assert!(err.contains("empty") && err.contains("--allow-empty"), "{err}");
+    assert_eq!(env.read("db.yaml"), before, "nothing written");
+    env.ok(&["set", "db.yaml", "empty", "--allow-empty"], Some(b""));
+    env.ok(&["set", "db.yaml", "kept"], Some(b"v\n"));
+    env.ok(&["set", "db.yaml", "trimmed", "--trim-newline"], Some(b"v\r\n"));
+    let plain = env.ok(&["unseal", "-i", "key.txt", "-f", "db.yaml", "-o", "json"], None);
+    let secret: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    assert_eq!(secret["data"]["empty"], "");
+    assert_eq!(secret["data"]["kept"], "dgo=", "the newline is part of the value unless trimmed");
+    assert_eq!(secret["data"]["trimmed"], "dg==");
+}
+
+#[test]
 fn init_writes_a_starter_config_once() {
     let env = Env::new();
     env.ok(&["init"], None);

@@ -3,14 +3,49 @@
 
 use std::path::Path;
 
+use std::io::IsTerminal as _;
+
 use anyhow::{Result, bail};
 use gitseal::{Binding, KeyId, seal_value};
+use zeroize::Zeroizing;
 
 use crate::cli::RecipientArgs;
 use crate::sealed_file::SealedFile;
 use crate::{io, recipients};
 
-pub fn set(file: &Path, key: &str, from_file: Option<&Path>, recipients: &RecipientArgs) -> Result<()> {
+/// Where `set` reads the value, and what it accepts.
+pub struct ValueInput<'a> {
+    /// A file; else stdin, or a hidden prompt on a terminal.
+    pub from_file: Option<&'a Path>,
+    /// Accept an empty value.
+    pub allow_empty: bool,
+    /// Drop one trailing LF or CRLF.
+    pub trim_newline: bool,
+}
+
+impl ValueInput<'_> {
+    /// Reads the value.
+    ///
+    /// # Errors
+    /// When it cannot be read, or is empty without `allow_empty`.
+    fn read(&self, key: &str) -> Result<Zeroizing<Vec<u8>>> {
+        let mut value = match self.from_file {
+            None if std::io::stdin().is_terminal() => io::prompt_hidden(&format!("value for {key} (not shown): "))?,
+            from_file => io::read_value(from_file)?,
+        };
+        if self.trim_newline {
+            let cut = if value.ends_with(b"\r\n") { 2 } else { usize::from(value.ends_with(b"\n")) };
+            let len = value.len() - cut;
+            value.truncate(len);
+        }
+        if value.is_empty() && !self.allow_empty {
+            bail!("the value for {key:?} is empty; pass --allow-empty to store an empty value");
+        }
+        Ok(value)
+    }
+}
+
+pub fn set(file: &Path, key: &str, input: &ValueInput<'_>, recipients: &RecipientArgs) -> Result<()> {
     let label = file.display().to_string();
     let mut loaded = SealedFile::load(file)?;
     let sealed = loaded.only()?;
@@ -33,7 +68,7 @@ pub fn set(file: &Path, key: &str, from_file: Option<&Path>, recipients: &Recipi
             );
         }
     }
-    let value = io::read_value(from_file)?;
+    let value = input.read(key)?;
     let sealed_value = seal_value(&value, &binding, &recipients)?;
     sealed.spec.encrypted_data.insert(key.to_owned(), sealed_value.ciphertext);
     sealed.spec.key_ids.insert(key.to_owned(), sealed_value.key_ids.iter().map(KeyId::to_string).collect());
