@@ -6,8 +6,10 @@
 //!  file ──load──▶ SealedFile { SealedSecrets with their document index, the text as read }
 //!                    │ change objects
 //!                    ▼
-//!  JSON: the one document rendered again │ YAML: each SealedSecret spliced into the text,
-//!                                        │ checked to parse to as many documents
+//!  only sealed values of existing keys changed, recipients alike ──▶ each old ciphertext
+//!      replaced in the text: comments, line ends, everything else byte for byte
+//!  otherwise: JSON rendered again │ YAML: each changed SealedSecret spliced in,
+//!                                 │ checked to parse to as many documents
 //!                    ──save (temp file + rename)──▶ file
 //! ```
 
@@ -30,6 +32,8 @@ pub struct SealedFile {
     documents: usize,
     /// Each SealedSecret with its 0-based document index.
     pub objects: Vec<(usize, SealedSecret)>,
+    /// The SealedSecrets as read, to tell what changed.
+    original: Vec<SealedSecret>,
     /// Whether the file holds a plaintext Secret.
     pub has_plaintext: bool,
 }
@@ -57,7 +61,16 @@ impl SealedFile {
         if format == OutputFormat::Yaml && !objects.is_empty() {
             io::check_spliceable(&label, &input.text, documents)?;
         }
-        Ok(SealedFile { path: path.to_path_buf(), format, text: input.text, documents, objects, has_plaintext })
+        let original = objects.iter().map(|(_, o)| o.clone()).collect();
+        Ok(SealedFile {
+            path: path.to_path_buf(),
+            format,
+            text: input.text,
+            documents,
+            objects,
+            original,
+            has_plaintext,
+        })
     }
 
     /// How messages name the file.
@@ -90,7 +103,15 @@ impl SealedFile {
     /// When rendering fails, the result would not parse to as many documents as the file
     /// held (the file is then left unchanged), or writing fails.
     pub fn save(&self) -> Result<()> {
+        if let Some(text) = self.values_replaced() {
+            return io::write_atomic(&self.path, text.as_bytes(), None);
+        }
         let label = self.label();
+        if self.text.contains('#') || self.text.contains('\r') {
+            eprintln!(
+                "gitseal: note: {label}: keys were added or removed, so its SealedSecrets are written anew: comments inside them and CRLF line ends there are not kept (the other documents are)"
+            );
+        }
         let text = match self.format {
             OutputFormat::Json => {
                 let objects: Vec<SealedSecret> = self.objects.iter().map(|(_, o)| o.clone()).collect();
@@ -113,5 +134,32 @@ impl SealedFile {
             }
         };
         io::write_atomic(&self.path, text.as_bytes(), None)
+    }
+
+    /// The text with each changed sealed value replaced where it stands, when nothing else
+    /// changed: same objects, same keys, same recipients (`keyIds`), and each old
+    /// ciphertext found exactly once. Ciphertexts are random, so an exact match is the
+    /// value itself.
+    fn values_replaced(&self) -> Option<String> {
+        let mut text = self.text.to_string();
+        for ((_, now), before) in self.objects.iter().zip(&self.original) {
+            let (mut a, mut b) = (now.clone(), before.clone());
+            a.spec.encrypted_data.clear();
+            b.spec.encrypted_data.clear();
+            let same_keys = now.spec.encrypted_data.keys().eq(before.spec.encrypted_data.keys());
+            if a != b || !same_keys {
+                return None;
+            }
+            for (key, old) in &before.spec.encrypted_data {
+                let new = &now.spec.encrypted_data[key];
+                if new != old {
+                    if text.matches(old.as_str()).count() != 1 {
+                        return None;
+                    }
+                    text = text.replacen(old.as_str(), new, 1);
+                }
+            }
+        }
+        Some(text)
     }
 }

@@ -409,6 +409,30 @@ fn repository_rules_choose_recipients_scope_and_namespace_per_path_and_verify_ho
 }
 
 #[test]
+fn set_on_an_existing_key_changes_that_value_and_nothing_else_comments_and_crlf_included() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    let sealed = env.read("db.yaml");
+    let commented = sealed.replace("spec:\n", "spec: # owned by team-a\n").replace('\n', "\r\n");
+    env.write("db.yaml", &format!("# header comment\r\n{commented}"));
+    let before = env.read("db.yaml");
+    env.ok(&["set", "db.yaml", "password"], Some(b"rotated"));
+    let after = env.read("db.yaml");
+    let changed: Vec<_> = before.split("\r\n").zip(after.split("\r\n")).filter(|(a, b)| a != b).collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].1.trim_start().starts_with("password: "), "{changed:?}");
+    assert!(after.contains("# owned by team-a") && after.matches("\r\n").count() == before.matches("\r\n").count());
+    let secret = env.ok(&["unseal", "-i", "key.txt", "-f", "db.yaml"], None);
+    assert!(secret.contains("password: cm90YXRlZA=="), "{secret}");
+    // Adding a key rewrites the object, and says what is not kept.
+    let out = env.run(&["set", "db.yaml", "extra"], Some(b"v"));
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("comments inside them and CRLF line ends there are not kept")
+    );
+}
+
+#[test]
 fn set_refuses_an_empty_value_and_strips_only_when_asked() {
     let env = Env::new();
     env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
