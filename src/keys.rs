@@ -155,7 +155,7 @@ fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
         // Never echoed: it is a private key.
         return Err(Error::Recipient {
             line: "given".into(),
-            message: "this is a private key, not a recipient: pass its public key (the `# public key:` line of its key file, or age-keygen -y FILE), and keep the private key out of command lines and shell history".into(),
+            message: "this is a private key, not a recipient: pass its public key (gitseal keygen -y FILE, or age-keygen -y FILE), and keep the private key out of command lines and shell history".into(),
         });
     }
     x25519::Recipient::from_str(s).map_err(|e| Error::Recipient {

@@ -22,12 +22,15 @@ pub struct Cli {
 pub enum Command {
     /// Generate an X25519 identity (private key) in the age identity-file format.
     #[command(
-        after_help = "Examples:\n  gitseal keygen -o admin-key.txt     # writes 0600, prints the age1… recipient\n  age -d -i admin-key.txt …           # the file works with stock age"
+        after_help = "Examples:\n  gitseal keygen -w admin-key.txt     # writes 0600, prints the age1… recipient\n  age -d -i admin-key.txt …           # the file works with stock age"
     )]
     Keygen {
-        /// Write the identity here (never overwritten); without it, print it to stdout.
-        #[arg(short, long)]
+        /// Write the identity here (mode 0600, never overwritten); without it, print it to stdout.
+        #[arg(short = 'w', long = "output-file", value_name = "FILE", conflicts_with = "public_of")]
         output: Option<PathBuf>,
+        /// Print the public key (age1…) of this identity file instead, as age-keygen -y does.
+        #[arg(short = 'y', value_name = "IDENTITY_FILE")]
+        public_of: Option<PathBuf>,
     },
     /// Seal Secret manifests (YAML or JSON, one or many documents) into SealedSecrets.
     #[command(
@@ -170,7 +173,7 @@ pub struct OutputArgs {
     #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
     pub output: Format,
     /// Write to this file (atomically) instead of stdout.
-    #[arg(short = 'w', long = "write", value_name = "OUT")]
+    #[arg(short = 'w', long = "output-file", visible_alias = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
 }
 

@@ -16,6 +16,10 @@ use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    if let Some(hint) = std::env::args().skip(1).find_map(|a| kubeseal_hint(&a)) {
+        eprintln!("gitseal: {hint}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
@@ -31,7 +35,8 @@ fn main() -> ExitCode {
 /// Runs a command; `Ok(false)` means it ran but found problems.
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Command::Keygen { output } => cmd::keygen::keygen(output.as_deref())?,
+        Command::Keygen { public_of: Some(file), .. } => cmd::keygen::public_of(&file)?,
+        Command::Keygen { output, public_of: None } => cmd::keygen::keygen(output.as_deref())?,
         Command::Seal(args) => cmd::seal::seal(args)?,
         Command::Create(args) => cmd::seal::create(args)?,
         Command::Set { file, key, from_file, allow_empty, trim_newline, recipients } => {
@@ -55,6 +60,23 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// The gitseal way of a kubeseal flag, so its users get a pointer instead of clap's
+/// nearest-spelling guess.
+fn kubeseal_hint(arg: &str) -> Option<String> {
+    let flag = arg.split('=').next().unwrap_or(arg);
+    let instead = match flag {
+        "--cert" => {
+            "public keys: gitseal seal -r age1… or -R FILE (gitseal fetch-key -w .gitseal-recipients fetches them)"
+        }
+        "--fetch-cert" => "gitseal fetch-key (-w FILE)",
+        "--merge-into" => "gitseal set FILE KEY (reads the value from stdin or a hidden prompt)",
+        "--recovery-unseal" | "--recovery-private-key" => "gitseal unseal -i IDENTITY_FILE -f FILE",
+        "--re-encrypt" => "gitseal reseal PATH… (the controller re-encrypts; no plaintext leaves it)",
+        _ => return None,
+    };
+    Some(format!("{flag} is kubeseal's; in gitseal: {instead}"))
 }
 
 /// A closed stdout (`gitseal … | head`) is not an error.

@@ -20,7 +20,7 @@ impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let mut env = Env { dir, recipient: String::new() };
-        let out = env.run(&["keygen", "-o", "key.txt"], None);
+        let out = env.run(&["keygen", "-w", "key.txt"], None);
         assert!(out.status.success(), "{}", stderr(&out));
         env.recipient = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         env.write(".gitseal-recipients", &format!("# test cluster\n{}\n", env.recipient));
@@ -94,7 +94,7 @@ fn keygen_writes_a_private_file_once() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(env.path("key.txt")).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    let err = env.fails(1, &["keygen", "-o", "key.txt"], None);
+    let err = env.fails(1, &["keygen", "-w", "key.txt"], None);
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(env.read("key.txt"), key, "the existing key is untouched");
 }
@@ -310,7 +310,7 @@ fn unseal_refuses_wrong_key_tampering_and_moves() {
 fn every_command_takes_the_recipients_nearest_to_the_file_it_writes_or_checks() {
     let env = Env::new(); // the root's .gitseal-recipients: the "prod" key (key.txt)
     fs::create_dir_all(env.path("envs/staging")).unwrap();
-    let staging = env.ok(&["keygen", "-o", "envs/staging-key.txt"], None);
+    let staging = env.ok(&["keygen", "-w", "envs/staging-key.txt"], None);
     env.write("envs/staging/.gitseal-recipients", &staging);
     env.write("envs/staging/s.yaml", &secret_yaml("staging", "db"));
     // Run from the root: the staging file is sealed to the staging key, not the root's.
@@ -344,8 +344,8 @@ fn repository_rules_choose_recipients_scope_and_namespace_per_path_and_verify_ho
     fs::create_dir_all(env.path("envs/prod")).unwrap();
     fs::create_dir_all(env.path("envs/dev")).unwrap();
     fs::create_dir_all(env.path("keys")).unwrap();
-    let glass = env.ok(&["keygen", "-o", "glass.txt"], None);
-    let dev = env.ok(&["keygen", "-o", "dev.txt"], None);
+    let glass = env.ok(&["keygen", "-w", "glass.txt"], None);
+    let dev = env.ok(&["keygen", "-w", "dev.txt"], None);
     env.write("keys/dev.txt", &dev);
     env.write(
         ".gitseal.yaml",
@@ -448,6 +448,22 @@ fn set_refuses_an_empty_value_and_strips_only_when_asked() {
     assert_eq!(secret["data"]["empty"], "");
     assert_eq!(secret["data"]["kept"], "dgo=", "the newline is part of the value unless trimmed");
     assert_eq!(secret["data"]["trimmed"], "dg==");
+}
+
+#[test]
+fn kubeseal_flags_point_to_the_gitseal_way_and_keygen_y_prints_the_public_key() {
+    let env = Env::new();
+    for (flag, hint) in [
+        ("--cert", "gitseal seal -r age1"),
+        ("--merge-into", "gitseal set FILE KEY"),
+        ("--recovery-unseal", "gitseal unseal -i"),
+        ("--fetch-cert", "gitseal fetch-key"),
+        ("--re-encrypt", "gitseal reseal"),
+    ] {
+        let err = env.fails(2, &["seal", flag, "x"], None);
+        assert!(err.contains(&format!("{flag} is kubeseal's")) && err.contains(hint), "{err}");
+    }
+    assert_eq!(env.ok(&["keygen", "-y", "key.txt"], None).trim(), env.recipient);
 }
 
 #[test]

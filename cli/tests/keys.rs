@@ -129,7 +129,7 @@ async fn export_is_encrypted_and_import_restores_the_same_keys() {
     let backup_arg = backup.to_str().unwrap();
     let to = admin.to_public().to_string();
 
-    let out = gitseal(&cluster, &source, &["keys", "export", "--to", &to, "-o", backup_arg]);
+    let out = gitseal(&cluster, &source, &["keys", "export", "--to", &to, "-w", backup_arg]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("exported 2 key(s)"), "{}", stderr(&out));
     let bytes = std::fs::read(&backup).unwrap();
@@ -139,12 +139,12 @@ async fn export_is_encrypted_and_import_restores_the_same_keys() {
     assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
 
     // Never over an existing file without --force; never to the cluster's own key.
-    let again = gitseal(&cluster, &source, &["keys", "export", "--to", &to, "-o", backup_arg]);
+    let again = gitseal(&cluster, &source, &["keys", "export", "--to", &to, "-w", backup_arg]);
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("already exists; pass --force"), "{}", stderr(&again));
     assert_eq!(std::fs::read(&backup).unwrap(), bytes);
     let own = new.identity.to_public().to_string();
-    let circular = gitseal(&cluster, &source, &["keys", "export", "--to", &own, "-o", "/dev/null", "--force"]);
+    let circular = gitseal(&cluster, &source, &["keys", "export", "--to", &own, "-w", "/dev/null", "--force"]);
     assert_eq!(circular.status.code(), Some(1));
     assert!(stderr(&circular).contains("one of the cluster's own keys"), "{}", stderr(&circular));
 
@@ -389,7 +389,7 @@ fn usage_errors_exit_2() {
     let cases: [&[&str]; 4] = [
         &["keys", "retire"],
         &["keys", "import", "ring.age"],
-        &["keys", "export", "-o", "x"],
+        &["keys", "export", "-w", "x"],
         &["rotate", "--wait", "soon"],
     ];
     for args in cases {

@@ -118,7 +118,7 @@ async fn rotate_reseal_retire_export_import() {
     let mut ctl = Some(controller(work.path(), &sa));
 
     // Key 1, plus an offline break-glass key, committed as the repository's recipients.
-    let glass = ok(&admin, work.path(), &["keygen", "-o", "glass.txt"]);
+    let glass = ok(&admin, work.path(), &["keygen", "-w", "glass.txt"]);
     eventually("key 1 published", || {
         let good = run(&admin, &repo, &["fetch-key"]).status.success();
         async move { good }
@@ -163,7 +163,7 @@ async fn rotate_reseal_retire_export_import() {
     // already current and left alone; a file the cluster cannot open fails the run and
     // stays as it was.
     let web_before = std::fs::read(repo.join("apps/web.yaml")).unwrap();
-    let stranger = ok(&admin, work.path(), &["keygen", "-o", "stranger.txt"]);
+    let stranger = ok(&admin, work.path(), &["keygen", "-w", "stranger.txt"]);
     ok(
         &admin,
         &repo,
@@ -212,8 +212,8 @@ async fn rotate_reseal_retire_export_import() {
     std::fs::remove_file(repo.join("apps/leaky.yaml")).unwrap();
 
     // Disaster recovery: export to an administrator, lose the ring, import.
-    let admin_key = ok(&admin, work.path(), &["keygen", "-o", "admin.txt"]);
-    ok(&admin, work.path(), &["keys", "export", "--to", admin_key.trim(), "-o", "ring.age"]);
+    let admin_key = ok(&admin, work.path(), &["keygen", "-w", "admin.txt"]);
+    ok(&admin, work.path(), &["keys", "export", "--to", admin_key.trim(), "-w", "ring.age"]);
     drop(ctl.take());
     wipe().await;
     eventually("the ring is gone", no_keys).await;

@@ -235,7 +235,7 @@ async fn each_key_task_role_grants_that_task_only() {
         cluster.write_service_account_kubeconfig(&home, task.account, &config(task.account)).await.unwrap();
     }
     let dir = work.path();
-    let admin_key = gitseal(cluster.kubeconfig_path(), dir, &["keygen", "-o", "admin.txt"]);
+    let admin_key = gitseal(cluster.kubeconfig_path(), dir, &["keygen", "-w", "admin.txt"]);
     let admin_key = String::from_utf8(admin_key.stdout).unwrap();
 
     let rotated = gitseal(&config("rotator"), dir, &["rotate", "--wait", "0", "--reason", "roles test"]);
@@ -249,7 +249,7 @@ async fn each_key_task_role_grants_that_task_only() {
     );
     let rotations = Api::<DynamicObject>::namespaced_with(cluster.client(), NS, &resource);
     rotations.delete(request, &DeleteParams::default()).await.unwrap();
-    let export = ["keys", "export", "--to", admin_key.trim(), "-o", "ring.age"];
+    let export = ["keys", "export", "--to", admin_key.trim(), "-w", "ring.age"];
     refused(&gitseal(&config("rotator"), dir, &export), "gitseal-key-custodian");
 
     refused(&gitseal(&config("resealer"), dir, &export), "gitseal-key-custodian");

@@ -46,7 +46,7 @@ pub enum KeysCommand {
     /// Back up every key (private keys too) as an age file encrypted to an administrator's key.
     #[command(group(ArgGroup::new("admins").required(true).multiple(true).args(["to", "recipients_files"])))]
     #[command(
-        after_help = "Needs read access to the Secrets of the controller's namespace. The backup is a binary age\nfile; decrypted (age -d -i admin.txt ring.age), it is an age identity file that age and\n`gitseal unseal -i` accept. Restore with `gitseal keys import`.\n\nExamples:\n  gitseal keygen -o admin.txt                 # once; keep it offline\n  gitseal keys export --to age1… -o ring.age\n  gitseal keys export -R admins.txt > ring.age"
+        after_help = "Needs read access to the Secrets of the controller's namespace. The backup is a binary age\nfile; decrypted (age -d -i admin.txt ring.age), it is an age identity file that age and\n`gitseal unseal -i` accept. Restore with `gitseal keys import`.\n\nExamples:\n  gitseal keygen -w admin.txt                 # once; keep it offline\n  gitseal keys export --to age1… -w ring.age\n  gitseal keys export -R admins.txt > ring.age"
     )]
     Export {
         /// Encrypt to this age recipient (age1…); repeatable.
@@ -56,7 +56,7 @@ pub enum KeysCommand {
         #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
         recipients_files: Vec<PathBuf>,
         /// Write the backup here (mode 0600, atomically); without it, to stdout unless a terminal.
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(short = 'w', long = "output-file", value_name = "FILE")]
         output: Option<PathBuf>,
         /// Replace FILE if it exists.
         #[arg(long, requires = "output")]

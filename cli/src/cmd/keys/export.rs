@@ -50,7 +50,7 @@ pub fn export(to: &[String], recipients_files: &[PathBuf], dest: Destination<'_>
     }
     if let Some((id, _)) = recipients.iter().find(|(id, _)| ring.keys.iter().any(|k| k.id() == id)) {
         bail!(
-            "--to {id} is one of the cluster's own keys: a backup encrypted to it is lost with the cluster; encrypt to an administrator's key kept elsewhere (gitseal keygen -o admin.txt)"
+            "--to {id} is one of the cluster's own keys: a backup encrypted to it is lost with the cluster; encrypt to an administrator's key kept elsewhere (gitseal keygen -w admin.txt)"
         );
     }
     let backup = KeyBackup::new(ring.keys)?;
@@ -83,7 +83,7 @@ pub fn export(to: &[String], recipients_files: &[PathBuf], dest: Destination<'_>
 fn recipients(to: &[String], files: &[PathBuf]) -> Result<Recipients> {
     if to.is_empty() && files.is_empty() {
         bail!(
-            "say whom to encrypt the backup to: --to age1… (an administrator's key, e.g. from gitseal keygen -o admin.txt) or -R FILE"
+            "say whom to encrypt the backup to: --to age1… (an administrator's key, e.g. from gitseal keygen -w admin.txt) or -R FILE"
         );
     }
     Ok(Recipients::new(crate::recipients::from_flags(to, files)?)?)
