@@ -83,6 +83,20 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
         output: Format,
     },
+    /// Show, for every sealed value, its scope, format and the keys it is sealed to (offline).
+    #[command(
+        after_help = "Key ids marked * are keys the file's repository rule (or -R) lists.\n\nExamples:\n  gitseal inspect deploy/prod/db.yaml\n  gitseal inspect -o json deploy/"
+    )]
+    Inspect {
+        /// Files and directories (walked recursively for .yaml, .yml and .json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Recipients files naming the known keys (default: each file's repository rule).
+        #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+        recipients_files: Vec<PathBuf>,
+        #[arg(short, long, value_enum, default_value_t = Report::Human)]
+        output: Report,
+    },
     /// Check files and directories offline: sealed files well-formed, no plaintext Secret committed.
     #[command(
         after_help = "Examples:\n  gitseal verify deploy/            # in CI: exit 1 on any problem\n  gitseal verify -R .gitseal-recipients -o json ."

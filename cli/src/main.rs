@@ -48,6 +48,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Verify { paths, recipients_files, output } => {
             return cmd::verify::verify(&paths, &recipients_files, output);
         }
+        Command::Inspect { paths, recipients_files, output } => {
+            cmd::inspect::inspect(&paths, &recipients_files, output)?
+        }
         Command::FetchKey { write, cluster } => cmd::fetch_key::fetch_key(&cluster, write.as_deref())?,
         Command::Rotate(args) => cmd::rotate::rotate(&args)?,
         Command::Reseal { paths, recipients_files, cluster } => {

@@ -467,6 +467,48 @@ fn kubeseal_flags_point_to_the_gitseal_way_and_keygen_y_prints_the_public_key() 
 }
 
 #[test]
+fn inspect_shows_each_values_scope_format_and_keys_without_a_private_key() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    let stranger = env.ok(&["keygen", "-w", "stranger.txt"], None);
+    env.ok(
+        &[
+            "create",
+            "other",
+            "-n",
+            "prod",
+            "-r",
+            stranger.trim(),
+            "--scope",
+            "namespace-wide",
+            "--from-literal",
+            "k=v",
+            "-w",
+            "other.yaml",
+        ],
+        None,
+    );
+    // A format 1 value, from the committed vectors.
+    let vector = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/strict")).unwrap();
+    let old = vector.lines().last().unwrap();
+    env.write("old.yaml", &format!("apiVersion: gitseal.dev/v1alpha1\nkind: SealedSecret\nmetadata: {{name: db, namespace: prod}}\nspec:\n  encryptedData: {{password: {old}}}\n"));
+    let out = env.ok(&["inspect", "-o", "json", "."], None);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let row = |file: &str, key: &str| {
+        rows.iter().find(|r| r["file"].as_str().unwrap().ends_with(file) && r["key"] == key).unwrap().clone()
+    };
+    let db = row("db.yaml", "password");
+    assert_eq!((db["format"].as_u64(), db["scope"].as_str()), (Some(2), Some("strict scope prod/db key \"password\"")));
+    assert_eq!(db["keyIds"], db["known"], "sealed to the repository's key");
+    let other = row("other.yaml", "k");
+    assert_eq!(other["scope"], "namespace-wide scope in \"prod\"");
+    assert!(other["known"].as_array().unwrap().is_empty(), "a stranger's key is not known: {other}");
+    assert_eq!(row("old.yaml", "password")["format"], 1);
+    let table = env.ok(&["inspect", "db.yaml"], None);
+    assert!(table.contains("format 2") && table.contains('*') && !table.contains(CANARY), "{table}");
+}
+
+#[test]
 fn init_writes_a_starter_config_once() {
     let env = Env::new();
     env.ok(&["init"], None);

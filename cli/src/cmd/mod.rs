@@ -3,6 +3,7 @@
 pub mod edit;
 pub mod fetch_key;
 pub mod init;
+pub mod inspect;
 pub mod keygen;
 pub mod keys;
 pub mod reseal;
