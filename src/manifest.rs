@@ -149,6 +149,14 @@ pub enum Document {
     Secret(PlainSecret),
     /// A `gitseal.dev/v1alpha1` `SealedSecret`.
     Sealed(Box<SealedSecret>),
+    /// A `v1` `List` or `SecretList` (what `kubectl get -o yaml` prints for several
+    /// objects, and gitseal writes for several objects as JSON), holding documents.
+    List {
+        /// `List`, `SecretList`…
+        kind: String,
+        /// Its items, parsed like documents (a List inside a List is `Other`).
+        items: Vec<Document>,
+    },
     /// Anything else (a Deployment, a ConfigMap, an empty document…).
     Other {
         /// `kind`, if any.
@@ -156,6 +164,42 @@ pub enum Document {
         /// `metadata.name`, if any.
         name: Option<String>,
     },
+}
+
+/// One object of a stream: a document, or an item of a List document.
+#[derive(Debug)]
+pub struct Located<'a> {
+    /// 0-based index of the document in the stream.
+    pub document: usize,
+    /// 0-based index of the item, for an object inside a List.
+    pub item: Option<usize>,
+    /// The object.
+    pub object: &'a Document,
+}
+
+impl Located<'_> {
+    /// `document N` or `document N, item M` (1-based), for messages.
+    pub fn place(&self) -> String {
+        match self.item {
+            None => format!("document {}", self.document + 1),
+            Some(item) => format!("document {}, item {}", self.document + 1, item + 1),
+        }
+    }
+}
+
+/// Every object of `docs`, with the items of Lists in place of the Lists: what readers
+/// that do not rewrite the file in place look at.
+pub fn objects(docs: &[Document]) -> Vec<Located<'_>> {
+    let mut out = Vec::new();
+    for (document, doc) in docs.iter().enumerate() {
+        match doc {
+            Document::List { items, .. } => {
+                out.extend(items.iter().enumerate().map(|(i, object)| Located { document, item: Some(i), object }));
+            }
+            object => out.push(Located { document, item: None, object }),
+        }
+    }
+    out
 }
 
 /// Parses a stream of YAML documents (JSON is YAML too).
@@ -251,9 +295,14 @@ struct RawDoc {
     immutable: Option<serde_json::Value>,
     spec: Option<serde_json::Value>,
     status: Option<serde_json::Value>,
+    items: Option<Vec<MaybeDoc>>,
 }
 
 impl RawDoc {
+    fn is_list(&self) -> bool {
+        self.items.is_some() && self.kind.as_ref().and_then(|k| k.as_str()).is_some_and(|k| k.ends_with("List"))
+    }
+
     fn into_document(self, document: usize) -> Result<Document> {
         let text = |v: &Option<serde_json::Value>| v.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
         let kind = text(&self.kind);
@@ -292,6 +341,14 @@ impl RawDoc {
                 });
                 let sealed: SealedSecret = serde_json::from_value(value).map_err(|e| invalid(format!("not a valid SealedSecret: {e}")))?;
                 Ok(Document::Sealed(Box::new(sealed)))
+            }
+            (Some("v1"), Some(list)) if list.ends_with("List") && self.items.is_some() => {
+                let items = self.items.unwrap_or_default().into_iter().map(|item| match item {
+                    MaybeDoc::Object(doc) if !doc.is_list() => doc.into_document(document),
+                    MaybeDoc::Object(doc) => Ok(Document::Other { kind: text(&doc.kind), name: None }),
+                    MaybeDoc::NotAnObject => Ok(Document::Other { kind: None, name: None }),
+                });
+                Ok(Document::List { kind: list.to_owned(), items: items.collect::<Result<_>>()? })
             }
             (Some(other), Some("SealedSecret")) if other.starts_with("bitnami.com/") => Err(invalid(
                 "this is a bitnami sealed-secrets object; gitseal cannot open RSA-sealed values — unseal it with the incumbent's key and seal the Secret again with gitseal seal".into(),
@@ -470,6 +527,29 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Renders objects as one `v1` `List` (what a List read in is written back as).
+///
+/// # Errors
+/// [`Error::Render`] if serialization fails.
+pub fn render_list<T: serde::Serialize>(objects: &[T], format: OutputFormat) -> Result<String> {
+    render(&[List::of(objects)], format)
+}
+
+/// A `v1` `List`, its fields in the order Kubernetes prints them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct List<'a, T> {
+    api_version: &'static str,
+    kind: &'static str,
+    items: &'a [T],
+}
+
+impl<'a, T> List<'a, T> {
+    fn of(items: &'a [T]) -> List<'a, T> {
+        List { api_version: "v1", kind: "List", items }
+    }
+}
+
 /// Renders objects as one YAML stream or one JSON document.
 ///
 /// # Errors
@@ -492,8 +572,7 @@ pub fn render<T: serde::Serialize>(objects: &[T], format: OutputFormat) -> Resul
         OutputFormat::Json => {
             let value = match objects {
                 [one] => serde_json::to_value(one),
-                many => serde_json::to_value(many)
-                    .map(|items| serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})),
+                many => serde_json::to_value(List::of(many)),
             }
             .map_err(|e| Error::Render(e.to_string()))?;
             let mut text = serde_json::to_string_pretty(&value).map_err(|e| Error::Render(e.to_string()))?;

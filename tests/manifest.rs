@@ -88,3 +88,19 @@ fn a_name_or_namespace_yaml_reads_as_another_type_is_named_as_such() {
     let e = err("apiVersion: v1\nkind: Secret\nmetadata: {name: 123, namespace: prod}\nstringData: {a: hunter2}\n");
     assert!(e.contains("metadata.name is not a string (YAML reads 123 as a number)"), "{e}");
 }
+
+#[test]
+fn lists_hold_documents_and_objects_flattens_them() {
+    let text = "apiVersion: v1\nkind: SecretList\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata: {name: a}\n  data: {k: aGk=}\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: web}\n- apiVersion: v1\n  kind: List\n  items: []\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+    let docs = parse_documents(text).unwrap();
+    assert!(matches!(&docs[0], Document::List { kind, items } if kind == "SecretList" && items.len() == 3));
+    let all = gitseal::manifest::objects(&docs);
+    let places: Vec<String> = all.iter().map(|o| o.place()).collect();
+    assert_eq!(places, ["document 1, item 1", "document 1, item 2", "document 1, item 3", "document 2"]);
+    assert!(matches!(all[0].object, Document::Secret(s) if &s.data["k"][..] == b"hi"));
+    assert!(matches!(all[2].object, Document::Other { kind: Some(k), .. } if k == "List"), "no Lists in Lists");
+    let e = err(
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata: {name: a}\n  data: {k: 'not base64 hunter2'}\n",
+    );
+    assert!(e.contains("document 1"), "{e}");
+}

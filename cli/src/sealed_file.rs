@@ -52,6 +52,15 @@ impl SealedFile {
         // A JSON file is one document (an object), YAML a stream of them.
         let format = if input.text.trim_start().starts_with('{') { OutputFormat::Json } else { OutputFormat::Yaml };
         let documents = docs.len();
+        let in_list = gitseal::manifest::objects(&docs)
+            .into_iter()
+            .find(|o| o.item.is_some() && matches!(o.object, Document::Sealed(_)));
+        if let Some(o) = in_list {
+            bail!(
+                "{label}: {} is a SealedSecret inside a List, which set, unset and reseal do not rewrite yet: split the List into documents (one per ---); file left unchanged",
+                o.place()
+            );
+        }
         let has_plaintext = docs.iter().any(|d| matches!(d, Document::Secret(_)));
         let objects: Vec<(usize, SealedSecret)> = docs
             .into_iter()

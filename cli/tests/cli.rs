@@ -509,6 +509,47 @@ fn inspect_shows_each_values_scope_format_and_keys_without_a_private_key() {
 }
 
 #[test]
+fn lists_are_read_everywhere_and_written_back_as_lists() {
+    let env = Env::new();
+    // What `kubectl get secret -o yaml` prints for several Secrets, committed by mistake.
+    let list = format!(
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata: {{name: a, namespace: prod}}\n  stringData: {{password: {CANARY}}}\n- apiVersion: v1\n  kind: Secret\n  metadata: {{name: b, namespace: prod}}\n  stringData: {{password: x}}\n"
+    );
+    env.write("leak.yaml", &list);
+    let out = env.run(&["verify", "leak.yaml"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("leak.yaml: document 1, item 2 (prod/b): plaintext Secret"), "{text}");
+    assert!(!text.contains(CANARY));
+    // seal reads the List and writes a List; verify and unseal read it back.
+    env.ok(&["seal", "-f", "leak.yaml", "-w", "sealed.yaml"], None);
+    fs::remove_file(env.path("leak.yaml")).unwrap();
+    let sealed = env.read("sealed.yaml");
+    assert!(
+        sealed.starts_with("apiVersion: v1\nkind: List\nitems:") && sealed.matches("kind: SealedSecret").count() == 2,
+        "{sealed}"
+    );
+    assert!(env.ok(&["verify", "."], None).contains("2 SealedSecret(s): 0 problem(s)"));
+    let opened = env.ok(&["unseal", "-i", "key.txt", "-f", "sealed.yaml"], None);
+    assert!(
+        opened.starts_with("apiVersion: v1\nkind: List") && opened.matches("kind: Secret").count() == 2,
+        "{opened}"
+    );
+    // gitseal reads its own JSON output for several documents (a List).
+    let json = env.ok(
+        &["seal", "-o", "json"],
+        Some(format!("{}---\n{}", secret_yaml("prod", "c"), secret_yaml("prod", "d")).as_bytes()),
+    );
+    env.write("sealed.json", &json);
+    let opened = env.ok(&["unseal", "-i", "key.txt", "-f", "sealed.json", "-o", "json"], None);
+    let list: serde_json::Value = serde_json::from_str(&opened).unwrap();
+    assert_eq!((list["kind"].as_str(), list["items"].as_array().map(Vec::len)), (Some("List"), Some(2)));
+    // set and reseal do not rewrite Lists yet, and say so instead of skipping them.
+    let err = env.fails(1, &["set", "sealed.yaml", "k"], Some(b"v"));
+    assert!(err.contains("inside a List") && err.contains("split the List"), "{err}");
+}
+
+#[test]
 fn init_writes_a_starter_config_once() {
     let env = Env::new();
     env.ok(&["init"], None);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use gitseal::manifest::{Document, display_name, parse_documents};
+use gitseal::manifest::{Document, display_name, objects, parse_documents};
 use gitseal::{KeyId, visible_binding};
 use serde::Serialize;
 
@@ -44,8 +44,8 @@ pub fn inspect(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) 
         let Ok(docs) = parse_documents(&input.text) else { continue };
         let rule = rules.get(file)?;
         let known: Vec<KeyId> = rule.map(|r| r.recipients.iter().map(KeyId::of).collect()).unwrap_or_default();
-        for doc in docs {
-            let Document::Sealed(s) = doc else { continue };
+        for located in objects(&docs) {
+            let Document::Sealed(s) = located.object else { continue };
             let object = display_name(s.metadata.namespace.as_deref(), s.metadata.name.as_deref()).unwrap_or_default();
             for (key, value) in &s.spec.encrypted_data {
                 let ids = s.spec.key_ids.get(key).cloned().unwrap_or_default();

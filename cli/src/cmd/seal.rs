@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use gitseal::manifest::{Document, parse_documents, render};
+use gitseal::manifest::{Document, objects, parse_documents, render, render_list};
 use gitseal::{Binding, BindingError, PlainSecret, Scope, seal_secret, seal_value};
 use zeroize::Zeroizing;
 
@@ -37,31 +37,36 @@ pub fn seal(args: SealArgs) -> Result<()> {
     let input = io::read_input(&args.file)?;
     let docs = parse_documents(&input.text).with_context(|| input.label.clone())?;
     let mut sealed = Vec::new();
-    for (i, doc) in docs.iter().enumerate() {
-        let document = i + 1;
-        match doc {
+    let objects = objects(&docs);
+    for located in &objects {
+        let (document, place) = (located.document + 1, located.place());
+        match located.object {
             Document::Secret(secret) => sealed.push(
                 seal_secret(secret, scope, default_namespace(secret.namespace.as_deref()), &recipients, document)
                     .map_err(with_fix)
                     .with_context(|| input.label.clone())?,
             ),
             Document::Sealed(s) => bail!(
-                "{}: document {document} ({}) is already sealed; use `gitseal set` to change a value or `gitseal reseal` to re-encrypt it",
+                "{}: {place} ({}) is already sealed; use `gitseal set` to change a value or `gitseal reseal` to re-encrypt it",
                 input.label,
                 s.metadata.name.as_deref().unwrap_or("<unnamed>")
             ),
-            Document::Other { kind: Some(kind), .. } => {
-                bail!("{}: document {document} is a {kind}, not a Secret; gitseal seal takes Secrets only", input.label)
+            Document::Other { kind: Some(kind), .. } | Document::List { kind, .. } => {
+                bail!("{}: {place} is a {kind}, not a Secret; gitseal seal takes Secrets only", input.label)
             }
             Document::Other { kind: None, .. } => {
-                bail!("{}: document {document} is not a Kubernetes object (no kind)", input.label)
+                bail!("{}: {place} is not a Kubernetes object (no kind)", input.label)
             }
         }
     }
     if sealed.is_empty() {
         bail!("{}: no Secret found in the input", input.label);
     }
-    io::emit(&render(&sealed, args.out.output.into())?, args.out.write.as_deref())
+    // A List read in is written out as a List.
+    let format = args.out.output.into();
+    let text =
+        if objects.iter().any(|o| o.item.is_some()) { render_list(&sealed, format)? } else { render(&sealed, format)? };
+    io::emit(&text, args.out.write.as_deref())
 }
 
 pub fn create(args: CreateArgs) -> Result<()> {

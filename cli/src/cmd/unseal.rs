@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use gitseal::manifest::{Document, OutputFormat, parse_documents, render};
+use gitseal::manifest::{Document, OutputFormat, objects, parse_documents, render, render_list};
 use gitseal::{KeyRing, unseal_secret};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -20,15 +20,22 @@ pub fn unseal(identity: &Path, file: &str, format: OutputFormat) -> Result<()> {
     let input = io::read_input(file)?;
     let docs = parse_documents(&input.text).with_context(|| input.label.clone())?;
     let mut secrets = Vec::new();
-    for (i, doc) in docs.iter().enumerate() {
-        if let Document::Sealed(sealed) = doc {
+    let objects = objects(&docs);
+    for located in &objects {
+        if let Document::Sealed(sealed) = located.object {
             let secret =
-                unseal_secret(sealed, &ring).with_context(|| format!("{}: document {}", input.label, i + 1))?;
+                unseal_secret(sealed, &ring).with_context(|| format!("{}: {}", input.label, located.place()))?;
             secrets.push(secret.to_k8s());
         }
     }
     if secrets.is_empty() {
         bail!("{}: no SealedSecret found", input.label);
     }
-    io::emit(&render(&secrets, format)?, None)
+    // A List read in is written out as a List.
+    let text = if objects.iter().any(|o| o.item.is_some()) {
+        render_list(&secrets, format)?
+    } else {
+        render(&secrets, format)?
+    };
+    io::emit(&text, None)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use gitseal::KeyId;
-use gitseal::manifest::{Document, display_name, parse_documents};
+use gitseal::manifest::{Document, display_name, objects, parse_documents};
 use gitseal::verify::{Known, check_plain, check_sealed};
 use serde::Serialize;
 
@@ -18,6 +18,9 @@ struct Finding {
     file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     document: Option<usize>,
+    /// 1-based item of a List document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     object: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +59,9 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -
                 if let Some(d) = f.document {
                     place.push_str(&format!(": document {d}"));
                 }
+                if let Some(i) = f.item {
+                    place.push_str(&format!(", item {i}"));
+                }
                 if let Some(o) = &f.object {
                     place.push_str(&format!(" ({o})"));
                 }
@@ -77,28 +83,31 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -
 
 fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
     let label = file.display().to_string();
-    let finding = |document, object, key, message| Finding { file: label.clone(), document, object, key, message };
+    let finding =
+        |document, item, object, key, message| Finding { file: label.clone(), document, item, object, key, message };
     let text = match io::read_input(&label) {
         Ok(input) => input.text,
-        Err(e) => return summary.problems.push(finding(None, None, None, format!("{e:#}"))),
+        Err(e) => return summary.problems.push(finding(None, None, None, None, format!("{e:#}"))),
     };
     let docs = match parse_documents(&text) {
         Ok(docs) => docs,
         // Files of other tools (Helm templates, JSON that is not YAML-compatible…) may not
         // parse; report them, since a Secret hidden in one would otherwise go unseen.
-        Err(e) => return summary.problems.push(finding(None, None, None, format!("cannot check: {e}"))),
+        Err(e) => return summary.problems.push(finding(None, None, None, None, format!("cannot check: {e}"))),
     };
-    for (i, doc) in docs.iter().enumerate() {
-        let (object, problems) = match doc {
+    // Inside Lists too: `kubectl get secret -o yaml` prints several Secrets as one List.
+    for located in objects(&docs) {
+        let (object, problems) = match located.object {
             Document::Sealed(s) => {
                 summary.sealed_secrets += 1;
                 (display_name(s.metadata.namespace.as_deref(), s.metadata.name.as_deref()), check_sealed(s, known))
             }
             Document::Secret(s) => (s.display_name(), check_plain(s)),
-            Document::Other { .. } => continue,
+            Document::Other { .. } | Document::List { .. } => continue,
         };
+        let (document, item) = (Some(located.document + 1), located.item.map(|i| i + 1));
         for p in problems {
-            summary.problems.push(finding(Some(i + 1), object.clone(), p.key, p.message));
+            summary.problems.push(finding(document, item, object.clone(), p.key, p.message));
         }
     }
 }
