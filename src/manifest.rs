@@ -211,13 +211,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
     let options = serde_saphyr::options! { with_snippet: false };
     let raw: Vec<MaybeDoc> = serde_saphyr::from_multiple_with_options(text, options).map_err(|e| Error::Parse {
         document: e.location().map_or(1, |l| crate::documents::document_at_line(text, l.line() as usize)),
-        // The first line holds the reason and position, never an excerpt of the input.
-        message: e
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("invalid YAML")
-            .replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
+        message: parse_message(&e),
     })?;
     raw.into_iter()
         .enumerate()
@@ -226,6 +220,26 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
             MaybeDoc::Object(doc) => doc.into_document(i + 1),
         })
         .collect()
+}
+
+/// What went wrong, in words: the parser's bounds against hostile input by name, with
+/// what to do; otherwise the first line of its message, which holds the reason and
+/// position, never an excerpt of the input.
+fn parse_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    match e {
+        serde_saphyr::Error::Budget { breach: BudgetBreach::Documents { documents }, .. } => format!(
+            "the file holds more than {} documents, more than gitseal reads from one file; split it into several files",
+            documents.saturating_sub(1)
+        ),
+        serde_saphyr::Error::Budget { .. } => "the YAML is larger, deeper or uses more aliases than gitseal reads from one file (a bound against hostile input); split or simplify it".to_owned(),
+        _ => e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
+    }
 }
 
 /// Implements a visitor's number and boolean methods as `Ok(value)`: in the documents
