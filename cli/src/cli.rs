@@ -109,6 +109,10 @@ pub enum Command {
         /// file, the .gitseal-recipients nearest to it, if any).
         #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
         recipients_files: Vec<PathBuf>,
+        /// Skip files whose path matches this glob (`*` within a directory, `**` across);
+        /// repeatable. A .gitsealignore (one glob per line) beside or above a path adds more.
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
         #[arg(short, long, value_enum, default_value_t = Report::Human)]
         output: Report,
     },

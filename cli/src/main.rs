@@ -45,8 +45,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Unset { file, key } => cmd::edit::unset(&file, &key)?,
         Command::Unseal { identity, file, output } => cmd::unseal::unseal(&identity, &file, output.into())?,
-        Command::Verify { paths, recipients_files, output } => {
-            return cmd::verify::verify(&paths, &recipients_files, output);
+        Command::Verify { paths, recipients_files, exclude, output } => {
+            return cmd::verify::verify(&paths, &recipients_files, &exclude, output);
         }
         Command::Inspect { paths, recipients_files, output } => {
             cmd::inspect::inspect(&paths, &recipients_files, output)?

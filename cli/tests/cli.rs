@@ -550,6 +550,49 @@ fn lists_are_read_everywhere_and_written_back_as_lists() {
 }
 
 #[test]
+fn verify_skips_what_it_is_told_notes_templates_and_flags_kustomize_plaintext() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("chart/templates")).unwrap();
+    fs::create_dir_all(env.path("vendor/x")).unwrap();
+    fs::create_dir_all(env.path("kust")).unwrap();
+    // A Helm template is not YAML: a note, not a failure; one that makes a Secret is a problem.
+    env.write(
+        "chart/templates/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n",
+    );
+    let out = env.run(&["verify", "chart"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr(&out).contains("a template, not YAML; skipped"), "{}", stderr(&out));
+    env.write(
+        "chart/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}\nstringData: {password: x}\n",
+    );
+    assert_eq!(env.run(&["verify", "chart"], None).status.code(), Some(1));
+    // --exclude and .gitsealignore skip files, here plaintext Secrets.
+    env.write("vendor/x/leak.yaml", &secret_yaml("prod", "vendored"));
+    env.write("leak.yaml", &secret_yaml("prod", "leak"));
+    assert_eq!(env.run(&["verify", "vendor"], None).status.code(), Some(1));
+    env.ok(&["verify", "--exclude", "vendor/**", "--exclude", "leak.yaml", "--exclude", "chart/**", "."], None);
+    env.write(".gitsealignore", "# third-party\nvendor/**\nchart/**\n");
+    let out = env.run(&["verify", "."], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("leak.yaml") && !text.contains("vendor") && !text.contains("chart"), "{text}");
+    // kustomize secretGenerator literals and env files are plaintext in the repository.
+    env.write(
+        "kust/kustomization.yaml",
+        "secretGenerator:\n- name: db\n  literals: [password=hunter2]\n  envs: [db.env]\n",
+    );
+    let out = env.run(&["verify", "kust"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("secretGenerator \"db\" holds 1 plaintext literal") && text.contains("from db.env"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
 fn init_writes_a_starter_config_once() {
     let env = Env::new();
     env.ok(&["init"], None);

@@ -37,11 +37,14 @@ struct Summary {
 }
 
 /// Returns whether everything checked out.
-pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -> Result<bool> {
+pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], exclude: &[String], report: Report) -> Result<bool> {
     let mut rules = PerFile::new(recipients_files)?;
     let mut files = Vec::new();
     for path in paths {
-        io::collect_manifests(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
+        let ignore = Ignore::new(exclude, path)?;
+        let mut found = Vec::new();
+        io::collect_manifests(path, &mut found).with_context(|| format!("cannot read {}", path.display()))?;
+        files.extend(found.into_iter().filter(|f| !ignore.skips(f)));
     }
     let mut summary = Summary::default();
     for file in &files {
@@ -91,10 +94,19 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
     };
     let docs = match parse_documents(&text) {
         Ok(docs) => docs,
-        // Files of other tools (Helm templates, JSON that is not YAML-compatible…) may not
-        // parse; report them, since a Secret hidden in one would otherwise go unseen.
+        // A template (Helm's `{{ … }}`) is not YAML until rendered: skipped with a note,
+        // unless it makes a Secret, which could hold plaintext unseen.
+        Err(_) if text.contains("{{") && !text.contains("kind: Secret") => {
+            eprintln!("gitseal: note: {label}: a template, not YAML; skipped (check what it renders)");
+            return;
+        }
+        // Other files that do not parse are reported: a Secret hidden in one would
+        // otherwise go unseen.
         Err(e) => return summary.problems.push(finding(None, None, None, None, format!("cannot check: {e}"))),
     };
+    for problem in kustomize::check(file, &text) {
+        summary.problems.push(finding(None, None, None, None, problem));
+    }
     // Inside Lists too: `kubectl get secret -o yaml` prints several Secrets as one List.
     for located in objects(&docs) {
         let (object, problems) = match located.object {
@@ -109,5 +121,116 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
         for p in problems {
             summary.problems.push(finding(document, item, object.clone(), p.key, p.message));
         }
+    }
+}
+
+/// The files `verify` leaves out: `--exclude` globs, and those of the nearest
+/// `.gitsealignore` beside or above the path walked (relative to its directory).
+struct Ignore {
+    patterns: Vec<(PathBuf, regex::Regex)>,
+}
+
+impl Ignore {
+    fn new(exclude: &[String], walked: &Path) -> Result<Ignore> {
+        let dir = if walked.is_dir() { walked.to_path_buf() } else { io::dir_of(walked) };
+        let root = std::fs::canonicalize(&dir).with_context(|| format!("cannot read {}", walked.display()))?;
+        let mut patterns = Vec::new();
+        for glob in exclude {
+            patterns.push((root.clone(), glob_regex(glob).with_context(|| format!("--exclude {glob:?}"))?));
+        }
+        if let Some(file) = root.ancestors().map(|d| d.join(IGNORE_FILE)).find(|f| f.is_file()) {
+            let dir = io::dir_of(&file);
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                patterns
+                    .push((dir.clone(), glob_regex(line).with_context(|| format!("{}: {line:?}", file.display()))?));
+            }
+        }
+        Ok(Ignore { patterns })
+    }
+
+    fn skips(&self, file: &Path) -> bool {
+        let Ok(file) = std::fs::canonicalize(file) else { return false };
+        self.patterns.iter().any(|(base, pattern)| {
+            file.strip_prefix(base).is_ok_and(|rel| pattern.is_match(&rel.to_string_lossy().replace('\\', "/")))
+        })
+    }
+}
+
+/// Name of the file listing globs `verify` skips.
+const IGNORE_FILE: &str = ".gitsealignore";
+
+/// A glob as an anchored regex: `**` any path, `*` and `?` within one path segment; a
+/// glob without `/` matches a file name in any directory.
+fn glob_regex(glob: &str) -> Result<regex::Regex> {
+    let mut out = String::from(if glob.contains('/') { "^" } else { "^(?:.*/)?" });
+    let mut chars = glob.trim_start_matches('/').chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                out.push_str(".*");
+            }
+            '*' => out.push_str("[^/]*"),
+            '?' => out.push_str("[^/]"),
+            c => out.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    out.push_str("(?:/.*)?$");
+    Ok(regex::Regex::new(&out)?)
+}
+
+/// kustomize's `secretGenerator` makes Secrets from plaintext in the repository:
+/// `literals` in the kustomization itself, `envs` and `files` beside it.
+mod kustomize {
+    use std::path::Path;
+
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Kustomization {
+        #[serde(default)]
+        secret_generator: Vec<Generator>,
+    }
+
+    #[derive(Deserialize)]
+    struct Generator {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        literals: Vec<serde::de::IgnoredAny>,
+        #[serde(default)]
+        envs: Vec<String>,
+        #[serde(default)]
+        files: Vec<String>,
+    }
+
+    /// Problems of a kustomization file (`kustomization.yaml`, `.yml`, `Kustomization`);
+    /// none for other files. Names keys and files, never values.
+    pub fn check(file: &Path, text: &str) -> Vec<String> {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization") {
+            return Vec::new();
+        }
+        let Ok(k) = serde_saphyr::from_str::<Kustomization>(text) else { return Vec::new() };
+        let mut out = Vec::new();
+        for g in &k.secret_generator {
+            if !g.literals.is_empty() {
+                out.push(format!(
+                    "kustomize secretGenerator {:?} holds {} plaintext literal(s) in this file: seal them with gitseal create and commit the SealedSecret instead",
+                    g.name,
+                    g.literals.len()
+                ));
+            }
+            for source in g.envs.iter().chain(&g.files) {
+                let path = source.rsplit_once('=').map_or(source.as_str(), |(_, p)| p);
+                out.push(format!(
+                    "kustomize secretGenerator {:?} reads plaintext from {path}, committed beside it: seal it with gitseal seal or create and remove the file",
+                    g.name
+                ));
+            }
+        }
+        out
     }
 }
