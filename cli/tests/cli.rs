@@ -51,7 +51,10 @@ impl Env {
             .spawn()
             .unwrap();
         let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or_default()).unwrap();
+        // A command refused before it reads stdin (a usage error) closes the pipe early.
+        if let Err(e) = input.write_all(stdin.unwrap_or_default()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+        }
         drop(input);
         child.wait_with_output().unwrap()
     }
