@@ -172,6 +172,22 @@ pub struct ClusterArgs {
     /// Namespace where gitseal-controller runs.
     #[arg(long, default_value = "gitseal-system", env = "GITSEAL_CONTROLLER_NAMESPACE")]
     pub controller_namespace: String,
+    /// How long one request to the API server may take: 30s, 2m, … (0: no limit).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub request_timeout: std::time::Duration,
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{text:?} is not a duration like 30s or 2m"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?}: the unit must be s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Args)]
@@ -206,7 +222,7 @@ pub struct SealArgs {
     #[arg(long, value_enum)]
     pub scope: Option<ScopeArg>,
     /// Namespace for Secrets that do not name one (must agree with those that do; default:
-    /// the repository rule's namespace).
+    /// the repository rule's namespace, else the kubeconfig context's, as kubectl would).
     #[arg(short, long)]
     pub namespace: Option<String>,
     #[command(flatten)]
@@ -229,6 +245,7 @@ pub struct SealArgs {
 pub struct CreateArgs {
     /// Name of the Secret.
     pub name: String,
+    /// Namespace (default: the repository rule's, else the kubeconfig context's, as kubectl would).
     #[arg(short, long)]
     pub namespace: Option<String>,
     /// KEY=VALUE; repeatable.

@@ -28,22 +28,54 @@ pub fn block_on<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
     runtime.block_on(work)
 }
 
-/// A client for the cluster the arguments name.
-pub async fn client(args: &ClusterArgs) -> Result<Client> {
-    Ok(Client::try_from(config(args).await?)?)
+/// Which cluster this run talks to (context and server), once a client was made: errors
+/// that came from the cluster name it (see `main`).
+static TARGET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `context NAME, server URL`, when a client was made.
+pub fn target() -> Option<&'static str> {
+    TARGET.get().map(String::as_str)
 }
 
-async fn config(args: &ClusterArgs) -> Result<Config> {
+/// A client for the cluster the arguments name, with `--request-timeout` on every request.
+pub async fn client(args: &ClusterArgs) -> Result<Client> {
+    let (mut config, context) = config(args).await?;
+    let _ = TARGET.set(format!("context {context}, server {}", config.cluster_url));
+    let limit = (!args.request_timeout.is_zero()).then_some(args.request_timeout);
+    (config.connect_timeout, config.read_timeout, config.write_timeout) = (limit, limit, limit);
+    Ok(Client::try_from(config)?)
+}
+
+/// The client configuration and the name of the kubeconfig context it comes from.
+async fn config(args: &ClusterArgs) -> Result<(Config, String)> {
     let options = KubeConfigOptions { context: args.context.clone(), ..KubeConfigOptions::default() };
-    match &args.kubeconfig {
+    let kubeconfig = match &args.kubeconfig {
         Some(path) => {
-            let kubeconfig =
-                Kubeconfig::read_from(path).with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
-            Ok(Config::from_custom_kubeconfig(kubeconfig, &options).await?)
+            Some(Kubeconfig::read_from(path).with_context(|| format!("cannot read kubeconfig {}", path.display()))?)
         }
-        None if args.context.is_some() => Ok(Config::from_kubeconfig(&options).await?),
-        None => Ok(Config::infer().await?),
-    }
+        None => Kubeconfig::read().ok(),
+    };
+    let context = args
+        .context
+        .clone()
+        .or_else(|| kubeconfig.as_ref().and_then(|k| k.current_context.clone()))
+        .unwrap_or_else(|| "in-cluster".to_owned());
+    let config = match (&args.kubeconfig, kubeconfig) {
+        (Some(_), Some(kubeconfig)) => Config::from_custom_kubeconfig(kubeconfig, &options).await?,
+        _ if args.context.is_some() => Config::from_kubeconfig(&options).await?,
+        _ => Config::infer().await?,
+    };
+    Ok((config, context))
+}
+
+/// The namespace of the current kubeconfig context, as kubectl would use for an object
+/// that names none ("default" when the context names none); `None` without a kubeconfig.
+/// Offline: reads the file only.
+pub fn kubeconfig_namespace() -> Option<String> {
+    let kubeconfig = Kubeconfig::read().ok()?;
+    let current = kubeconfig.current_context.as_deref()?;
+    let context = kubeconfig.contexts.iter().find(|c| c.name == current)?.context.as_ref()?;
+    Some(context.namespace.clone().unwrap_or_else(|| "default".to_owned()))
 }
 
 /// The HTTP status of an API error, if the API server answered.

@@ -26,7 +26,11 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("gitseal: {e:#}");
+            // An error from the cluster says which cluster.
+            match cluster::target().filter(|_| e.chain().any(|c| c.downcast_ref::<kube::Error>().is_some())) {
+                Some(target) => eprintln!("gitseal: {e:#} ({target})"),
+                None => eprintln!("gitseal: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -45,6 +45,9 @@ impl Env {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gitseal"))
             .args(args)
             .current_dir(self.dir.path())
+            // No kubeconfig unless a test writes one: offline commands must not depend on
+            // the machine's.
+            .env("KUBECONFIG", self.path("kubeconfig"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -593,6 +596,25 @@ fn verify_skips_what_it_is_told_notes_templates_and_flags_kustomize_plaintext() 
         "{text}"
     );
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn the_namespace_defaults_to_the_kubeconfig_contexts_as_kubectl_would() {
+    let env = Env::new();
+    let no_ns = "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {k: v}\n";
+    let err = env.fails(1, &["seal"], Some(no_ns.as_bytes()));
+    assert!(err.contains("needs a namespace"), "without a kubeconfig: {err}");
+    env.write(
+        "kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: team}}]\ncurrent-context: x\n",
+    );
+    let sealed = env.ok(&["seal"], Some(no_ns.as_bytes()));
+    assert!(sealed.contains("namespace: team"), "{sealed}");
+    let sealed = env.ok(&["seal", "-n", "other"], Some(no_ns.as_bytes()));
+    assert!(sealed.contains("namespace: other"), "the flag wins: {sealed}");
+    // Errors from the cluster name it; a request that hangs is cut by --request-timeout.
+    let err = env.fails(1, &["fetch-key", "--request-timeout", "2s"], None);
+    assert!(err.contains("context x, server https://127.0.0.1:1"), "{err}");
 }
 
 #[test]

@@ -19,8 +19,9 @@ pub fn seal(args: SealArgs) -> Result<()> {
     // repository's (and must agree with -n).
     let scope = args.scope.map(Scope::from).or(repository.scope).unwrap_or(Scope::Strict);
     let flag_namespace = args.namespace.as_deref();
-    let default_namespace =
-        |own: Option<&str>| flag_namespace.or(own.map_or(repository.namespace.as_deref(), |_| None));
+    // Then the kubeconfig context's, as kubectl would apply the Secret there.
+    let fallback = repository.namespace.clone().or_else(crate::cluster::kubeconfig_namespace);
+    let default_namespace = |own: Option<&str>| flag_namespace.or(own.map_or(fallback.as_deref(), |_| None));
     if args.raw {
         let key = args.key.as_deref().unwrap_or_default();
         gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("--key {key:?}: {m}"))?;
@@ -97,7 +98,7 @@ pub fn create(args: CreateArgs) -> Result<()> {
     }
     let secret = PlainSecret {
         name: Some(args.name.clone()),
-        namespace: args.namespace.clone().or(repository.namespace),
+        namespace: args.namespace.clone().or(repository.namespace).or_else(crate::cluster::kubeconfig_namespace),
         type_: Some(args.type_.clone()),
         data,
         ..PlainSecret::default()
