@@ -64,6 +64,20 @@ pub enum Command {
         #[command(flatten)]
         recipients: RecipientArgs,
     },
+    /// Edit a SealedSecret's values in $VISUAL / $EDITOR: changed values are sealed again,
+    /// unchanged ones keep their ciphertext, deleted lines remove keys, new lines add them.
+    #[command(
+        after_help = "Without -i the editor shows <unchanged> placeholders: type a new value to replace one.\nWith -i it shows the values themselves. Either way they live in a 0600 file in a private\ndirectory, removed when the editor exits, whatever happens.\n\nExamples:\n  gitseal edit deploy/db.yaml\n  EDITOR=nano gitseal edit -i admin.txt deploy/db.yaml"
+    )]
+    Edit {
+        /// The SealedSecret file to edit.
+        file: PathBuf,
+        /// Show the current values, opened with this identity file (else placeholders).
+        #[arg(short, long, value_name = "IDENTITY_FILE")]
+        identity: Option<PathBuf>,
+        #[command(flatten)]
+        recipients: RecipientArgs,
+    },
     /// Remove one value from a SealedSecret file in place.
     Unset {
         /// The SealedSecret file to change.

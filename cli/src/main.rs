@@ -48,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             cmd::edit::set(&file, &key, &input, &recipients)?
         }
         Command::Unset { file, key } => cmd::edit::unset(&file, &key)?,
+        Command::Edit { file, identity, recipients } => cmd::edit::edit(&file, identity.as_deref(), &recipients)?,
         Command::Unseal { identity, file, output } => cmd::unseal::unseal(&identity, &file, output.into())?,
         Command::Verify { paths, recipients_files, exclude, output } => {
             return cmd::verify::verify(&paths, &recipients_files, &exclude, output);

@@ -618,6 +618,71 @@ fn the_namespace_defaults_to_the_kubeconfig_contexts_as_kubectl_would() {
 }
 
 #[test]
+fn edit_reseals_what_changed_keeps_the_rest_and_leaves_no_plaintext_behind() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    let editor = |name: &str, body: &str| {
+        let path = env.write(
+            name,
+            &format!(
+                "#!/bin/sh\nls -ld \"$(dirname \"$1\")\" \"$1\" >> {}/seen.txt\ncp \"$1\" {}/shown.txt\n{body}\n",
+                env.dir.path().display(),
+                env.dir.path().display()
+            ),
+        );
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    };
+    let run_with = |editor: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gitseal"))
+            .args(args)
+            .current_dir(env.dir.path())
+            .env("EDITOR", editor)
+            .env_remove("VISUAL")
+            .output()
+            .unwrap()
+    };
+    let before = env.read("db.yaml");
+    let blob_before = before.lines().find(|l| l.trim_start().starts_with("blob:")).unwrap().to_owned();
+    // Placeholders: change one, delete one, add one.
+    let change = editor(
+        "change.sh",
+        "sed -i -e 's/^password: .*/password: rotated/' -e '/^username:/d' \"$1\"\necho 'extra: \"42\"' >> \"$1\"",
+    );
+    let out = run_with(&change, &["edit", "db.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = env.read("shown.txt");
+    assert!(shown.contains("password: <unchanged>") && !shown.contains(CANARY), "{shown}");
+    let after = env.read("db.yaml");
+    assert!(after.contains(&blob_before), "an unchanged value keeps its ciphertext");
+    let opened = env.ok(&["unseal", "-i", "key.txt", "-f", "db.yaml", "-o", "json"], None);
+    let secret: serde_json::Value = serde_json::from_str(&opened).unwrap();
+    assert_eq!(secret["data"]["password"], "cm90YXRlZA==");
+    assert_eq!(secret["data"]["extra"], "NDI=");
+    assert!(secret["data"].get("username").is_none());
+    // The values lived in a private directory (drwx------, file -rw-------) that is gone.
+    let seen = env.read("seen.txt");
+    assert!(seen.lines().next().unwrap().starts_with("drwx------") && seen.contains("-rw-------"), "{seen}");
+    let dir = seen.lines().next().unwrap().split_whitespace().last().unwrap().to_owned();
+    assert!(!Path::new(&dir).exists(), "{dir} removed");
+    // With -i the editor shows the values; the editor failing changes nothing, removes all.
+    let fail = editor("fail.sh", "exit 3");
+    let before = env.read("db.yaml");
+    let out = run_with(&fail, &["edit", "-i", "key.txt", "db.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("failed") && !stderr(&out).contains("rotated"), "{}", stderr(&out));
+    assert!(env.read("shown.txt").contains("password: \"rotated\""));
+    assert_eq!(env.read("db.yaml"), before, "nothing written");
+    let dir = env.read("seen.txt").lines().nth(2).unwrap().split_whitespace().last().unwrap().to_owned();
+    assert!(!Path::new(&dir).exists(), "{dir} removed after a failing editor");
+    // Unchanged plaintext keeps its ciphertext too.
+    let noop = editor("noop.sh", "true");
+    assert!(run_with(&noop, &["edit", "-i", "key.txt", "db.yaml"]).status.success());
+    assert_eq!(env.read("db.yaml"), before, "nothing changed, nothing rewritten");
+    fs::remove_file(env.path("shown.txt")).unwrap();
+}
+
+#[test]
 fn init_writes_a_starter_config_once() {
     let env = Env::new();
     env.ok(&["init"], None);
