@@ -172,6 +172,13 @@ pub enum Command {
     Init,
     /// Print a completion script for a shell.
     Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    #[command(after_help = "Examples:\n  gitseal man | man -l -\n  gitseal man --dir /usr/local/share/man/man1")]
+    Man {
+        /// Write gitseal.1 and a gitseal-COMMAND.1 page per command here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// How to reach a cluster: the usual kubeconfig rules.

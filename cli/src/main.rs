@@ -11,7 +11,7 @@ mod sealed_file;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 
@@ -20,7 +20,14 @@ fn main() -> ExitCode {
         eprintln!("gitseal: {hint}");
         return ExitCode::from(2);
     }
-    let cli = Cli::parse();
+    // Installed as `kubectl-gitseal`, it runs as `kubectl gitseal …` and says so in usage.
+    let invoked = std::env::args_os().next().map(std::path::PathBuf::from);
+    let plugin = invoked.as_deref().and_then(|p| p.file_name()).is_some_and(|n| n == "kubectl-gitseal");
+    let command = Cli::command().bin_name(if plugin { "kubectl gitseal" } else { "gitseal" });
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -66,8 +73,26 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gitseal", &mut std::io::stdout());
         }
+        Command::Man { dir } => man(dir.as_deref())?,
     }
     Ok(true)
+}
+
+/// The manual: the main page to stdout, or every page into `dir`.
+fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let command = Cli::command();
+    let Some(dir) = dir else {
+        return Ok(clap_mangen::Man::new(command).render(&mut std::io::stdout())?);
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut pages = vec![("gitseal".to_owned(), command.clone())];
+    pages.extend(command.get_subcommands().map(|c| (format!("gitseal-{}", c.get_name()), c.clone())));
+    for (name, page) in pages {
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page.display_name(name.clone())).render(&mut text)?;
+        io::write_atomic(&dir.join(format!("{name}.1")), &text, Some(0o644))?;
+    }
+    Ok(())
 }
 
 /// The gitseal way of a kubeseal flag, so its users get a pointer instead of clap's

@@ -683,6 +683,27 @@ fn edit_reseals_what_changed_keeps_the_rest_and_leaves_no_plaintext_behind() {
 }
 
 #[test]
+fn man_pages_completions_and_the_kubectl_plugin_name() {
+    let env = Env::new();
+    env.ok(&["man", "--dir", "man1"], None);
+    let seal = env.read("man1/gitseal-seal.1");
+    assert!(seal.contains(".TH gitseal-seal 1") && seal.contains("recipients\\-file"), "{seal}");
+    for page in ["gitseal.1", "gitseal-edit.1", "gitseal-keys.1", "gitseal-verify.1"] {
+        assert!(env.path("man1").join(page).is_file(), "{page}");
+    }
+    assert!(env.ok(&["man"], None).starts_with(".ie"));
+    let bash = env.ok(&["completions", "bash"], None);
+    assert!(
+        bash.contains("--expect-key") && bash.contains("--output-file") && bash.contains("--exclude"),
+        "subcommand flags"
+    );
+    let plugin = env.path("kubectl-gitseal");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_gitseal"), &plugin).unwrap();
+    let out = Command::new(&plugin).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: kubectl gitseal <COMMAND>"));
+}
+
+#[test]
 fn init_writes_a_starter_config_once() {
     let env = Env::new();
     env.ok(&["init"], None);
