@@ -726,7 +726,10 @@ fn fetch_key_to_a_file_that_fails_leaves_the_file_as_it_was() {
         "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
     );
     let err = env.fails(1, &["fetch-key", "--kubeconfig", "dead.kubeconfig", "-w", ".gitseal-recipients"], None);
-    assert!(!err.is_empty());
+    assert!(err.contains("server http://127.0.0.1:1") && !err.contains("> FILE"), "{err}");
+    // Redirected (stdout not a terminal) and failing: told what the shell did to the file.
+    let err = env.fails(1, &["fetch-key", "--kubeconfig", "dead.kubeconfig"], None);
+    assert!(err.contains("the shell emptied it") && err.contains("-w FILE"), "{err}");
     assert_eq!(env.read(".gitseal-recipients"), before, "the committed recipients survive a failed fetch");
 }
 

@@ -1,6 +1,7 @@
 //! `gitseal fetch-key`: the cluster's public recipients, read from the ConfigMap the
 //! controller publishes (readable by every authenticated user; no service proxy).
 
+use std::io::IsTerminal as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -10,7 +11,13 @@ use crate::cluster::{self, RECIPIENTS_FILE};
 use crate::io;
 
 pub fn fetch_key(args: &ClusterArgs, write: Option<&Path>) -> Result<()> {
-    let text = cluster::block_on(fetch(args))?;
+    let text = cluster::block_on(fetch(args)).inspect_err(|_| {
+        if write.is_none() && !std::io::stdout().is_terminal() {
+            eprintln!(
+                "gitseal: note: if this was redirected to a file (> FILE), the shell emptied it before the fetch; gitseal fetch-key -w FILE leaves it as it was when a fetch fails"
+            );
+        }
+    })?;
     io::emit(&text, write)
 }
 
