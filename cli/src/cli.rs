@@ -108,6 +108,12 @@ pub enum Command {
         /// Recipients files naming the known keys (default: each file's repository rule).
         #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
         recipients_files: Vec<PathBuf>,
+        /// Also name the cluster's keys (published, active, retired) among the key ids, from
+        /// the keys the controller publishes.
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        cluster_args: ClusterArgs,
         #[arg(short, long, value_enum, default_value_t = Report::Human)]
         output: Report,
     },

@@ -60,8 +60,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Verify { paths, recipients_files, exclude, output } => {
             return cmd::verify::verify(&paths, &recipients_files, &exclude, output);
         }
-        Command::Inspect { paths, recipients_files, output } => {
-            cmd::inspect::inspect(&paths, &recipients_files, output)?
+        Command::Inspect { paths, recipients_files, cluster, cluster_args, output } => {
+            let cluster = cluster.then_some(&cluster_args);
+            cmd::inspect::inspect(&paths, &recipients_files, cluster, output)?
         }
         Command::FetchKey { write, cluster } => cmd::fetch_key::fetch_key(&cluster, write.as_deref())?,
         Command::Rotate(args) => cmd::rotate::rotate(&args)?,

@@ -285,6 +285,22 @@ async fn retire_refuses_while_a_sealed_secret_depends_on_the_key_alone() {
     let table = gitseal(&cluster, &ns, &["keys", "list"]);
     assert!(stdout(&table).starts_with("ID ") && stdout(&table).contains(&new.id), "{}", stdout(&table));
 
+    // inspect --cluster names the cluster's keys among a file's key ids, with their state.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("db.yaml");
+    let to = [old.identity.to_public().to_string(), gitseal::generate_identity().to_public().to_string()];
+    let create = ["create", "db", "-n", "app", "--from-literal", "k=v", "-r", &to[0], "-r", &to[1], "-w"];
+    let made = Command::new(env!("CARGO_BIN_EXE_gitseal"))
+        .args([&create[..], &[file.to_str().unwrap()]].concat())
+        .env("KUBECONFIG", dir.path().join("none"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let out = gitseal(&cluster, &ns, &["inspect", "--cluster", "-o", "json", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["clusterKeys"], serde_json::json!([format!("{} (active)", old.id)]), "{rows}");
+
     // Refused while only-old depends on the old key alone; named; nothing changes.
     let out = gitseal(&cluster, &ns, &["keys", "retire", &old.id[..8]]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));

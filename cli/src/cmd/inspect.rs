@@ -8,7 +8,7 @@ use gitseal::manifest::{Document, display_name, objects, parse_documents};
 use gitseal::{KeyId, visible_binding};
 use serde::Serialize;
 
-use crate::cli::Report;
+use crate::cli::{ClusterArgs, Report};
 use crate::io;
 use crate::recipients::PerFile;
 
@@ -29,10 +29,25 @@ struct Row {
     /// Where the known keys come from.
     #[serde(skip_serializing_if = "Option::is_none")]
     known_from: Option<String>,
+    /// With --cluster: the key ids that are the cluster's keys, with their state.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cluster_keys: Vec<String>,
 }
 
-pub fn inspect(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) -> Result<()> {
+pub fn inspect(
+    paths: &[PathBuf],
+    recipients_files: &[PathBuf],
+    cluster: Option<&ClusterArgs>,
+    report: Report,
+) -> Result<()> {
     let mut rules = PerFile::new(recipients_files)?;
+    let published = match cluster {
+        None => Vec::new(),
+        Some(args) => crate::cluster::block_on(async {
+            crate::cluster::published_keys(crate::cluster::client(args).await?, &args.controller_namespace).await
+        })?,
+    };
+    let states = gitseal::keyring::states(&published);
     let mut files = Vec::new();
     for path in paths {
         io::collect_manifests(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
@@ -55,6 +70,14 @@ pub fn inspect(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) 
                     Err(e) => (format!("unreadable: {e}"), 0),
                 };
                 let is_known = |id: &String| KeyId::parse(id).is_some_and(|id| known.iter().any(|k| k.names(&id)));
+                let cluster_keys = ids
+                    .iter()
+                    .filter_map(|id| {
+                        let id = KeyId::parse(id)?;
+                        let at = published.iter().position(|k| KeyId::parse(&k.id).is_some_and(|k| k.names(&id)))?;
+                        Some(format!("{id} ({})", states[at]))
+                    })
+                    .collect();
                 rows.push(Row {
                     file: label.clone(),
                     object: object.clone(),
@@ -64,6 +87,7 @@ pub fn inspect(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) 
                     known: ids.iter().filter(|id| is_known(id)).cloned().collect(),
                     key_ids: ids,
                     known_from: rule.map(|r| r.source.clone()),
+                    cluster_keys,
                 });
             }
         }
@@ -78,7 +102,20 @@ pub fn inspect(paths: &[PathBuf], recipients_files: &[PathBuf], report: Report) 
                     .iter()
                     .map(|id| if r.known.contains(id) { format!("{id}*") } else { id.clone() })
                     .collect();
-                format!("{}\t{}\t{}\tformat {}\t{}\t{}\n", r.file, r.object, r.key, r.format, r.scope, ids.join(" "))
+                let cluster = if r.cluster_keys.is_empty() {
+                    String::new()
+                } else {
+                    format!("\tcluster: {}", r.cluster_keys.join(", "))
+                };
+                format!(
+                    "{}\t{}\t{}\tformat {}\t{}\t{}{cluster}\n",
+                    r.file,
+                    r.object,
+                    r.key,
+                    r.format,
+                    r.scope,
+                    ids.join(" ")
+                )
             })
             .collect(),
     };
