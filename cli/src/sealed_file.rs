@@ -13,6 +13,7 @@
 //!                    ──save (temp file + rename)──▶ file
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -30,12 +31,20 @@ pub struct SealedFile {
     text: Zeroizing<String>,
     /// How many documents the file parsed to.
     documents: usize,
-    /// Each SealedSecret with its 0-based document index.
-    pub objects: Vec<(usize, SealedSecret)>,
+    /// Each SealedSecret with where it stands: a document, or an item of a List document.
+    pub objects: Vec<(Place, SealedSecret)>,
     /// The SealedSecrets as read, to tell what changed.
     original: Vec<SealedSecret>,
     /// Whether the file holds a plaintext Secret.
     pub has_plaintext: bool,
+}
+
+/// Where an object stands in a file (0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub document: usize,
+    /// The item, for an object inside a List document.
+    pub item: Option<usize>,
 }
 
 impl SealedFile {
@@ -52,20 +61,14 @@ impl SealedFile {
         // A JSON file is one document (an object), YAML a stream of them.
         let format = if input.text.trim_start().starts_with('{') { OutputFormat::Json } else { OutputFormat::Yaml };
         let documents = docs.len();
-        let in_list = gitseal::manifest::objects(&docs)
-            .into_iter()
-            .find(|o| o.item.is_some() && matches!(o.object, Document::Sealed(_)));
-        if let Some(o) = in_list {
-            bail!(
-                "{label}: {} is a SealedSecret inside a List, which set, unset and reseal do not rewrite yet: split the List into documents (one per ---); file left unchanged",
-                o.place()
-            );
-        }
-        let has_plaintext = docs.iter().any(|d| matches!(d, Document::Secret(_)));
-        let objects: Vec<(usize, SealedSecret)> = docs
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, d)| if let Document::Sealed(s) = d { Some((i, *s)) } else { None })
+        let located = gitseal::manifest::objects(&docs);
+        let has_plaintext = located.iter().any(|o| matches!(o.object, Document::Secret(_)));
+        let objects: Vec<(Place, SealedSecret)> = located
+            .iter()
+            .filter_map(|o| match o.object {
+                Document::Sealed(s) => Some((Place { document: o.document, item: o.item }, (**s).clone())),
+                _ => None,
+            })
             .collect();
         if format == OutputFormat::Yaml && !objects.is_empty() {
             io::check_spliceable(&label, &input.text, documents)?;
@@ -121,16 +124,37 @@ impl SealedFile {
                 "gitseal: note: {label}: keys were added or removed, so its SealedSecrets are written anew: comments inside them and CRLF line ends there are not kept (the other documents are)"
             );
         }
-        let text = match self.format {
-            OutputFormat::Json => {
-                let objects: Vec<SealedSecret> = self.objects.iter().map(|(_, o)| o.clone()).collect();
-                render(&objects, OutputFormat::Json)?
-            }
-            OutputFormat::Yaml => {
-                let mut replacements = Vec::new();
-                for (doc, object) in &self.objects {
-                    replacements.push((*doc, render(std::slice::from_ref(object), OutputFormat::Yaml)?));
+        // Each document holding SealedSecrets rendered anew: the object itself, or the List
+        // with those items replaced (its other items kept as they parse).
+        let mut by_document: BTreeMap<usize, Vec<(Option<usize>, &SealedSecret)>> = BTreeMap::new();
+        for (place, object) in &self.objects {
+            by_document.entry(place.document).or_default().push((place.item, object));
+        }
+        let spans = gitseal::documents::document_spans(&self.text);
+        let mut replacements = Vec::new();
+        for (document, objects) in by_document {
+            let rendered = match objects.as_slice() {
+                [(None, object)] => render(std::slice::from_ref(*object), self.format)?,
+                items => {
+                    let source = match self.format {
+                        OutputFormat::Json => &self.text[..],
+                        OutputFormat::Yaml => spans.get(document).map_or("", |span| &self.text[span.clone()]),
+                    };
+                    let mut list: serde_json::Value = serde_saphyr::from_str(source)
+                        .map_err(|e| anyhow::anyhow!("{label}: document {}: {e}", document + 1))?;
+                    for (item, object) in items {
+                        let slot = item.and_then(|i| list.get_mut("items")?.get_mut(i));
+                        *slot.with_context(|| format!("{label}: document {} changed while read", document + 1))? =
+                            serde_json::to_value(object)?;
+                    }
+                    render(&[ListDoc::of(list)], self.format)?
                 }
+            };
+            replacements.push((document, rendered));
+        }
+        let text = match self.format {
+            OutputFormat::Json => replacements.pop().map(|(_, text)| text).unwrap_or_default(),
+            OutputFormat::Yaml => {
                 let text = gitseal::documents::splice(&self.text, &replacements);
                 // The other documents were copied, not re-parsed: check the stream still
                 // holds as many documents before replacing the file.
@@ -170,5 +194,28 @@ impl SealedFile {
             }
         }
         Some(text)
+    }
+}
+
+/// A List document re-rendered with its fields in the order Kubernetes prints them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListDoc {
+    api_version: serde_json::Value,
+    kind: serde_json::Value,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    metadata: serde_json::Value,
+    items: serde_json::Value,
+}
+
+impl ListDoc {
+    fn of(mut list: serde_json::Value) -> ListDoc {
+        let mut take = |field: &str| list.get_mut(field).map(serde_json::Value::take).unwrap_or_default();
+        ListDoc {
+            api_version: take("apiVersion"),
+            kind: take("kind"),
+            metadata: take("metadata"),
+            items: take("items"),
+        }
     }
 }

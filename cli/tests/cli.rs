@@ -550,9 +550,21 @@ fn lists_are_read_everywhere_and_written_back_as_lists() {
     let opened = env.ok(&["unseal", "-i", "key.txt", "-f", "sealed.json", "-o", "json"], None);
     let list: serde_json::Value = serde_json::from_str(&opened).unwrap();
     assert_eq!((list["kind"].as_str(), list["items"].as_array().map(Vec::len)), (Some("List"), Some(2)));
-    // set and reseal do not rewrite Lists yet, and say so instead of skipping them.
+    // set edits a SealedSecret inside a List, and the List stays a List with its other
+    // items; a new key re-renders the List, a changed value is replaced where it stands.
+    let one = format!(
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: keep}}\n  data: {{mode: fast}}\n- {}",
+        env.ok(&["seal"], Some(secret_yaml("prod", "e").as_bytes())).replace('\n', "\n  ").trim_end()
+    );
+    env.write("one.yaml", &format!("{one}\n"));
+    env.ok(&["set", "one.yaml", "added"], Some(b"v"));
+    let after = env.read("one.yaml");
+    assert!(after.starts_with("apiVersion: v1\nkind: List") && after.contains("mode: fast"), "{after}");
+    let opened = env.ok(&["unseal", "-i", "key.txt", "-f", "one.yaml", "-o", "json"], None);
+    assert!(opened.contains("\"added\": \"dg==\""), "{opened}");
+    env.ok(&["set", "one.yaml", "added"], Some(b"w"));
     let err = env.fails(1, &["set", "sealed.yaml", "k"], Some(b"v"));
-    assert!(err.contains("inside a List") && err.contains("split the List"), "{err}");
+    assert!(err.contains("exactly one SealedSecret; this one has 2"), "{err}");
 }
 
 #[test]
