@@ -439,6 +439,47 @@ fn set_on_an_existing_key_changes_that_value_and_nothing_else_comments_and_crlf_
 }
 
 #[test]
+fn set_on_a_terminal_prompts_without_echo() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    // A real pty (python3's pty module): the prompt is shown, the typed value is not echoed.
+    let script = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "set", "db.yaml", "token"])
+out = b""
+while b"not shown" not in out:
+    out += os.read(fd, 1024)
+os.write(fd, b"typed-in-secret\n")
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode())
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_gitseal")])
+        .current_dir(env.dir.path())
+        .env("KUBECONFIG", env.path("kubeconfig"))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown} {}", stderr(&out));
+    assert!(shown.contains("value for token (not shown)") && !shown.contains("typed-in-secret"), "{shown}");
+    let opened = env.ok(&["unseal", "-i", "key.txt", "-f", "db.yaml", "-o", "json"], None);
+    let secret: serde_json::Value = serde_json::from_str(&opened).unwrap();
+    // base64("typed-in-secret"): the line end typed is not part of the value.
+    assert_eq!(secret["data"]["token"], "dHlwZWQtaW4tc2VjcmV0");
+}
+
+#[test]
 fn set_refuses_an_empty_value_and_strips_only_when_asked() {
     let env = Env::new();
     env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
@@ -687,6 +728,16 @@ fn edit_reseals_what_changed_keeps_the_rest_and_leaves_no_plaintext_behind() {
     assert_eq!(env.read("db.yaml"), before, "nothing written");
     let dir = env.read("seen.txt").lines().nth(2).unwrap().split_whitespace().last().unwrap().to_owned();
     assert!(!Path::new(&dir).exists(), "{dir} removed after a failing editor");
+    // Changing a value only: that ciphertext changes, comments and CRLF line ends stay.
+    let commented = format!("# team-a\r\n{}", env.read("db.yaml").replace('\n', "\r\n"));
+    env.write("db.yaml", &commented);
+    let one = editor("one.sh", "sed -i -e 's/^password: .*/password: once-more/' \"$1\"");
+    assert!(run_with(&one, &["edit", "db.yaml"]).status.success());
+    let after = env.read("db.yaml");
+    let changed: Vec<_> = commented.split("\r\n").zip(after.split("\r\n")).filter(|(a, b)| a != b).collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].1.trim_start().starts_with("password: ") && after.starts_with("# team-a\r\n"));
+    let before = env.read("db.yaml");
     // Unchanged plaintext keeps its ciphertext too.
     let noop = editor("noop.sh", "true");
     assert!(run_with(&noop, &["edit", "-i", "key.txt", "db.yaml"]).status.success());
