@@ -107,7 +107,8 @@ fn lists_hold_documents_and_objects_flattens_them() {
 
 #[test]
 fn a_bound_of_the_parser_is_named_in_words_with_what_to_do() {
-    let many: Vec<String> = (0..1100).map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n")).collect();
+    let many: Vec<String> =
+        (0..1100).map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n")).collect();
     let e = err(&many.join("---\n"));
     assert!(e.contains("more than 1024 documents") && e.contains("split it"), "{e}");
     assert!(!e.contains("Documents {") && !e.contains("budget"), "no parser internals: {e}");
