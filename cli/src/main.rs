@@ -6,7 +6,7 @@ mod cli;
 mod cluster;
 mod cmd;
 mod io;
-mod recipients;
+mod repository;
 mod sealed_file;
 
 use std::process::ExitCode;

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::RecipientArgs;
 use crate::sealed_file::SealedFile;
-use crate::{io, recipients};
+use crate::{io, repository};
 
 /// Where `set` reads the value, and what it accepts.
 pub struct ValueInput<'a> {
@@ -53,7 +53,7 @@ pub fn set(file: &Path, key: &str, input: &ValueInput<'_>, recipients: &Recipien
     let mut loaded = SealedFile::load(file)?;
     let sealed = loaded.only()?;
     gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("{label}: key {key:?}: {m}"))?;
-    let recipients = recipients::for_sealing(recipients, Some(file))?.recipients;
+    let recipients = repository::for_sealing(recipients, Some(file))?.recipients;
     let meta = &sealed.metadata;
     let binding = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key)
         .map_err(|e| anyhow::anyhow!("{label}: {e}; the file's metadata and spec.scope decide where set seals"))?;
@@ -144,7 +144,7 @@ pub fn edit(file: &Path, identity: Option<&Path>, recipients: &RecipientArgs) ->
         let binding = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key)
             .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         if recipients_for.is_none() {
-            recipients_for = Some(recipients::for_sealing(recipients, Some(file))?.recipients);
+            recipients_for = Some(repository::for_sealing(recipients, Some(file))?.recipients);
         }
         let to = recipients_for.as_ref().unwrap_or_else(|| unreachable!("set just above"));
         let sealed_value = seal_value(value.as_bytes(), &binding, to)?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::io;
-use crate::recipients::{CONFIG_FILE, REPO_RECIPIENTS};
+use crate::repository::{CONFIG_FILE, REPO_RECIPIENTS};
 
 pub fn init(dir: &Path) -> Result<()> {
     let path = dir.join(CONFIG_FILE);

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{ClusterArgs, Report};
 use crate::io;
-use crate::recipients::PerFile;
+use crate::repository::PerFile;
 
 /// One sealed value, one row.
 #[derive(Debug, Serialize)]

@@ -26,7 +26,7 @@ use kube::{Client, ResourceExt};
 use crate::cli::ClusterArgs;
 use crate::cluster::{self, Grant, api_error};
 use crate::io;
-use crate::recipients::PerFile;
+use crate::repository::PerFile;
 use crate::sealed_file::SealedFile;
 
 /// How long to wait for the controller's answer to one request.

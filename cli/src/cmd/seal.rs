@@ -10,17 +10,17 @@ use gitseal::{Binding, BindingError, PlainSecret, Scope, seal_secret, seal_value
 use zeroize::Zeroizing;
 
 use crate::cli::{CreateArgs, SealArgs};
-use crate::{io, recipients};
+use crate::{io, repository};
 
 pub fn seal(args: SealArgs) -> Result<()> {
-    let repository = recipients::for_sealing(&args.recipients, args.out.write.as_deref())?;
-    let recipients = repository.recipients;
+    let repo = repository::for_sealing(&args.recipients, args.out.write.as_deref())?;
+    let recipients = repo.recipients;
     // Flags win over the repository's defaults; the Secret's own namespace wins over the
     // repository's (and must agree with -n).
-    let scope = args.scope.map(Scope::from).or(repository.scope).unwrap_or(Scope::Strict);
+    let scope = args.scope.map(Scope::from).or(repo.scope).unwrap_or(Scope::Strict);
     let flag_namespace = args.namespace.as_deref();
     // Then the kubeconfig context's, as kubectl would apply the Secret there.
-    let fallback = repository.namespace.clone().or_else(crate::cluster::kubeconfig_namespace);
+    let fallback = repo.namespace.clone().or_else(crate::cluster::kubeconfig_namespace);
     let default_namespace = |own: Option<&str>| flag_namespace.or(own.map_or(fallback.as_deref(), |_| None));
     if args.raw {
         let key = args.key.as_deref().unwrap_or_default();
@@ -71,8 +71,8 @@ pub fn seal(args: SealArgs) -> Result<()> {
 }
 
 pub fn create(args: CreateArgs) -> Result<()> {
-    let repository = recipients::for_sealing(&args.recipients, args.out.write.as_deref())?;
-    let recipients = repository.recipients;
+    let repo = repository::for_sealing(&args.recipients, args.out.write.as_deref())?;
+    let recipients = repo.recipients;
     let mut data: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
     let mut insert = |key: String, value: Zeroizing<Vec<u8>>| -> Result<()> {
         gitseal::validate::data_key(&key).map_err(|m| anyhow::anyhow!("key {key:?}: {m}"))?;
@@ -98,12 +98,12 @@ pub fn create(args: CreateArgs) -> Result<()> {
     }
     let secret = PlainSecret {
         name: Some(args.name.clone()),
-        namespace: args.namespace.clone().or(repository.namespace).or_else(crate::cluster::kubeconfig_namespace),
+        namespace: args.namespace.clone().or(repo.namespace).or_else(crate::cluster::kubeconfig_namespace),
         type_: Some(args.type_.clone()),
         data,
         ..PlainSecret::default()
     };
-    let scope = args.scope.map(Scope::from).or(repository.scope).unwrap_or(Scope::Strict);
+    let scope = args.scope.map(Scope::from).or(repo.scope).unwrap_or(Scope::Strict);
     let sealed = seal_secret(&secret, scope, None, &recipients, 1).map_err(with_fix).context("gitseal create")?;
     io::emit(&render(&[sealed], args.out.output.into())?, args.out.write.as_deref())
 }

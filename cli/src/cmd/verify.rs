@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::cli::Report;
 use crate::io;
-use crate::recipients::PerFile;
+use crate::repository::PerFile;
 
 #[derive(Serialize)]
 struct Finding {

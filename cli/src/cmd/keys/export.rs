@@ -86,5 +86,5 @@ fn recipients(to: &[String], files: &[PathBuf]) -> Result<Recipients> {
             "say whom to encrypt the backup to: --to age1… (an administrator's key, e.g. from gitseal keygen -w admin.txt) or -R FILE"
         );
     }
-    Ok(Recipients::new(crate::recipients::from_flags(to, files)?)?)
+    Ok(Recipients::new(crate::repository::from_flags(to, files)?)?)
 }
