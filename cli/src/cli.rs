@@ -42,7 +42,10 @@ pub enum Command {
         after_help = "Example:\n  gitseal create db -n prod --from-literal user=admin --from-file tls.key=./key.pem -w db.yaml"
     )]
     Create(CreateArgs),
-    /// Set one value of a SealedSecret file in place; the other values stay byte-identical.
+    /// Set one value of a SealedSecret file in place; the other values keep their ciphertext.
+    ///
+    /// Changing a key that exists keeps the rest of the file byte for byte (comments, line
+    /// ends); adding one writes that SealedSecret anew, and says so when comments are lost.
     #[command(
         after_help = "Examples:\n  printf %s n3w | gitseal set db.yaml password\n  gitseal set db.yaml tls.key --from-file ./key.pem"
     )]
