@@ -49,8 +49,10 @@ pub fn prompt_hidden(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
     let original = tcgetattr(&stdin).context("cannot read the terminal's settings")?;
     let mut quiet = original.clone();
     quiet.local_modes.remove(LocalModes::ECHO);
+    // Echo off before the prompt, and without discarding input: what is typed as soon as
+    // the prompt shows is read, never echoed.
+    tcsetattr(&stdin, OptionalActions::Now, &quiet).context("cannot turn the terminal's echo off")?;
     eprint!("{prompt}");
-    tcsetattr(&stdin, OptionalActions::Flush, &quiet).context("cannot turn the terminal's echo off")?;
     let mut line = Zeroizing::new(String::new());
     let read = stdin.read_line(&mut line);
     let restored = tcsetattr(&stdin, OptionalActions::Now, &original);

@@ -444,7 +444,8 @@ fn set_on_a_terminal_prompts_without_echo() {
     env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
     // A real pty (python3's pty module): the prompt is shown, the typed value is not echoed.
     let script = r#"
-import os, pty, sys
+import os, pty, signal, sys
+signal.alarm(30)  # a hang fails the test instead of stopping the run
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], [sys.argv[1], "set", "db.yaml", "token"])
