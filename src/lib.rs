@@ -16,6 +16,7 @@ mod binding;
 pub mod documents;
 pub mod envelope;
 mod error;
+pub mod incumbent;
 pub mod keyring;
 mod keys;
 pub mod manifest;
