@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use age::x25519;
 use anyhow::{Context, Result, bail};
@@ -69,6 +70,13 @@ pub struct Rule {
     pub exact: bool,
 }
 
+impl Rule {
+    /// The key ids of its recipients.
+    pub fn ids(&self) -> Vec<gitseal::KeyId> {
+        self.recipients.iter().map(gitseal::KeyId::of).collect()
+    }
+}
+
 /// Reads an age recipients file (`-R`, `.gitseal-recipients`): one `age1…` per line,
 /// `#` comments.
 ///
@@ -92,62 +100,108 @@ pub fn from_flags(recipients: &[String], files: &[PathBuf]) -> Result<Vec<x25519
     Ok(list)
 }
 
-/// What the repository says for `path` (a file, which need not exist yet): see the
-/// module docs. `None` when nothing is found up to the root.
-///
-/// # Errors
-/// A configuration or recipients file that cannot be read or parsed, naming it.
-pub fn rule_for(path: &Path) -> Result<Option<Rule>> {
-    let dir = crate::io::dir_of(path);
-    let Ok(dir) = fs::canonicalize(&dir) else { return Ok(None) };
-    let file = dir.join(path.file_name().unwrap_or_default());
-    for at in dir.ancestors() {
-        let config = at.join(CONFIG_FILE);
-        if config.is_file()
-            && let Some(rule) = config_rule(&config, at, &file)?
-        {
-            return Ok(Some(rule));
-        }
-        let simple = at.join(REPO_RECIPIENTS);
-        if simple.is_file() {
-            let recipients = read_file(&simple)?;
-            let source = simple.display().to_string();
-            return Ok(Some(Rule { source, recipients, scope: None, namespace: None, exact: false }));
-        }
-    }
-    Ok(None)
+/// Finds what the repository says for files, reading each configuration and recipients
+/// file once however many files it governs (a `verify` of a large tree asks for each).
+#[derive(Default)]
+pub struct Resolver {
+    configs: BTreeMap<PathBuf, Rc<Parsed>>,
+    recipient_files: BTreeMap<PathBuf, Vec<x25519::Recipient>>,
 }
 
-/// The first rule of the configuration file `config` (in `dir`) matching `file`.
-fn config_rule(config: &Path, dir: &Path, file: &Path) -> Result<Option<Rule>> {
-    let label = config.display().to_string();
-    let text = fs::read_to_string(config).with_context(|| format!("cannot read {label}"))?;
-    let parsed: Config = serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-    let relative = file.strip_prefix(dir).unwrap_or(file).to_string_lossy().replace('\\', "/");
-    for (i, spec) in parsed.rules.iter().enumerate() {
-        let at = format!("{label}, rule {} (path {:?})", i + 1, spec.path);
-        let pattern = regex::Regex::new(&format!("^(?:{})$", spec.path))
-            .map_err(|e| anyhow::anyhow!("{at}: not a regular expression: {e}"))?;
-        if !pattern.is_match(&relative) {
-            continue;
+/// A configuration file as read: its rules, each with its pattern compiled (or why it
+/// is not a regular expression, reported when a file reaches that rule).
+struct Parsed {
+    label: String,
+    rules: Vec<(RuleSpec, Result<regex::Regex, String>)>,
+}
+
+impl Resolver {
+    /// What the repository says for `path` (a file, which need not exist yet): see the
+    /// module docs. `None` when nothing is found up to the root.
+    ///
+    /// # Errors
+    /// A configuration or recipients file that cannot be read or parsed, naming it.
+    pub fn rule_for(&mut self, path: &Path) -> Result<Option<Rule>> {
+        let dir = crate::io::dir_of(path);
+        let Ok(dir) = fs::canonicalize(&dir) else { return Ok(None) };
+        let file = dir.join(path.file_name().unwrap_or_default());
+        for at in dir.ancestors() {
+            let config = at.join(CONFIG_FILE);
+            if config.is_file()
+                && let Some(rule) = self.config_rule(&config, at, &file)?
+            {
+                return Ok(Some(rule));
+            }
+            let simple = at.join(REPO_RECIPIENTS);
+            if simple.is_file() {
+                let recipients = self.recipients_file(&simple)?;
+                let source = simple.display().to_string();
+                return Ok(Some(Rule { source, recipients, scope: None, namespace: None, exact: false }));
+            }
         }
-        let mut recipients = Recipients::parse_each(spec.recipients.iter().map(String::as_str)).context(at.clone())?;
-        if let Some(extra) = &spec.recipients_file {
-            recipients.extend(read_file(&dir.join(extra)).context(at.clone())?);
-        }
-        let scope = match spec.scope.as_deref() {
-            None => None,
-            Some(name) => Some(
-                Scope::from_name(name)
-                    .with_context(|| format!("{at}: scope {name:?} is not strict, namespace-wide or cluster-wide"))?,
-            ),
-        };
-        if let Some(ns) = &spec.namespace {
-            gitseal::validate::namespace(ns).map_err(|m| anyhow::anyhow!("{at}: namespace: {m}"))?;
-        }
-        return Ok(Some(Rule { source: at, recipients, scope, namespace: spec.namespace.clone(), exact: true }));
+        Ok(None)
     }
-    Ok(None)
+
+    /// The first rule of the configuration file `config` (in `dir`) matching `file`.
+    fn config_rule(&mut self, config: &Path, dir: &Path, file: &Path) -> Result<Option<Rule>> {
+        let parsed = self.config(config)?;
+        let relative = file.strip_prefix(dir).unwrap_or(file).to_string_lossy().replace('\\', "/");
+        for (i, (spec, pattern)) in parsed.rules.iter().enumerate() {
+            let at = format!("{}, rule {} (path {:?})", parsed.label, i + 1, spec.path);
+            let pattern = pattern.as_ref().map_err(|e| anyhow::anyhow!("{at}: not a regular expression: {e}"))?;
+            if !pattern.is_match(&relative) {
+                continue;
+            }
+            let mut recipients =
+                Recipients::parse_each(spec.recipients.iter().map(String::as_str)).context(at.clone())?;
+            if let Some(extra) = &spec.recipients_file {
+                recipients.extend(self.recipients_file(&dir.join(extra)).context(at.clone())?);
+            }
+            let scope =
+                match spec.scope.as_deref() {
+                    None => None,
+                    Some(name) => Some(Scope::from_name(name).with_context(|| {
+                        format!("{at}: scope {name:?} is not strict, namespace-wide or cluster-wide")
+                    })?),
+                };
+            if let Some(ns) = &spec.namespace {
+                gitseal::validate::namespace(ns).map_err(|m| anyhow::anyhow!("{at}: namespace: {m}"))?;
+            }
+            return Ok(Some(Rule { source: at, recipients, scope, namespace: spec.namespace.clone(), exact: true }));
+        }
+        Ok(None)
+    }
+
+    /// The configuration file `path`, read and parsed once.
+    fn config(&mut self, path: &Path) -> Result<Rc<Parsed>> {
+        if let Some(parsed) = self.configs.get(path) {
+            return Ok(Rc::clone(parsed));
+        }
+        let label = path.display().to_string();
+        let text = fs::read_to_string(path).with_context(|| format!("cannot read {label}"))?;
+        let config: Config = serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let rules = config
+            .rules
+            .into_iter()
+            .map(|spec| {
+                let pattern = regex::Regex::new(&format!("^(?:{})$", spec.path)).map_err(|e| e.to_string());
+                (spec, pattern)
+            })
+            .collect();
+        let parsed = Rc::new(Parsed { label, rules });
+        self.configs.insert(path.to_path_buf(), Rc::clone(&parsed));
+        Ok(parsed)
+    }
+
+    /// A recipients file, read once.
+    fn recipients_file(&mut self, path: &Path) -> Result<Vec<x25519::Recipient>> {
+        if let Some(list) = self.recipient_files.get(path) {
+            return Ok(list.clone());
+        }
+        let list = read_file(path)?;
+        self.recipient_files.insert(path.to_path_buf(), list.clone());
+        Ok(list)
+    }
 }
 
 /// What sealing `path` takes (`None`: stdout, read from the current directory): the
@@ -163,10 +217,10 @@ pub struct ForSealing {
 ///
 /// # Errors
 /// When there are no recipients, saying how to give some; as [`from_flags`] and
-/// [`rule_for`].
+/// [`Resolver::rule_for`].
 pub fn for_sealing(args: &RecipientArgs, path: Option<&Path>) -> Result<ForSealing> {
     let flags = from_flags(&args.recipients, &args.recipients_files)?;
-    let rule = rule_for(path.unwrap_or(Path::new("./-")))?;
+    let rule = Resolver::default().rule_for(path.unwrap_or(Path::new("./-")))?;
     let (scope, namespace) = rule.as_ref().map_or((None, None), |r| (r.scope, r.namespace.clone()));
     let list = match (flags.is_empty(), rule) {
         (false, _) => flags,
@@ -184,6 +238,7 @@ pub fn for_sealing(args: &RecipientArgs, path: Option<&Path>) -> Result<ForSeali
 /// each file's own rule (configuration files read once per file asked about).
 pub struct PerFile {
     flags: Option<Rule>,
+    resolver: Resolver,
     found: BTreeMap<PathBuf, Option<Rule>>,
 }
 
@@ -197,19 +252,19 @@ impl PerFile {
             let source = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
             Ok(Rule { source, recipients: from_flags(&[], files)?, scope: None, namespace: None, exact: false })
         });
-        Ok(PerFile { flags: flags.transpose()?, found: BTreeMap::new() })
+        Ok(PerFile { flags: flags.transpose()?, resolver: Resolver::default(), found: BTreeMap::new() })
     }
 
     /// The rule for `path`, if any.
     ///
     /// # Errors
-    /// As [`rule_for`].
+    /// As [`Resolver::rule_for`].
     pub fn get(&mut self, path: &Path) -> Result<Option<&Rule>> {
         if self.flags.is_some() {
             return Ok(self.flags.as_ref());
         }
         if !self.found.contains_key(path) {
-            let rule = rule_for(path)?;
+            let rule = self.resolver.rule_for(path)?;
             self.found.insert(path.to_path_buf(), rule);
         }
         Ok(self.found.get(path).and_then(Option::as_ref))

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{ClusterArgs, Report};
 use crate::io;
-use crate::repository::PerFile;
+use crate::repository::{PerFile, Rule};
 
 /// One sealed value, one row.
 #[derive(Debug, Serialize)]
@@ -58,7 +58,7 @@ pub fn inspect(
         let input = io::read_input(&label)?;
         let Ok(docs) = parse_documents(&input.text) else { continue };
         let rule = rules.get(file)?;
-        let known: Vec<KeyId> = rule.map(|r| r.recipients.iter().map(KeyId::of).collect()).unwrap_or_default();
+        let known: Vec<KeyId> = rule.map(Rule::ids).unwrap_or_default();
         for located in objects(&docs) {
             let Document::Sealed(s) = located.object else { continue };
             let object = display_name(s.metadata.namespace.as_deref(), s.metadata.name.as_deref()).unwrap_or_default();

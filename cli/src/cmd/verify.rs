@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::cli::Report;
 use crate::io;
-use crate::repository::PerFile;
+use crate::repository::{PerFile, Rule};
 
 #[derive(Serialize)]
 struct Finding {
@@ -50,7 +50,7 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], exclude: &[String
     for file in &files {
         summary.files += 1;
         let rule = rules.get(file)?;
-        let ids: Vec<KeyId> = rule.map(|r| r.recipients.iter().map(KeyId::of).collect()).unwrap_or_default();
+        let ids: Vec<KeyId> = rule.map(Rule::ids).unwrap_or_default();
         let known = rule.map(|r| Known { ids: &ids, exact: r.exact, source: &r.source });
         check_file(file, known.as_ref(), &mut summary);
     }
