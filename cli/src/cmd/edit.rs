@@ -143,10 +143,10 @@ pub fn edit(file: &Path, identity: Option<&Path>, recipients: &RecipientArgs) ->
         gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("{label}: key {key:?}: {m}"))?;
         let binding = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key)
             .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-        if recipients_for.is_none() {
-            recipients_for = Some(repository::for_sealing(recipients, Some(file))?.recipients);
-        }
-        let to = recipients_for.as_ref().unwrap_or_else(|| unreachable!("set just above"));
+        let to = match &recipients_for {
+            Some(to) => to,
+            None => recipients_for.insert(repository::for_sealing(recipients, Some(file))?.recipients),
+        };
         let sealed_value = seal_value(value.as_bytes(), &binding, to)?;
         sealed.spec.encrypted_data.insert(key.clone(), sealed_value.ciphertext);
         sealed.spec.key_ids.insert(key.clone(), sealed_value.key_ids.iter().map(KeyId::to_string).collect());

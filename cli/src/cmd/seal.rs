@@ -19,9 +19,12 @@ pub fn seal(args: SealArgs) -> Result<()> {
     // repository's (and must agree with -n).
     let scope = args.scope.map(Scope::from).or(repo.scope).unwrap_or(Scope::Strict);
     let flag_namespace = args.namespace.as_deref();
-    // Then the kubeconfig context's, as kubectl would apply the Secret there.
-    let fallback = repo.namespace.clone().or_else(crate::cluster::kubeconfig_namespace);
-    let default_namespace = |own: Option<&str>| flag_namespace.or(own.map_or(fallback.as_deref(), |_| None));
+    // Then the kubeconfig context's, as kubectl would apply the Secret there: read only
+    // when a Secret names no namespace and no flag gives one.
+    let fallback = std::cell::OnceCell::new();
+    let fallback = || fallback.get_or_init(|| repo.namespace.clone().or_else(crate::cluster::kubeconfig_namespace));
+    let default_namespace =
+        |own: Option<&str>| flag_namespace.or_else(|| own.map_or_else(|| fallback().as_deref(), |_| None));
     if args.raw {
         let key = args.key.as_deref().unwrap_or_default();
         gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("--key {key:?}: {m}"))?;
