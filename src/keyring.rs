@@ -130,7 +130,8 @@ impl StoredKey {
         match identities {
             Some(identities) if !identities.is_empty() => {
                 let annotations = s.metadata.annotations.as_ref();
-                let retired = annotations.and_then(|a| a.get(STATE_ANNOTATION)).is_some_and(|v| v == "retired");
+                let retired =
+                    annotations.and_then(|a| a.get(STATE_ANNOTATION)).is_some_and(|v| v == KeyStatus::Retired.as_str());
                 let created = key_created(s).unwrap_or(Timestamp::UNIX_EPOCH);
                 Read::Key(StoredKey { secret: name, created, retired, identities })
             }

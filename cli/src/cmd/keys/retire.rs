@@ -55,7 +55,7 @@ async fn run(query: &str, force: bool, args: &ClusterArgs) -> Result<()> {
         bail!("refusing to retire key {id} ({namespace}/{secret}): {}; or pass --force", refusals.join("; and "));
     }
 
-    let patch = serde_json::json!({"metadata": {"annotations": {STATE_ANNOTATION: "retired"}}});
+    let patch = serde_json::json!({"metadata": {"annotations": {STATE_ANNOTATION: KeyStatus::Retired.as_str()}}});
     let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
     secrets.patch(&secret, &params, &Patch::Merge(&patch)).await.map_err(|e| {
         let doing = format!("cannot annotate Secret {namespace}/{secret}");
