@@ -2,7 +2,7 @@
 //! finding files in a repository.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -185,5 +185,35 @@ pub fn collect_manifests(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> 
         Ok(())
     } else {
         fs::metadata(path).map(|_| out.push(path.to_path_buf()))
+    }
+}
+
+/// A one-line progress bar on stderr, shown only on a terminal.
+pub struct Progress {
+    verb: &'static str,
+    total: usize,
+    done: std::cell::Cell<usize>,
+    visible: bool,
+}
+
+impl Progress {
+    pub fn new(verb: &'static str, total: usize) -> Progress {
+        Progress { verb, total, done: std::cell::Cell::new(0), visible: std::io::stderr().is_terminal() && total > 0 }
+    }
+
+    pub fn advance(&self, n: usize) {
+        self.done.set(self.done.get() + n);
+        if self.visible {
+            let width = 30;
+            let filled = self.done.get() * width / self.total.max(1);
+            let bar = format!("{}{}", "#".repeat(filled), ".".repeat(width - filled));
+            let _ = write!(std::io::stderr(), "\r{} [{bar}] {}/{}", self.verb, self.done.get(), self.total);
+        }
+    }
+
+    pub fn finish(&self) {
+        if self.visible {
+            let _ = writeln!(std::io::stderr());
+        }
     }
 }

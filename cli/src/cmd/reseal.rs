@@ -13,7 +13,6 @@
 //! `.gitseal-recipients`.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -136,7 +135,7 @@ async fn request_all(
     timeout: Duration,
 ) -> Result<Vec<ResealResult>> {
     let api: Api<ResealRequest> = Api::namespaced(client, ns);
-    let progress = Progress::new(items.len());
+    let progress = io::Progress::new("resealing", items.len());
     let mut answers = Vec::with_capacity(items.len());
     for batch in items.chunks(gitseal::crds::bounds::RESEAL_BATCH) {
         let mut request =
@@ -221,33 +220,4 @@ fn write(mut job: Job, answers: &[ResealResult]) -> Result<usize> {
     }
     job.file.save()?;
     Ok(job.slots.len())
-}
-
-/// A one-line progress bar on stderr, shown only on a terminal.
-struct Progress {
-    total: usize,
-    done: std::cell::Cell<usize>,
-    visible: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Progress {
-        Progress { total, done: std::cell::Cell::new(0), visible: std::io::stderr().is_terminal() && total > 0 }
-    }
-
-    fn advance(&self, n: usize) {
-        self.done.set(self.done.get() + n);
-        if self.visible {
-            let width = 30;
-            let filled = self.done.get() * width / self.total.max(1);
-            let bar = format!("{}{}", "#".repeat(filled), ".".repeat(width - filled));
-            let _ = write!(std::io::stderr(), "\rresealing [{bar}] {}/{}", self.done.get(), self.total);
-        }
-    }
-
-    fn finish(&self) {
-        if self.visible {
-            let _ = writeln!(std::io::stderr());
-        }
-    }
 }
