@@ -10,6 +10,19 @@
 //! administrator's machine, with keys taken from a backup; the `rsa` crate's timing
 //! advisory (RUSTSEC-2023-0071) needs an attacker who times many decryptions, which a
 //! one-time offline migration does not offer.
+//!
+//! [`migrate`] turns one of its SealedSecrets into gitseal's, field by field:
+//!
+//! ```text
+//!  metadata.annotations sealedsecrets.bitnami.com/{cluster,namespace}-wide ─▶ spec.scope
+//!  metadata (other labels, annotations)  ─▶ metadata, + gitseal.dev/migrated-from
+//!  spec.encryptedData (opened here)      ─▶ spec.encryptedData (sealed to the recipients)
+//!  spec.template {labels, annotations, type, immutable} ─▶ spec.template, unchanged
+//!  spec.template.data (Go templates), spec.data (format v1), finalizers, the
+//!  managed / patch / skip-set-owner-references annotations ─▶ refused: no equivalent
+//! ```
+
+use std::collections::BTreeMap;
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -18,9 +31,43 @@ use base64::engine::general_purpose::STANDARD;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::{Oaep, RsaPrivateKey};
+use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::Scope;
+use crate::error::{Error, Result};
+use crate::manifest::display_name;
+use crate::{PlainSecret, Recipients, Scope, SealedSecret, seal_secret};
+
+/// The incumbent's `apiVersion`.
+pub const API_VERSION: &str = "bitnami.com/v1alpha1";
+/// Its annotation for values any namespace may open.
+pub const CLUSTER_WIDE: &str = "sealedsecrets.bitnami.com/cluster-wide";
+/// Its annotation for values any name in the namespace may open.
+pub const NAMESPACE_WIDE: &str = "sealedsecrets.bitnami.com/namespace-wide";
+/// Annotation `gitseal migrate` puts on each SealedSecret it writes: the object replaces
+/// the incumbent's SealedSecret of the same name, whose Secret gitseal-controller may
+/// therefore take over (docs/migrating-from-sealed-secrets.md).
+pub const MIGRATED_FROM: &str = "gitseal.dev/migrated-from";
+/// The value of [`MIGRATED_FROM`] for the incumbent.
+pub const SEALED_SECRETS: &str = "sealed-secrets";
+/// What commands other than `migrate` say of one of the incumbent's SealedSecrets.
+pub const MIGRATE_IT: &str = "a sealed-secrets (bitnami.com) SealedSecret, which gitseal does not unseal as it is; migrate it with `gitseal migrate --bitnami-keys KEYS FILE…` (docs/migrating-from-sealed-secrets.md)";
+/// The incumbent's annotations that tell its controller how to treat the Secret; gitseal
+/// has no faithful equivalent of any, so an object using one is refused.
+const CONTROLLER_ANNOTATIONS: [(&str, &str); 3] = [
+    (
+        "sealedsecrets.bitnami.com/managed",
+        "lets the incumbent overwrite a Secret it did not create; gitseal's equivalent is the annotation gitseal.dev/adopt: \"true\" on that Secret",
+    ),
+    (
+        "sealedsecrets.bitnami.com/patch",
+        "merges into a Secret other writers share; gitseal owns the whole Secret it writes",
+    ),
+    (
+        "sealedsecrets.bitnami.com/skip-set-owner-references",
+        "leaves the Secret without an owner; gitseal's Secrets are always owned by their SealedSecret",
+    ),
+];
 
 /// Why an incumbent's value could not be opened. Coarse, like gitseal's own errors.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +158,164 @@ pub fn open(value: &str, label: &str, keys: &IncumbentKeys) -> Result<Zeroizing<
     let cipher = Aes256Gcm::new_from_slice(&session).map_err(|_| IncumbentError::NoMatchingKey)?;
     let value = cipher.decrypt(Nonce::from_slice(&[0; 12]), sealed).map_err(|_| IncumbentError::Tampered)?;
     Ok(Zeroizing::new(value))
+}
+
+/// Whether `document` (any parsed YAML or JSON) is one of the incumbent's SealedSecrets.
+pub fn is_sealed_secret(document: &serde_json::Value) -> bool {
+    let field = |f: &str| document.get(f).and_then(serde_json::Value::as_str);
+    field("kind") == Some("SealedSecret") && field("apiVersion").is_some_and(|v| v.starts_with("bitnami.com/"))
+}
+
+/// The incumbent's SealedSecret, as far as migrating reads it. Fields it does not know
+/// (status, server-set metadata) are ignored; fields with no gitseal equivalent are
+/// captured to be refused.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Object {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    metadata: Meta,
+    #[serde(default)]
+    spec: Spec,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    name: Option<String>,
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    finalizers: Vec<serde_json::Value>,
+    #[serde(default)]
+    owner_references: Vec<serde_json::Value>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Spec {
+    #[serde(default)]
+    encrypted_data: BTreeMap<String, String>,
+    #[serde(default)]
+    template: Template,
+    /// Format v1: the whole Secret sealed as one value.
+    data: Option<serde_json::Value>,
+}
+
+#[derive(Default, Deserialize)]
+struct Template {
+    #[serde(default)]
+    metadata: Meta,
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    immutable: Option<bool>,
+    /// Keys rendered with Go templates.
+    #[serde(default)]
+    data: BTreeMap<String, Option<String>>,
+}
+
+/// Opens one of the incumbent's SealedSecrets with its keys and seals the same Secret
+/// (data, labels, annotations, type, immutability) with gitseal, in the same scope, for
+/// `recipients`. The object's own labels and annotations are kept, and it is marked
+/// [`MIGRATED_FROM`]. `default_namespace` stands in for a missing `metadata.namespace`;
+/// `document` (1-based) numbers messages.
+///
+/// # Errors
+/// [`Error::Invalid`] for what has no faithful equivalent in gitseal (each refusal says
+/// what to do) or a missing name or namespace; [`Error::Key`] naming the data key that
+/// does not open; the errors of [`seal_secret`].
+pub fn migrate(
+    document: &serde_json::Value,
+    default_namespace: Option<&str>,
+    keys: &IncumbentKeys,
+    recipients: &Recipients,
+    index: usize,
+) -> Result<SealedSecret> {
+    let object: Object = serde_json::from_value(document.clone()).map_err(|e| Error::Invalid {
+        document: index,
+        name: None,
+        message: format!("not a valid sealed-secrets SealedSecret: {e}"),
+    })?;
+    let Object { api_version, metadata, spec } = object;
+    let namespace = metadata.namespace.clone().or_else(|| default_namespace.map(str::to_owned));
+    let who = display_name(namespace.as_deref(), metadata.name.as_deref());
+    let refuse = |message: String| Error::Invalid { document: index, name: who.clone(), message };
+    if api_version != API_VERSION {
+        return Err(refuse(format!("apiVersion {api_version} is not one gitseal migrates from ({API_VERSION})")));
+    }
+    if spec.data.is_some() {
+        return Err(refuse(
+            "spec.data holds the whole Secret in the incumbent's first format; re-seal it with a current kubeseal (which writes spec.encryptedData), then migrate".into(),
+        ));
+    }
+    if !spec.template.data.is_empty() {
+        return Err(refuse(
+            "spec.template.data renders keys with Go templates, which gitseal does not do; put the rendered values in the Secret and seal them".into(),
+        ));
+    }
+    let template = &spec.template.metadata;
+    if !template.finalizers.is_empty() || !template.owner_references.is_empty() {
+        return Err(refuse(
+            "spec.template.metadata sets finalizers or ownerReferences, which gitseal does not copy onto the Secret"
+                .into(),
+        ));
+    }
+    for (annotation, why) in CONTROLLER_ANNOTATIONS {
+        if template.annotations.contains_key(annotation) || metadata.annotations.contains_key(annotation) {
+            return Err(refuse(format!("the annotation {annotation} {why}; remove it to migrate")));
+        }
+    }
+    let name = metadata.name.clone().ok_or_else(|| refuse("the SealedSecret has no metadata.name".into()))?;
+    let scope = scope_of(&metadata.annotations);
+    if scope != Scope::ClusterWide && namespace.is_none() {
+        return Err(refuse(format!(
+            "no metadata.namespace, and scope {scope} binds its values to one: give the namespace they were sealed for"
+        )));
+    }
+    let place = label(scope, namespace.as_deref().unwrap_or_default(), &name);
+    let mut data = BTreeMap::new();
+    for (key, value) in &spec.encrypted_data {
+        let opened = open(value, &place, keys).map_err(|e| Error::Key {
+            document: index,
+            name: who.clone(),
+            key: key.clone(),
+            message: e.to_string(),
+        })?;
+        data.insert(key.clone(), opened);
+    }
+    let secret = PlainSecret {
+        name: Some(name),
+        namespace,
+        labels: template.labels.clone(),
+        annotations: template.annotations.clone(),
+        type_: spec.template.type_.clone().filter(|t| !t.is_empty()),
+        immutable: spec.template.immutable,
+        data,
+    };
+    let mut sealed = seal_secret(&secret, scope, None, recipients, index)?;
+    let mut annotations = metadata.annotations;
+    annotations.retain(|k, _| k != CLUSTER_WIDE && k != NAMESPACE_WIDE && k != crate::seal::LAST_APPLIED);
+    annotations.insert(MIGRATED_FROM.to_owned(), SEALED_SECRETS.to_owned());
+    sealed.metadata.annotations = Some(annotations);
+    sealed.metadata.labels = (!metadata.labels.is_empty()).then_some(metadata.labels);
+    Ok(sealed)
+}
+
+/// The scope the incumbent binds values to, from the SealedSecret's own annotations
+/// (its label is computed from them, not from the template's).
+fn scope_of(annotations: &BTreeMap<String, String>) -> Scope {
+    let set = |a: &str| annotations.get(a).is_some_and(|v| v == "true");
+    if set(CLUSTER_WIDE) {
+        Scope::ClusterWide
+    } else if set(NAMESPACE_WIDE) {
+        Scope::NamespaceWide
+    } else {
+        Scope::Strict
+    }
 }
 
 #[cfg(test)]

@@ -149,6 +149,9 @@ pub enum Document {
     Secret(PlainSecret),
     /// A `gitseal.dev/v1alpha1` `SealedSecret`.
     Sealed(Box<SealedSecret>),
+    /// A bitnami sealed-secrets `SealedSecret` (`bitnami.com/v1alpha1`), as parsed: only
+    /// `gitseal migrate` reads it ([`crate::incumbent::migrate`]).
+    Incumbent(Box<serde_json::Value>),
     /// A `v1` `List` or `SecretList` (what `kubectl get -o yaml` prints for several
     /// objects, and gitseal writes for several objects as JSON), holding documents.
     List {
@@ -339,7 +342,13 @@ impl RawDoc {
                     if let Some(v) = value.filter(|v| !v.is_string() && !v.is_null()) {
                         return Err(invalid(format!(
                             "metadata.{field} is not a string (YAML reads {v} as a {}); quote it",
-                            if v.is_boolean() { "boolean" } else if v.is_number() { "number" } else { "structure" }
+                            if v.is_boolean() {
+                                "boolean"
+                            } else if v.is_number() {
+                                "number"
+                            } else {
+                                "structure"
+                            }
                         )));
                     }
                 }
@@ -353,7 +362,8 @@ impl RawDoc {
                     "spec": self.spec,
                     "status": self.status,
                 });
-                let sealed: SealedSecret = serde_json::from_value(value).map_err(|e| invalid(format!("not a valid SealedSecret: {e}")))?;
+                let sealed: SealedSecret =
+                    serde_json::from_value(value).map_err(|e| invalid(format!("not a valid SealedSecret: {e}")))?;
                 Ok(Document::Sealed(Box::new(sealed)))
             }
             (Some("v1"), Some(list)) if list.ends_with("List") && self.items.is_some() => {
@@ -364,9 +374,14 @@ impl RawDoc {
                 });
                 Ok(Document::List { kind: list.to_owned(), items: items.collect::<Result<_>>()? })
             }
-            (Some(other), Some("SealedSecret")) if other.starts_with("bitnami.com/") => Err(invalid(
-                "this is a bitnami sealed-secrets object; gitseal cannot open RSA-sealed values — unseal it with the incumbent's key and seal the Secret again with gitseal seal".into(),
-            )),
+            (Some(other), Some("SealedSecret")) if other.starts_with("bitnami.com/") => {
+                Ok(Document::Incumbent(Box::new(serde_json::json!({
+                    "apiVersion": other,
+                    "kind": "SealedSecret",
+                    "metadata": self.metadata.unwrap_or_else(|| serde_json::json!({})),
+                    "spec": self.spec.unwrap_or_else(|| serde_json::json!({})),
+                }))))
+            }
             _ => Ok(Document::Other { kind, name }),
         }
     }

@@ -26,7 +26,7 @@ use gitseal_crds::{SecretTemplate, TemplateMetadata};
 
 /// Annotation kubectl adds to applied objects; it may hold a Secret's plaintext, so it
 /// is never copied into a template.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// One sealed value, as stored in `spec.encryptedData` and `spec.keyIds`.
 #[derive(Clone, Debug, PartialEq, Eq)]

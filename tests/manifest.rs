@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
 
-use gitseal::Error;
 use gitseal::manifest::{Document, parse_documents};
 
 fn err(yaml: &str) -> String {
@@ -56,10 +55,16 @@ fn bad_values_name_the_key_and_hide_the_value() {
 }
 
 #[test]
-fn incumbent_objects_get_a_pointer() {
-    let e = parse_documents("apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: a}\nspec: {}\n")
-        .unwrap_err();
-    assert!(matches!(e, Error::Invalid { .. }) && e.to_string().contains("bitnami"));
+fn incumbent_objects_are_told_apart_for_migrate() {
+    let docs = parse_documents(
+        "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: a}\nspec: {encryptedData: {k: AgB}}\n---\napiVersion: bitnami.com/v1alpha1\nkind: Other\n",
+    )
+    .unwrap();
+    let Document::Incumbent(object) = &docs[0] else { panic!("{docs:?}") };
+    assert!(gitseal::incumbent::is_sealed_secret(object));
+    assert_eq!(object["spec"]["encryptedData"]["k"], "AgB");
+    assert_eq!(object["metadata"]["name"], "a");
+    assert!(matches!(&docs[1], Document::Other { kind: Some(k), .. } if k == "Other"));
 }
 
 #[test]

@@ -166,6 +166,11 @@ pub enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Rewrite bitnami sealed-secrets SealedSecrets as gitseal ones, in place (offline, with the incumbent's keys).
+    #[command(
+        after_help = "Values are opened with the incumbent's private keys and sealed to each file's recipients (-r/-R, else the\nrepository's); scope, labels, annotations, type and immutability are kept. Anything without a faithful\nequivalent is refused, and that file left unchanged. See docs/migrating-from-sealed-secrets.md.\n\nExamples:\n  kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml > bitnami-keys.yaml\n  gitseal migrate --bitnami-keys bitnami-keys.yaml --dry-run deploy/\n  gitseal migrate --bitnami-keys bitnami-keys.yaml deploy/ && shred -u bitnami-keys.yaml"
+    )]
+    Migrate(MigrateArgs),
     /// Rotate the cluster's key: gitseal-controller creates a new key and publishes it at once.
     #[command(
         after_help = "Older keys keep unsealing. The request is a KeyRotation object in the controller's namespace,\nso RBAC decides who may rotate and the objects are the audit trail.\n\nExamples:\n  gitseal rotate --reason \"yearly rotation\"\n  gitseal rotate && gitseal fetch-key -w .gitseal-recipients && gitseal reseal ."
@@ -269,6 +274,27 @@ pub struct SealArgs {
     /// With --raw: read the value from this file instead of stdin.
     #[arg(long, value_name = "PATH", requires = "raw")]
     pub from_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Files and directories (walked recursively for .yaml, .yml and .json).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The incumbent's private keys: its users' backup (`kubectl get secret -l
+    /// sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`), a Secret, or PEM; repeatable.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub bitnami_keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub recipients: RecipientArgs,
+    /// Namespace for SealedSecrets that name none (default: the repository rule's).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Open and seal everything, report, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(short, long, value_enum, default_value_t = Report::Human)]
+    pub output: Report,
 }
 
 #[derive(Debug, Args)]

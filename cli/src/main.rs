@@ -69,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Reseal { paths, recipients_files, cluster } => {
             return cmd::reseal::reseal(&paths, &recipients_files, &cluster);
         }
+        Command::Migrate(args) => return cmd::migrate::migrate(&args),
         Command::Keys(command) => cmd::keys::run(command)?,
         Command::Init => cmd::init::init(std::path::Path::new("."))?,
         Command::Completions { shell } => {

@@ -220,18 +220,29 @@ pub struct ForSealing {
 /// [`Resolver::rule_for`].
 pub fn for_sealing(args: &RecipientArgs, path: Option<&Path>) -> Result<ForSealing> {
     let flags = from_flags(&args.recipients, &args.recipients_files)?;
-    let rule = Resolver::default().rule_for(path.unwrap_or(Path::new("./-")))?;
-    let (scope, namespace) = rule.as_ref().map_or((None, None), |r| (r.scope, r.namespace.clone()));
-    let list = match (flags.is_empty(), rule) {
-        (false, _) => flags,
-        (true, Some(rule)) if !rule.recipients.is_empty() => rule.recipients,
-        (true, Some(rule)) => bail!("{} gives no recipients; add some, or pass -r age1… or -R FILE", rule.source),
-        (true, None) => bail!(
-            "no recipients for {}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file (gitseal fetch-key -w {REPO_RECIPIENTS}) or a {CONFIG_FILE} (gitseal init) beside it or above",
-            path.map_or_else(|| "the current directory".to_owned(), |p| p.display().to_string())
-        ),
-    };
-    Ok(ForSealing { recipients: Recipients::new(list)?, scope, namespace })
+    Resolver::default().for_sealing(flags, path)
+}
+
+impl Resolver {
+    /// [`for_sealing`] with the flags' recipients already read (`flags`), for a command
+    /// that asks about many files.
+    ///
+    /// # Errors
+    /// As [`for_sealing`].
+    pub fn for_sealing(&mut self, flags: Vec<x25519::Recipient>, path: Option<&Path>) -> Result<ForSealing> {
+        let rule = self.rule_for(path.unwrap_or(Path::new("./-")))?;
+        let (scope, namespace) = rule.as_ref().map_or((None, None), |r| (r.scope, r.namespace.clone()));
+        let list = match (flags.is_empty(), rule) {
+            (false, _) => flags,
+            (true, Some(rule)) if !rule.recipients.is_empty() => rule.recipients,
+            (true, Some(rule)) => bail!("{} gives no recipients; add some, or pass -r age1… or -R FILE", rule.source),
+            (true, None) => bail!(
+                "no recipients for {}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file (gitseal fetch-key -w {REPO_RECIPIENTS}) or a {CONFIG_FILE} (gitseal init) beside it or above",
+                path.map_or_else(|| "the current directory".to_owned(), |p| p.display().to_string())
+            ),
+        };
+        Ok(ForSealing { recipients: Recipients::new(list)?, scope, namespace })
+    }
 }
 
 /// The recipients each checked file is held to: the `-R` files for all of them, else

@@ -1,6 +1,6 @@
 //! A manifest file whose SealedSecrets a command rewrites in place (`set`, `unset`,
-//! `reseal`): loaded once, changed, and written back atomically with every other
-//! document kept byte for byte.
+//! `reseal`, `migrate`): loaded once, changed, and written back atomically with every
+//! other document kept byte for byte.
 //!
 //! ```text
 //!  file ──load──▶ SealedFile { SealedSecrets with their document index, the text as read }
@@ -8,8 +8,9 @@
 //!                    ▼
 //!  only sealed values of existing keys changed, recipients alike ──▶ each old ciphertext
 //!      replaced in the text: comments, line ends, everything else byte for byte
-//!  otherwise: JSON rendered again │ YAML: each changed SealedSecret spliced in,
-//!                                 │ checked to parse to as many documents
+//!  otherwise: JSON rendered again │ YAML: each changed or added SealedSecret spliced in
+//!                                 │ (a List: that item), checked to parse to as many
+//!                                 │ documents
 //!                    ──save (temp file + rename)──▶ file
 //! ```
 
@@ -33,8 +34,11 @@ pub struct SealedFile {
     documents: usize,
     /// Each SealedSecret with where it stands: a document, or an item of a List document.
     pub objects: Vec<(Place, SealedSecret)>,
-    /// The SealedSecrets as read, to tell what changed.
+    /// The SealedSecrets as read, to tell what changed: `objects` starts with them, in
+    /// order; any beyond were added in place of the incumbent's (`migrate`).
     original: Vec<SealedSecret>,
+    /// The incumbent's (bitnami) SealedSecrets, which `migrate` replaces.
+    pub incumbent: Vec<(Place, serde_json::Value)>,
     /// Whether the file holds a plaintext Secret.
     pub has_plaintext: bool,
 }
@@ -70,7 +74,14 @@ impl SealedFile {
                 _ => None,
             })
             .collect();
-        if format == OutputFormat::Yaml && !objects.is_empty() {
+        let incumbent: Vec<(Place, serde_json::Value)> = located
+            .iter()
+            .filter_map(|o| match o.object {
+                Document::Incumbent(s) => Some((Place { document: o.document, item: o.item }, (**s).clone())),
+                _ => None,
+            })
+            .collect();
+        if format == OutputFormat::Yaml && !(objects.is_empty() && incumbent.is_empty()) {
             io::check_spliceable(&label, &input.text, documents)?;
         }
         let original = objects.iter().map(|(_, o)| o.clone()).collect();
@@ -81,6 +92,7 @@ impl SealedFile {
             documents,
             objects,
             original,
+            incumbent,
             has_plaintext,
         })
     }
@@ -121,14 +133,16 @@ impl SealedFile {
         let label = self.label();
         if self.text.contains('#') || self.text.contains('\r') {
             eprintln!(
-                "gitseal: note: {label}: keys were added or removed, so its SealedSecrets are written anew: comments inside them and CRLF line ends there are not kept (the other documents are)"
+                "gitseal: note: {label}: its changed SealedSecrets are written anew (keys added or removed, or migrated): comments inside them and CRLF line ends there are not kept (the other documents are)"
             );
         }
-        // Each document holding SealedSecrets rendered anew: the object itself, or the List
-        // with those items replaced (its other items kept as they parse).
+        // Each document holding a changed or added SealedSecret rendered anew: the object
+        // itself, or the List with those items replaced (its other items kept as they parse).
         let mut by_document: BTreeMap<usize, Vec<(Option<usize>, &SealedSecret)>> = BTreeMap::new();
-        for (place, object) in &self.objects {
-            by_document.entry(place.document).or_default().push((place.item, object));
+        for (i, (place, object)) in self.objects.iter().enumerate() {
+            if self.original.get(i) != Some(object) {
+                by_document.entry(place.document).or_default().push((place.item, object));
+            }
         }
         let spans = gitseal::documents::document_spans(&self.text);
         let mut replacements = Vec::new();
@@ -174,6 +188,9 @@ impl SealedFile {
     /// ciphertext found exactly once. Ciphertexts are random, so an exact match is the
     /// value itself.
     fn values_replaced(&self) -> Option<String> {
+        if self.objects.len() != self.original.len() {
+            return None;
+        }
         let mut text = self.text.to_string();
         for ((_, now), before) in self.objects.iter().zip(&self.original) {
             let (mut a, mut b) = (now.clone(), before.clone());

@@ -6,6 +6,7 @@ pub mod init;
 pub mod inspect;
 pub mod keygen;
 pub mod keys;
+pub mod migrate;
 pub mod reseal;
 pub mod rotate;
 pub mod seal;

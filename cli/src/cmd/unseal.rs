@@ -22,10 +22,16 @@ pub fn unseal(identity: &Path, file: &str, format: OutputFormat) -> Result<()> {
     let mut secrets = Vec::new();
     let objects = objects(&docs);
     for located in &objects {
-        if let Document::Sealed(sealed) = located.object {
-            let secret =
-                unseal_secret(sealed, &ring).with_context(|| format!("{}: {}", input.label, located.place()))?;
-            secrets.push(secret.to_k8s());
+        match located.object {
+            Document::Sealed(sealed) => {
+                let secret =
+                    unseal_secret(sealed, &ring).with_context(|| format!("{}: {}", input.label, located.place()))?;
+                secrets.push(secret.to_k8s());
+            }
+            Document::Incumbent(_) => {
+                bail!("{}: {} is {}", input.label, located.place(), gitseal::incumbent::MIGRATE_IT)
+            }
+            _ => {}
         }
     }
     if secrets.is_empty() {

@@ -115,6 +115,11 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
                 (display_name(s.metadata.namespace.as_deref(), s.metadata.name.as_deref()), check_sealed(s, known))
             }
             Document::Secret(s) => (s.display_name(), check_plain(s)),
+            Document::Incumbent(s) => {
+                let meta = |f: &str| s["metadata"][f].as_str();
+                let problem = gitseal::verify::Problem { key: None, message: gitseal::incumbent::MIGRATE_IT.into() };
+                (display_name(meta("namespace"), meta("name")), vec![problem])
+            }
             Document::Other { .. } | Document::List { .. } => continue,
         };
         let (document, item) = (Some(located.document + 1), located.item.map(|i| i + 1));
