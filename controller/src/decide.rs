@@ -1,6 +1,7 @@
 //! Pure decisions of the reconciler: no client, no clock beyond what is passed in.
 //! Everything here is unit-tested; `reconcile` only carries the decisions out.
 
+use gitseal::incumbent;
 use gitseal::manifest::secret_type;
 use gitseal::{Error as CoreError, PlainSecret, SealedSecret, UnsealError};
 use k8s_openapi::api::core::v1::Secret;
@@ -68,6 +69,10 @@ pub enum Ownership {
     Ours,
     /// Not ours, but it opted in with `gitseal.dev/adopt: "true"`.
     Adoptable,
+    /// Controlled by the incumbent's (bitnami) SealedSecret of the same name, which this
+    /// one replaces and says so (`gitseal.dev/migrated-from: sealed-secrets`, written by
+    /// `gitseal migrate`): taken over in one write, so the Secret is never missing.
+    TakeOver,
     /// Someone else's: never overwritten.
     Foreign(String),
 }
@@ -86,6 +91,19 @@ pub fn ownership(existing: &ObjectMeta, sealed: &SealedSecret) -> Ownership {
         {
             return Ownership::Ours;
         }
+        Some(o) if is_incumbent(o, sealed) => {
+            let migrated = sealed.meta().annotations.as_ref().and_then(|a| a.get(incumbent::MIGRATED_FROM));
+            return match migrated.map(String::as_str) {
+                Some(incumbent::SEALED_SECRETS) => Ownership::TakeOver,
+                _ => Ownership::Foreign(format!(
+                    "Secret {} exists and is controlled by the sealed-secrets (bitnami.com) SealedSecret {}; gitseal takes it over only for a SealedSecret annotated {}: {} (gitseal migrate writes it)",
+                    existing.name.as_deref().unwrap_or_default(),
+                    o.name,
+                    incumbent::MIGRATED_FROM,
+                    incumbent::SEALED_SECRETS,
+                )),
+            };
+        }
         _ => {}
     }
     let opted_in = existing.annotations.as_ref().and_then(|a| a.get(ADOPT_ANNOTATION)).is_some_and(|v| v == "true");
@@ -102,6 +120,13 @@ pub fn ownership(existing: &ObjectMeta, sealed: &SealedSecret) -> Ownership {
             existing.name.as_deref().unwrap_or_default()
         )),
     }
+}
+
+/// Whether `owner` is the incumbent's SealedSecret of the same name as `sealed`.
+fn is_incumbent(owner: &OwnerReference, sealed: &SealedSecret) -> bool {
+    owner.kind == "SealedSecret"
+        && owner.api_version.starts_with("bitnami.com/")
+        && Some(owner.name.as_str()) == sealed.meta().name.as_deref()
 }
 
 fn is_managed(meta: &ObjectMeta) -> bool {
@@ -268,6 +293,28 @@ mod tests {
         let opted =
             ObjectMeta { annotations: Some(BTreeMap::from([(ADOPT_ANNOTATION.into(), "true".into())])), ..plain };
         assert_eq!(ownership(&opted, &s), Ownership::Adoptable);
+    }
+
+    #[test]
+    fn only_a_migrated_sealed_secret_takes_over_from_the_incumbent_of_its_name() {
+        let bitnami = |name: &str| {
+            let mut meta = owned_by("b1", name, false);
+            let owner = &mut meta.owner_references.as_mut().unwrap()[0];
+            owner.api_version = incumbent::API_VERSION.into();
+            meta
+        };
+        let mut s = sealed("u1");
+        let refused = ownership(&bitnami("db"), &s);
+        assert!(matches!(&refused, Ownership::Foreign(m) if m.contains(incumbent::MIGRATED_FROM)), "{refused:?}");
+        s.metadata.annotations = Some(BTreeMap::from([(incumbent::MIGRATED_FROM.into(), "something-else".into())]));
+        assert!(matches!(ownership(&bitnami("db"), &s), Ownership::Foreign(_)));
+        s.metadata.annotations =
+            Some(BTreeMap::from([(incumbent::MIGRATED_FROM.into(), incumbent::SEALED_SECRETS.into())]));
+        assert_eq!(ownership(&bitnami("db"), &s), Ownership::TakeOver);
+        assert!(matches!(ownership(&bitnami("other"), &s), Ownership::Foreign(_)), "another name is not taken over");
+        let mut other_kind = bitnami("db");
+        other_kind.owner_references.as_mut().unwrap()[0].kind = "Deployment".into();
+        assert!(matches!(ownership(&other_kind, &s), Ownership::Foreign(_)));
     }
 
     #[test]

@@ -235,6 +235,9 @@ impl Outcome {
         match self {
             Outcome::Written { how: Written::Created, .. } => format!("created Secret {name}"),
             Outcome::Written { how: Written::Replaced, .. } => format!("restored Secret {name}"),
+            Outcome::Written { how: Written::TakenOver, .. } => {
+                format!("took Secret {name} over from the sealed-secrets SealedSecret {name}")
+            }
             other => other.message(name),
         }
     }
@@ -246,6 +249,8 @@ enum Written {
     Created,
     Applied,
     Replaced,
+    /// From the incumbent's SealedSecret of the same name.
+    TakenOver,
 }
 
 /// Writes the Secret unless a Secret of that name belongs to someone else.
@@ -259,8 +264,8 @@ async fn write(ctx: &Context, sealed: &SealedSecret, namespace: &str, desired: W
             Found::Created(version) => Ok(Outcome::Written { how: Written::Created, version }),
             Found::Existing(meta) => match ownership(&meta, sealed) {
                 Ownership::Foreign(message) => Ok(Outcome::NotOurs(message)),
-                Ownership::Ours | Ownership::Adoptable => {
-                    let (how, version) = update(&api, &name, desired).await?;
+                owned => {
+                    let (how, version) = update(&api, &name, desired, owned == Ownership::TakeOver).await?;
                     Ok(Outcome::Written { how, version })
                 }
             },
@@ -305,27 +310,43 @@ async fn create_unless_present(
 /// Brings an existing Secret to `desired`: a server-side apply, then a replace when
 /// another writer added keys, or delete and create when the API server will not change
 /// it in place (immutable data, another type).
-async fn update(api: &Api<Secret>, name: &str, desired: WipeOnDrop) -> kube::Result<(Written, Option<String>)> {
-    let mut body = writes::with_kind(&*desired);
-    let patched = api.patch(name, &writes::apply(), &Patch::Apply(&body)).await;
-    wipe_values(&mut body);
-    let live = WipeOnDrop(match patched {
-        Ok(live) => live,
-        // The API server refuses to change an immutable Secret's data or any Secret's type.
-        Err(kube::Error::Api(e)) if e.code == 422 => api.get(name).await?,
-        Err(e) => return Err(e),
+///
+/// Taking a Secret over from the incumbent skips the apply: it would only add gitseal's
+/// owner reference beside the incumbent's, and two controllers cannot own one object. A
+/// replace at the version read swaps them in one write, so the incumbent, still running,
+/// either wrote first (the replace then fails and is retried) or finds the Secret no
+/// longer its own and leaves it alone.
+async fn update(
+    api: &Api<Secret>,
+    name: &str,
+    desired: WipeOnDrop,
+    take_over: bool,
+) -> kube::Result<(Written, Option<String>)> {
+    let live = WipeOnDrop(if take_over {
+        api.get(name).await?
+    } else {
+        let mut body = writes::with_kind(&*desired);
+        let patched = api.patch(name, &writes::apply(), &Patch::Apply(&body)).await;
+        wipe_values(&mut body);
+        match patched {
+            Ok(live) => live,
+            // The API server refuses to change an immutable Secret's data or any Secret's type.
+            Err(kube::Error::Api(e)) if e.code == 422 => api.get(name).await?,
+            Err(e) => return Err(e),
+        }
     });
+    let how = if take_over { Written::TakenOver } else { Written::Replaced };
     match needs_replace(&live, &desired) {
-        Replace::No => Ok((Written::Applied, live.metadata.resource_version.clone())),
-        Replace::Put => {
+        Replace::No if !take_over => Ok((Written::Applied, live.metadata.resource_version.clone())),
+        Replace::No | Replace::Put => {
             let mut replacement = desired;
             replacement.metadata.resource_version.clone_from(&live.metadata.resource_version);
-            api.replace(name, &writes::post(), &replacement).await.map(|s| (Written::Replaced, version(s)))
+            api.replace(name, &writes::post(), &replacement).await.map(|s| (how, version(s)))
         }
         Replace::Recreate => {
             let only_that_one = kube::api::Preconditions { uid: live.metadata.uid.clone(), resource_version: None };
             api.delete(name, &DeleteParams::default().preconditions(only_that_one)).await?;
-            api.create(&writes::post(), &desired).await.map(|s| (Written::Replaced, version(s)))
+            api.create(&writes::post(), &desired).await.map(|s| (how, version(s)))
         }
     }
 }
@@ -481,7 +502,7 @@ mod tests {
     async fn an_apply_that_converges_is_the_only_write() {
         let desired = WipeOnDrop(secret("", &[("k", b"v")], false));
         let (api, server) = scripted(vec![Exchange("PATCH", ONE, 200, json(&secret("8", &[("k", b"v")], false)))]);
-        assert_eq!(update(&api, "db", desired).await.unwrap(), (Written::Applied, Some("8".into())));
+        assert_eq!(update(&api, "db", desired, false).await.unwrap(), (Written::Applied, Some("8".into())));
         server.await.unwrap();
     }
 
@@ -492,7 +513,7 @@ mod tests {
             Exchange("PATCH", ONE, 200, json(&secret("8", &[("k", b"v"), ("planted", b"x")], false))),
             Exchange("PUT", ONE, 200, json(&secret("9", &[("k", b"v")], false))),
         ]);
-        assert_eq!(update(&api, "db", desired).await.unwrap(), (Written::Replaced, Some("9".into())));
+        assert_eq!(update(&api, "db", desired, false).await.unwrap(), (Written::Replaced, Some("9".into())));
         server.await.unwrap();
     }
 
@@ -505,15 +526,28 @@ mod tests {
             Exchange("DELETE", ONE, 200, json(&secret("5", &[("k", b"old")], true))),
             Exchange("POST", ALL, 201, json(&secret("6", &[("k", b"new")], true))),
         ]);
-        assert_eq!(update(&api, "db", desired).await.unwrap(), (Written::Replaced, Some("6".into())));
+        assert_eq!(update(&api, "db", desired, false).await.unwrap(), (Written::Replaced, Some("6".into())));
         server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn taking_over_from_the_incumbent_replaces_at_the_version_read_without_an_apply() {
+        let desired = WipeOnDrop(secret("", &[("k", b"v")], true));
+        let (api, server) = scripted(vec![
+            Exchange("GET", ONE, 200, json(&secret("5", &[("k", b"v")], true))),
+            Exchange("PUT", ONE, 200, json(&secret("6", &[("k", b"v")], true))),
+        ]);
+        assert_eq!(update(&api, "db", desired, true).await.unwrap(), (Written::TakenOver, Some("6".into())));
+        server.await.unwrap();
+        let taken = Outcome::Written { how: Written::TakenOver, version: None };
+        assert_eq!(taken.note("db"), "took Secret db over from the sealed-secrets SealedSecret db");
     }
 
     #[tokio::test]
     async fn a_refusal_other_than_invalid_is_an_error_not_a_recreate() {
         let desired = WipeOnDrop(secret("", &[("k", b"v")], false));
         let (api, server) = scripted(vec![Exchange("PATCH", ONE, 403, status(403, "Forbidden"))]);
-        let err = update(&api, "db", desired).await.unwrap_err();
+        let err = update(&api, "db", desired, false).await.unwrap_err();
         assert_eq!(api_reason(&err), "Forbidden (403)");
         server.await.unwrap();
     }
