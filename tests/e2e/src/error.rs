@@ -108,6 +108,16 @@ pub enum Error {
     #[error("CRD {name} was not Established within {timeout:?}")]
     CrdNotEstablished { name: String, timeout: Duration },
 
+    #[error("cannot run {}", program.display())]
+    RunCommand {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{command}` failed ({status}): {stderr}")]
+    CommandFailed { command: String, status: ExitStatus, stderr: String },
+
     // The benchmarks' errors (crate::bench).
     #[error("creating namespace {name}")]
     CreateBenchNamespace {

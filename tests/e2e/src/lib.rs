@@ -27,12 +27,14 @@
 
 pub mod bench;
 mod cluster;
+mod command;
 mod crd;
 mod error;
 mod http;
 mod service_account;
 
 pub use cluster::{Cluster, E2E_LABEL, FIELD_MANAGER, KUBECONFIG_ENV, default_kubeconfig_path};
+pub use command::{output_with_stdin, succeeded};
 pub use crd::workspace_root;
 pub use error::Error;
 pub use http::http_get;
