@@ -197,4 +197,78 @@ pub enum Error {
 
     #[error("reading the API server's /metrics")]
     ScrapeMetrics(#[source] kube::Error),
+
+    // The incumbent's errors (crate::incumbent). Those about its controller name its log.
+    #[error(
+        "the incumbent (bitnami sealed-secrets) is not built: Go is not installed, and \
+         tests/incumbent/build needs it"
+    )]
+    IncumbentNotBuilt,
+
+    #[error("cannot locate the Go module {module} with `go mod download -json`: {reason}")]
+    LocateIncumbentModule { module: String, reason: String },
+
+    #[error("the kubeconfig {} names no server URL with a host and port: {server:?}", path.display())]
+    KubeconfigServer { path: PathBuf, server: Option<String> },
+
+    #[error(
+        "the kubeconfig {} gives no certificate authority for its server \
+         (certificate-authority-data or certificate-authority)",
+        path.display()
+    )]
+    KubeconfigCa { path: PathBuf },
+
+    #[error("cannot read the certificate authority of the kubeconfig {}", path.display())]
+    ReadKubeconfigCa {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("certificate-authority-data in the kubeconfig {} is not base64", path.display())]
+    DecodeKubeconfigCa {
+        path: PathBuf,
+        #[source]
+        source: base64::DecodeError,
+    },
+
+    #[error("cannot write {}", path.display())]
+    WriteIncumbentFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot list the incumbent's key Secrets")]
+    ListIncumbentKeys(#[source] kube::Error),
+
+    #[error("cannot delete the incumbent's key Secrets left by an earlier run")]
+    DeleteIncumbentKeys(#[source] kube::Error),
+
+    #[error(
+        "waited {timeout:?} for the turn to run the incumbent's controller: another Incumbent \
+         of this test process is still alive (a test that holds one and starts a second waits \
+         for itself)"
+    )]
+    IncumbentTurn { timeout: Duration },
+
+    #[error("the incumbent's controller exited ({status}) {during}; its log: {}", log.display())]
+    IncumbentExited { status: ExitStatus, during: String, log: PathBuf },
+
+    #[error(
+        "timed out after {timeout:?} waiting for the incumbent's controller: {waiting_for}; \
+         its log: {}",
+        log.display()
+    )]
+    IncumbentNotReady { waiting_for: String, timeout: Duration, log: PathBuf },
+
+    #[error(
+        "the incumbent's controller did not serve its certificate: GET /v1/cert.pem on \
+         127.0.0.1:{port} answered HTTP {status} (0: no answer); its log: {}",
+        log.display()
+    )]
+    IncumbentCert { port: u16, status: u16, log: PathBuf },
+
+    #[error("the incumbent's controller does not have the keys expected: {reason}; its log: {}", log.display())]
+    IncumbentKeys { reason: String, log: PathBuf },
 }

@@ -23,7 +23,8 @@
 //! `kubectl --kubeconfig tests/cluster/.state/kubeconfig`. They carry the label
 //! [`E2E_LABEL`]`=true`; `tests/cluster/down` wipes everything.
 //!
-//! [`bench`] holds what the benchmark binaries (`src/bin/`) share.
+//! [`bench`] holds what the benchmark binaries (`src/bin/`) share. [`incumbent`] runs the
+//! real bitnami sealed-secrets controller and `kubeseal` on the same control plane.
 
 pub mod bench;
 mod cluster;
@@ -31,6 +32,7 @@ mod command;
 mod crd;
 mod error;
 mod http;
+pub mod incumbent;
 mod service_account;
 
 pub use cluster::{Cluster, E2E_LABEL, FIELD_MANAGER, KUBECONFIG_ENV, default_kubeconfig_path};

@@ -126,7 +126,7 @@ impl Cluster {
     }
 
     /// The cluster entry of the admin kubeconfig's current context.
-    fn current_cluster(&self) -> Result<kube::config::NamedCluster, Error> {
+    pub(crate) fn current_cluster(&self) -> Result<kube::config::NamedCluster, Error> {
         let kubeconfig = self.kubeconfig();
         let context = kubeconfig.current_context.as_deref().and_then(|current| {
             kubeconfig.contexts.iter().find(|c| c.name == current).and_then(|c| c.context.as_ref())
