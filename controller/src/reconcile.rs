@@ -322,22 +322,25 @@ async fn update(
     desired: WipeOnDrop,
     take_over: bool,
 ) -> kube::Result<(Written, Option<String>)> {
-    let live = WipeOnDrop(if take_over {
-        api.get(name).await?
+    let (live, applied) = if take_over {
+        (api.get(name).await?, false)
     } else {
         let mut body = writes::with_kind(&*desired);
         let patched = api.patch(name, &writes::apply(), &Patch::Apply(&body)).await;
         wipe_values(&mut body);
         match patched {
-            Ok(live) => live,
-            // The API server refuses to change an immutable Secret's data or any Secret's type.
-            Err(kube::Error::Api(e)) if e.code == 422 => api.get(name).await?,
+            Ok(live) => (live, true),
+            // The API server refuses to change an immutable Secret's data or any Secret's
+            // type; or the object as applied is invalid in another way (say, a second
+            // controller owner reference): the whole object is written instead.
+            Err(kube::Error::Api(e)) if e.code == 422 => (api.get(name).await?, false),
             Err(e) => return Err(e),
         }
-    });
+    };
+    let live = WipeOnDrop(live);
     let how = if take_over { Written::TakenOver } else { Written::Replaced };
     match needs_replace(&live, &desired) {
-        Replace::No if !take_over => Ok((Written::Applied, live.metadata.resource_version.clone())),
+        Replace::No if applied => Ok((Written::Applied, live.metadata.resource_version.clone())),
         Replace::No | Replace::Put => {
             let mut replacement = desired;
             replacement.metadata.resource_version.clone_from(&live.metadata.resource_version);
@@ -525,6 +528,18 @@ mod tests {
             Exchange("GET", ONE, 200, json(&secret("5", &[("k", b"old")], true))),
             Exchange("DELETE", ONE, 200, json(&secret("5", &[("k", b"old")], true))),
             Exchange("POST", ALL, 201, json(&secret("6", &[("k", b"new")], true))),
+        ]);
+        assert_eq!(update(&api, "db", desired, false).await.unwrap(), (Written::Replaced, Some("6".into())));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_apply_refused_for_another_reason_is_followed_by_a_replace_never_reported_as_applied() {
+        let desired = WipeOnDrop(secret("", &[("k", b"v")], false));
+        let (api, server) = scripted(vec![
+            Exchange("PATCH", ONE, 422, status(422, "Invalid")),
+            Exchange("GET", ONE, 200, json(&secret("5", &[("k", b"old")], false))),
+            Exchange("PUT", ONE, 200, json(&secret("6", &[("k", b"v")], false))),
         ]);
         assert_eq!(update(&api, "db", desired, false).await.unwrap(), (Written::Replaced, Some("6".into())));
         server.await.unwrap();
