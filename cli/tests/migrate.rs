@@ -27,7 +27,7 @@ impl Env {
     /// Two incumbent keys (`old`, then `new`, current) backed up as its users do, and a
     /// gitseal key whose recipient the repository names. `None` without Go outside CI.
     fn new() -> Option<Env> {
-        let bin = incumbent_bin_tmp()?;
+        let bin = gitseal_e2e::incumbent::incumbent_bin()?;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path();
         let mut backup = Vec::new();
@@ -333,10 +333,4 @@ fn other_commands_point_at_migrate() {
     assert!(text(&out.stdout).contains("gitseal migrate") || text(&out.stderr).contains("gitseal migrate"));
     let out = env.run(&["unseal", "-i", "gitseal.key", "-f", "old.yaml"]);
     assert!(text(&out.stderr).contains("gitseal migrate"), "{}", text(&out.stderr));
-}
-
-fn incumbent_bin_tmp() -> Option<PathBuf> {
-    let out = Command::new(gitseal_e2e::workspace_root().join("tests/incumbent/build")).output().unwrap();
-    assert!(out.status.success());
-    Some(PathBuf::from(text(&out.stdout).lines().last().unwrap()))
 }

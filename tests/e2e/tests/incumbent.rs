@@ -2,7 +2,7 @@
 //! (gitseal_e2e::incumbent): its controller unseals what its `kubeseal` sealed, under the
 //! RBAC of tests/incumbent/rbac.yaml, and renews its key as its users do. Needs
 //! `tests/cluster/up`; skips, saying so, only on a machine without Go outside CI (as
-//! tests/incumbent.rs at the workspace root does).
+//! tests/kubeseal_values.rs does).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -10,25 +10,7 @@ use std::process::Command;
 
 use gitseal::Scope;
 use gitseal::incumbent::{IncumbentError, IncumbentKeys, label, open};
-
-/// The incumbent's binaries, built (and cached) on first use; `None` only outside CI on
-/// a machine without Go.
-fn incumbent() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    match Command::new(root.join("tests/incumbent/build")).output() {
-        Ok(out) if out.status.success() => {
-            Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().last().unwrap()))
-        }
-        Ok(out) if std::env::var_os("CI").is_some() || which_go() => {
-            panic!("tests/incumbent/build failed: {}", String::from_utf8_lossy(&out.stderr))
-        }
-        _ => None,
-    }
-}
-
-fn which_go() -> bool {
-    Command::new("go").arg("version").output().is_ok_and(|o| o.status.success())
-}
+use gitseal_e2e::incumbent::incumbent_bin;
 
 /// A fresh RSA key pair and certificate, as the incumbent's controller makes them.
 fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -63,7 +45,7 @@ fn kubeseal(bin: &Path, cert: &Path, value: &Path, scope: &str, ns: &str, name: 
 
 #[test]
 fn values_sealed_by_the_real_kubeseal_open_byte_for_byte() {
-    let Some(bin) = incumbent() else {
+    let Some(bin) = incumbent_bin() else {
         return eprintln!("note: Go not installed; the incumbent was not built, interoperability not checked");
     };
     let dir = tempfile::tempdir().unwrap();
