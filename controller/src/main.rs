@@ -4,6 +4,7 @@ mod args;
 mod cache;
 mod decide;
 mod decrypt;
+mod events;
 mod fairness;
 mod http;
 mod keys;

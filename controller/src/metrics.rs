@@ -35,6 +35,7 @@ pub struct Metrics {
     duration: Histogram,
     keys: Gauge,
     leader: Gauge,
+    events_suppressed: Counter,
 }
 
 impl Default for Metrics {
@@ -64,10 +65,25 @@ impl Default for Metrics {
         registry.register("keys", "Keys in the ring", keys.clone());
         let leader = Gauge::default();
         registry.register("leader", "1 when this replica is the leader", leader.clone());
+        let events_suppressed = Counter::default();
+        registry.register(
+            "events_suppressed",
+            "Normal Events not published because more came at once than the Event budget allows",
+            events_suppressed.clone(),
+        );
         let build = Family::<VersionLabel, Gauge>::default();
         build.get_or_create(&VersionLabel { version: env!("CARGO_PKG_VERSION") }).set(1);
         registry.register("build_info", "Build information", build);
-        Metrics { registry, reconciles, unseal_failures, key_rotation_failures, duration, keys, leader }
+        Metrics {
+            registry,
+            reconciles,
+            unseal_failures,
+            key_rotation_failures,
+            duration,
+            keys,
+            leader,
+            events_suppressed,
+        }
     }
 }
 
@@ -96,6 +112,11 @@ impl Metrics {
     /// Records a key creation that failed, by the error's fixed reason.
     pub fn key_rotation_failed(&self, error: &KeyError) {
         self.key_rotation_failures.get_or_create(&ReasonLabel { reason: error.reason() }).inc();
+    }
+
+    /// Records a Normal Event held back by the Event budget.
+    pub fn event_suppressed(&self) {
+        self.events_suppressed.inc();
     }
 
     /// Sets the key count.
@@ -131,9 +152,11 @@ mod tests {
         m.deferred();
         m.key_rotation_failed(&KeyError::NameConflict { secret: "gitseal-key-2".into() });
         m.set_keys(2);
+        m.event_suppressed();
         let text = m.render();
         for expected in [
             "gitseal_reconciles_total{result=\"unsealed\"} 1",
+            "gitseal_events_suppressed_total 1",
             "gitseal_reconciles_total{result=\"failed\"} 1",
             "gitseal_reconciles_total{result=\"error\"} 1",
             "gitseal_reconciles_total{result=\"deferred\"} 1",

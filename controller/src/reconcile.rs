@@ -31,6 +31,7 @@ use crate::decide::{
     ready_condition, stalled_condition,
 };
 use crate::decrypt::DecryptPool;
+use crate::events::EventBudget;
 use crate::fairness::{Fairness, Turn};
 use crate::state::Shared;
 use crate::{cache, writes};
@@ -61,6 +62,8 @@ pub struct Context {
     pub shared: Arc<Shared>,
     /// Publishes events.k8s.io Events.
     pub recorder: Recorder,
+    /// How many Normal Events it may still publish.
+    pub events: EventBudget,
     /// Metadata of the Secrets gitseal manages (label-selected).
     pub managed: Store<kube::core::PartialObjectMeta<Secret>>,
     /// Where unsealing runs: off the async runtime, bounded in CPU and memory.
@@ -395,8 +398,13 @@ async fn update_status(
 }
 
 async fn publish(ctx: &Context, sealed: &SealedSecret, reason: Reason, note: String) {
+    let normal = reason == Reason::Unsealed;
+    if normal && !ctx.events.take() {
+        ctx.shared.metrics.event_suppressed();
+        return;
+    }
     let event = Event {
-        type_: if reason == Reason::Unsealed { EventType::Normal } else { EventType::Warning },
+        type_: if normal { EventType::Normal } else { EventType::Warning },
         reason: reason.as_str().into(),
         note: Some(note.chars().take(1000).collect()),
         action: "Unseal".into(),

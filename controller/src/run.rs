@@ -31,6 +31,7 @@ use crate::args::Args;
 use crate::cache;
 use crate::decide::MANAGED_SELECTOR;
 use crate::decrypt::DecryptPool;
+use crate::events::EventBudget;
 use crate::fairness::Fairness;
 use crate::keys::{self, KEY_SELECTOR, KeyState};
 use crate::leader::Elector;
@@ -201,7 +202,16 @@ async fn run_controller(
     // time once it has spent 2 s: the rest stay free for other namespaces.
     let workers = DecryptPool::cores();
     let fairness = Fairness::new(workers as f64 / 2.0, Duration::from_secs(2), workers);
-    let ctx = Arc::new(Context { client, shared, recorder, managed, decrypt, fairness, written: Default::default() });
+    let ctx = Arc::new(Context {
+        client,
+        shared,
+        recorder,
+        events: EventBudget::default(),
+        managed,
+        decrypt,
+        fairness,
+        written: Default::default(),
+    });
     controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
