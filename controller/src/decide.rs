@@ -236,6 +236,18 @@ pub fn stalled_condition(ready: &Condition, reason: Reason, previous: Option<&Co
 }
 
 /// Whether writing `next` would change what `previous` already says.
+/// Whether the status says the Secret was written for this generation, found `Ready`, and
+/// left at `live` (the Secret's `resourceVersion` now): so nothing changed since, whoever
+/// wrote it.
+pub fn written_before(sealed: &SealedSecret, live: Option<&str>) -> bool {
+    let (Some(status), Some(live)) = (&sealed.status, live) else { return false };
+    let generation = sealed.meta().generation;
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+    status.secret_resource_version.as_deref() == Some(live)
+        && status.observed_generation == generation
+        && ready.is_some_and(|c| c.status == "True" && c.observed_generation == generation)
+}
+
 pub fn condition_changed(previous: Option<&Condition>, next: &Condition, observed: Option<i64>) -> bool {
     match previous {
         None => true,
@@ -315,6 +327,34 @@ mod tests {
         let mut other_kind = bitnami("db");
         other_kind.owner_references.as_mut().unwrap()[0].kind = "Deployment".into();
         assert!(matches!(ownership(&other_kind, &s), Ownership::Foreign(_)));
+    }
+
+    #[test]
+    fn written_before_only_for_this_generation_ready_and_the_secret_at_that_version() {
+        let mut s = sealed("u1");
+        s.metadata.generation = Some(3);
+        assert!(!written_before(&s, Some("7")), "no status");
+        let ready = |status: &str, generation: i64| Condition {
+            type_: "Ready".into(),
+            status: status.into(),
+            reason: "Unsealed".into(),
+            message: String::new(),
+            observed_generation: Some(generation),
+            last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        };
+        s.status = Some(gitseal::crds::SealedSecretStatus {
+            observed_generation: Some(3),
+            conditions: vec![ready("True", 3)],
+            secret_resource_version: Some("7".into()),
+        });
+        assert!(written_before(&s, Some("7")));
+        assert!(!written_before(&s, Some("8")), "the Secret changed since");
+        assert!(!written_before(&s, None), "the Secret is gone");
+        s.metadata.generation = Some(4);
+        assert!(!written_before(&s, Some("7")), "the SealedSecret changed since");
+        s.metadata.generation = Some(3);
+        s.status.as_mut().unwrap().conditions = vec![ready("False", 3)];
+        assert!(!written_before(&s, Some("7")), "not Ready");
     }
 
     #[test]

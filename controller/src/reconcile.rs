@@ -28,7 +28,7 @@ use tracing::{info, warn};
 
 use crate::decide::{
     Ownership, Reason, Replace, check_template, condition_changed, desired_secret, needs_replace, ownership,
-    ready_condition, stalled_condition,
+    ready_condition, stalled_condition, written_before,
 };
 use crate::decrypt::DecryptPool;
 use crate::events::EventBudget;
@@ -103,7 +103,7 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     let key = (namespace.clone(), sealed.name_any());
     let ring_generation = ctx.shared.ring_generation();
     let inputs = Inputs { uid: sealed.meta().uid.clone(), generation: sealed.meta().generation };
-    if up_to_date(&ctx, &key, &inputs, ring_generation) {
+    if up_to_date(&ctx, &key, &sealed, &inputs, ring_generation) {
         return Ok(Action::await_change());
     }
     // A namespace that spent more than its share of the workers waits, holding nothing.
@@ -135,7 +135,12 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     };
     let (reason, name) = (outcome.reason(), sealed.name_any());
     ctx.written.lock().map(|mut w| w.remove(&key)).ok();
-    let changed = update_status(&ctx, &sealed, &namespace, reason, &outcome.message(&name)).await?;
+    let secret_version = match &outcome {
+        Outcome::Written { version, .. } => version.as_deref(),
+        _ => None,
+    };
+    let message = outcome.message(&name);
+    let changed = update_status(&ctx, &sealed, &namespace, reason, &message, secret_version).await?;
     if let Outcome::Written { version, .. } = &outcome {
         // Secret and status are both written: until one of the inputs changes, nothing to do.
         let stamp = Stamp { sealed: inputs, ring: ring_generation, secret_version: version.clone() };
@@ -182,16 +187,27 @@ async fn unseal(ctx: &Context, turn: Turn<'_>, sealed: Arc<SealedSecret>) -> Res
 
 /// Whether nothing changed since this replica last wrote the Secret and a Ready status
 /// for it: same SealedSecret (uid, generation), same key ring, and the Secret still at the
-/// version that write left.
-fn up_to_date(ctx: &Context, key: &(String, String), inputs: &Inputs, ring: u64) -> bool {
+/// version that write left. Without such a stamp (a replica that just started), whether
+/// the status says an earlier one did so for this generation and the Secret is still at
+/// that version: then this replica adopts it as its own stamp, and a restart over
+/// objects in place writes nothing.
+fn up_to_date(ctx: &Context, key: &(String, String), sealed: &SealedSecret, inputs: &Inputs, ring: u64) -> bool {
     let Some(meta) = ctx.managed.get(&ObjectRef::new(&key.1).within(&key.0)) else { return false };
-    let Ok(written) = ctx.written.lock() else { return false };
-    written.get(key).is_some_and(|stamp| {
-        stamp.sealed == *inputs
-            && stamp.ring == ring
-            && stamp.secret_version.is_some()
-            && stamp.secret_version == meta.metadata.resource_version
-    })
+    let live = meta.metadata.resource_version.clone();
+    let Ok(mut written) = ctx.written.lock() else { return false };
+    match written.get(key) {
+        Some(stamp) => {
+            stamp.sealed == *inputs
+                && stamp.ring == ring
+                && stamp.secret_version.is_some()
+                && stamp.secret_version == live
+        }
+        None if written_before(sealed, live.as_deref()) => {
+            written.insert(key.clone(), Stamp { sealed: inputs.clone(), ring, secret_version: live });
+            true
+        }
+        None => false,
+    }
 }
 
 /// Retry policy for errors: back off, the next attempt may succeed.
@@ -374,27 +390,36 @@ fn wipe_values(body: &mut serde_json::Value) {
     }
 }
 
-/// Writes `Ready` and `observedGeneration` when they change; returns whether they did.
+/// Writes `Ready`, `observedGeneration` and the Secret's version (`secret_version`, when
+/// it was written) when they change; returns whether the condition did.
 async fn update_status(
     ctx: &Context,
     sealed: &SealedSecret,
     namespace: &str,
     reason: Reason,
     message: &str,
+    secret_version: Option<&str>,
 ) -> Result<bool, Error> {
     let generation = sealed.meta().generation;
     let status = sealed.status.clone().unwrap_or_default();
     let previous = status.conditions.iter().find(|c| c.type_ == "Ready");
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let next = ready_condition(reason, message, generation, previous, now);
-    if !condition_changed(previous, &next, status.observed_generation) {
+    let changed = condition_changed(previous, &next, status.observed_generation);
+    // A Secret written again (restored) at a new version, with Ready unchanged: recorded,
+    // so that a restart still finds it in place.
+    let moved = secret_version.is_some() && status.secret_resource_version.as_deref() != secret_version;
+    if !changed && !moved {
         return Ok(false);
     }
     let stalled = stalled_condition(&next, reason, status.conditions.iter().find(|c| c.type_ == "Stalled"));
     let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), namespace);
-    let written = serde_json::json!({ "observedGeneration": generation, "conditions": [next, stalled] });
+    let mut written = serde_json::json!({ "observedGeneration": generation, "conditions": [next, stalled] });
+    if let Some(version) = secret_version {
+        written["secretResourceVersion"] = version.into();
+    }
     writes::apply_status(&api, &sealed.name_any(), written).await.map_err(Error::PatchStatus)?;
-    Ok(true)
+    Ok(changed)
 }
 
 async fn publish(ctx: &Context, sealed: &SealedSecret, reason: Reason, note: String) {

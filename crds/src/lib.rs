@@ -174,6 +174,12 @@ pub struct SealedSecretStatus {
     /// Standard conditions; gitseal sets `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The `resourceVersion` of the Secret as the controller last wrote it for this
+    /// generation. A controller that starts and finds the Secret still at that version,
+    /// and `Ready` for this generation, has nothing to write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub secret_resource_version: Option<String>,
 }
 
 /// A request to rotate the key ring: the controller's leader creates a new key, which
