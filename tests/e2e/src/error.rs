@@ -118,6 +118,30 @@ pub enum Error {
     #[error("`{command}` failed ({status}): {stderr}")]
     CommandFailed { command: String, status: ExitStatus, stderr: String },
 
+    // helm and the chart's manifests (crate::helm).
+    #[error("tests/helm/build could not build helm:\n{stderr}")]
+    BuildHelm { stderr: String },
+
+    #[error("cannot make a temporary home for helm")]
+    HelmHome(#[source] std::io::Error),
+
+    #[error("helm {args} failed:\n{stderr}")]
+    RunHelm { args: String, stderr: String },
+
+    #[error("cannot read manifests from {}", path.display())]
+    ReadManifests {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{origin} is not a stream of YAML objects")]
+    ParseManifests {
+        origin: String,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+
     // The benchmarks' errors (crate::bench).
     #[error("creating namespace {name}")]
     CreateBenchNamespace {

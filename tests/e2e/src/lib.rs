@@ -24,13 +24,15 @@
 //! [`E2E_LABEL`]`=true`; `tests/cluster/down` wipes everything.
 //!
 //! [`bench`] holds what the benchmark binaries (`src/bin/`) share. [`incumbent`] runs the
-//! real bitnami sealed-secrets controller and `kubeseal` on the same control plane.
+//! real bitnami sealed-secrets controller and `kubeseal` on the same control plane;
+//! [`helm`] runs the real helm on `charts/gitseal`.
 
 pub mod bench;
 mod cluster;
 mod command;
 mod crd;
 mod error;
+pub mod helm;
 mod http;
 pub mod incumbent;
 mod service_account;
