@@ -15,7 +15,7 @@ deploy/'s names (gitseal-controller, gitseal-sealedsecrets-edit, …).
 
 {{/* The image tag: image.tag, or the chart's appVersion. */}}
 {{- define "gitseal.tag" -}}
-{{- .Values.image.tag | default .Chart.AppVersion -}}
+{{- .Values.image.tag | default .Chart.AppVersion | toString -}}
 {{- end -}}
 
 {{/*
