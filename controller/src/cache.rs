@@ -13,6 +13,8 @@
 //! from the cache and read when reconciled: rare large objects cost one GET each, the
 //! common small ones none.
 
+use std::sync::Arc;
+
 use futures::{Stream, TryStreamExt};
 use gitseal::SealedSecret;
 use kube::ResourceExt;
@@ -58,11 +60,13 @@ where
     events
         .map_ok(move |event| {
             let objects = match event {
-                watcher::Event::Apply(object) => vec![object],
-                watcher::Event::InitDone => cache.state().iter().map(|o| (**o).clone()).collect(),
+                watcher::Event::Apply(object) => vec![Arc::new(object)],
+                watcher::Event::InitDone => cache.state(),
                 watcher::Event::Init | watcher::Event::InitApply(_) | watcher::Event::Delete(_) => Vec::new(),
             };
-            futures::stream::iter(objects.into_iter().map(Ok))
+            // Copied out of the cache one at a time, as the controller takes them: a list of
+            // 10,000 objects is never held twice.
+            futures::stream::iter(objects.into_iter().map(|o| Ok(Arc::unwrap_or_clone(o))))
         })
         .try_flatten()
 }

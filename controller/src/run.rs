@@ -152,6 +152,8 @@ async fn run_controller(
         watcher::Config::default().labels(MANAGED_SELECTOR),
     )
     .default_backoff()
+    // Which Secret, which version, whose: ownership and up-to-date checks need no more.
+    .modify(|secret| secret.metadata.managed_fields = None)
     .reflect(writer)
     .touched_objects();
     let key_changes = futures::stream::unfold(keys_rx, |mut rx| async move {
