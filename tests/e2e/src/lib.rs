@@ -36,6 +36,7 @@ pub mod helm;
 mod http;
 pub mod incumbent;
 mod service_account;
+mod wait;
 
 pub use cluster::{Cluster, E2E_LABEL, FIELD_MANAGER, KUBECONFIG_ENV, default_kubeconfig_path};
 pub use command::{output_with_stdin, succeeded};
@@ -43,3 +44,4 @@ pub use crd::workspace_root;
 pub use error::Error;
 pub use http::http_get;
 pub use service_account::TOKEN_LIFETIME;
+pub use wait::eventually;

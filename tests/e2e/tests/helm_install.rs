@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, bail, ensure};
-use gitseal_e2e::Cluster;
+use anyhow::{Context as _, ensure};
 use gitseal_e2e::helm::{Helm, chart_dir};
+use gitseal_e2e::{Cluster, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServiceAccount};
@@ -27,21 +27,6 @@ use serde_json::json;
 
 /// Upper bound for what the controller manager does asynchronously.
 const EVENTUALLY: Duration = Duration::from_secs(60);
-
-async fn eventually<F, Fut>(what: &str, mut probe: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    while !probe().await? {
-        if tokio::time::Instant::now() >= deadline {
-            bail!("timed out after {EVENTUALLY:?} waiting until {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(())
-}
 
 /// Whether the controller's ServiceAccount in `namespace` may `verb` `resource`, as the
 /// API server's authorizer answers (`ns` None: cluster-wide).
@@ -134,14 +119,16 @@ async fn installs_upgrades_and_uninstalls_beside_deploy() -> anyhow::Result<()> 
         ("watch", "gitseal.dev", "keyrotations", Some(ns.as_str())),
     ];
     for need in needs {
-        eventually(&format!("the controller may {need:?}"), || allowed(&cluster, &ns, need)).await?;
+        eventually(&format!("the controller may {need:?}"), EVENTUALLY, || allowed(&cluster, &ns, need)).await?;
     }
 
     // Pod Security admits the pods the ReplicaSet makes (they stay Pending: no nodes).
     let pods = Api::<Pod>::namespaced(client.clone(), &ns);
     let selector = ListParams::default().labels("app.kubernetes.io/name=gitseal-controller");
-    eventually("the ReplicaSet's 2 pods are admitted", || async { Ok(pods.list(&selector).await?.items.len() == 2) })
-        .await?;
+    eventually("the ReplicaSet's 2 pods are admitted", EVENTUALLY, || async {
+        Ok(pods.list(&selector).await?.items.len() == 2)
+    })
+    .await?;
 
     // Upgrade: values reach the Deployment.
     let mut upgrade = vec!["upgrade", &release, &chart];

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail, ensure};
-use gitseal_e2e::{Cluster, workspace_root};
+use anyhow::{Context as _, ensure};
+use gitseal_e2e::{Cluster, eventually, workspace_root};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -30,22 +30,6 @@ fn refusal<T>(result: kube::Result<T>) -> anyhow::Result<Option<u16>> {
         Err(kube::Error::Api(status)) => Ok(Some(status.code)),
         Err(other) => Err(other).context("request failed without an API status"),
     }
-}
-
-/// Polls `probe` every 200 ms until it returns true, failing after [`EVENTUALLY`].
-async fn eventually<F, Fut>(what: &str, mut probe: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    while !probe().await? {
-        if tokio::time::Instant::now() >= deadline {
-            bail!("timed out after {EVENTUALLY:?} waiting until {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
 }
 
 fn sealed_secret(name: &str, spec: serde_json::Value) -> anyhow::Result<DynamicObject> {
@@ -135,7 +119,7 @@ async fn service_account_token_is_bound_by_rbac() -> anyhow::Result<()> {
     Api::<RoleBinding>::namespaced(cluster.client(), &namespace).create(&PostParams::default(), &binding).await?;
 
     // The authorizer reads RBAC objects from an informer cache: the grant lands shortly.
-    eventually("the granted token can list Secrets", || async {
+    eventually("the granted token can list Secrets", EVENTUALLY, || async {
         Ok(refusal(secrets.list(&ListParams::default()).await)?.is_none())
     })
     .await?;
@@ -175,7 +159,7 @@ async fn garbage_collector_deletes_dependents_of_a_deleted_owner() -> anyhow::Re
     }
 
     api.delete("owner", &DeleteParams::background()).await?;
-    eventually("the dependent of the deleted owner is garbage-collected", || async {
+    eventually("the dependent of the deleted owner is garbage-collected", EVENTUALLY, || async {
         Ok(api.get_opt("dependent").await?.is_none())
     })
     .await?;
