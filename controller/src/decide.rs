@@ -3,7 +3,7 @@
 
 use gitseal::incumbent;
 use gitseal::manifest::secret_type;
-use gitseal::{Error as CoreError, PlainSecret, SealedSecret, UnsealError};
+use gitseal::{Error as CoreError, KeyId, PlainSecret, SealedSecret, UnsealError};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
 use kube::Resource;
@@ -248,6 +248,18 @@ pub fn written_before(sealed: &SealedSecret, live: Option<&str>) -> bool {
         && ready.is_some_and(|c| c.status == "True" && c.observed_generation == generation)
 }
 
+/// Whether every value names (in `spec.keyIds`) a key of the ring: checked before taking
+/// the status's word that nothing changed ([`written_before`]), so that keys lost or
+/// retired while no controller ran are noticed. The ids are hints anyone may write; a
+/// wrong one only leaves that object as it was.
+pub fn ring_names_every_value(sealed: &SealedSecret, ring: &[KeyId]) -> bool {
+    let spec = &sealed.spec;
+    spec.encrypted_data.keys().all(|key| {
+        let hints = spec.key_ids.get(key).map(|ids| KeyId::hints(ids)).unwrap_or_default();
+        hints.iter().any(|id| ring.iter().any(|known| known.names(id)))
+    })
+}
+
 pub fn condition_changed(previous: Option<&Condition>, next: &Condition, observed: Option<i64>) -> bool {
     match previous {
         None => true,
@@ -355,6 +367,19 @@ mod tests {
         s.metadata.generation = Some(3);
         s.status.as_mut().unwrap().conditions = vec![ready("False", 3)];
         assert!(!written_before(&s, Some("7")), "not Ready");
+    }
+
+    #[test]
+    fn the_ring_must_name_every_value() {
+        let (a, b) = (KeyId::parse(&"a".repeat(32)).unwrap(), KeyId::parse(&"b".repeat(32)).unwrap());
+        let mut s = sealed("u1");
+        s.spec.encrypted_data = BTreeMap::from([("x".into(), "v".into()), ("y".into(), "v".into())]);
+        s.spec.key_ids = BTreeMap::from([("x".into(), vec![a.to_string()]), ("y".into(), vec![b.to_string()])]);
+        assert!(ring_names_every_value(&s, &[a.clone(), b.clone()]));
+        assert!(!ring_names_every_value(&s, &[a.clone()]), "y's key is gone");
+        assert!(!ring_names_every_value(&s, &[]), "the ring was lost");
+        s.spec.key_ids.remove("y");
+        assert!(!ring_names_every_value(&s, &[a, b]), "no ids: nothing to go by");
     }
 
     #[test]

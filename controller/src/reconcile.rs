@@ -28,7 +28,7 @@ use tracing::{info, warn};
 
 use crate::decide::{
     Ownership, Reason, Replace, check_template, condition_changed, desired_secret, needs_replace, ownership,
-    ready_condition, stalled_condition, written_before,
+    ready_condition, ring_names_every_value, stalled_condition, written_before,
 };
 use crate::decrypt::DecryptPool;
 use crate::events::EventBudget;
@@ -188,9 +188,9 @@ async fn unseal(ctx: &Context, turn: Turn<'_>, sealed: Arc<SealedSecret>) -> Res
 /// Whether nothing changed since this replica last wrote the Secret and a Ready status
 /// for it: same SealedSecret (uid, generation), same key ring, and the Secret still at the
 /// version that write left. Without such a stamp (a replica that just started), whether
-/// the status says an earlier one did so for this generation and the Secret is still at
-/// that version: then this replica adopts it as its own stamp, and a restart over
-/// objects in place writes nothing.
+/// the status says an earlier one did so for this generation, the Secret is still at
+/// that version, and the ring still holds a key each value names: then this replica
+/// adopts it as its own stamp, and a restart over objects in place writes nothing.
 fn up_to_date(ctx: &Context, key: &(String, String), sealed: &SealedSecret, inputs: &Inputs, ring: u64) -> bool {
     let Some(meta) = ctx.managed.get(&ObjectRef::new(&key.1).within(&key.0)) else { return false };
     let live = meta.metadata.resource_version.clone();
@@ -202,7 +202,10 @@ fn up_to_date(ctx: &Context, key: &(String, String), sealed: &SealedSecret, inpu
                 && stamp.secret_version.is_some()
                 && stamp.secret_version == live
         }
-        None if written_before(sealed, live.as_deref()) => {
+        None if !cache::is_trimmed(sealed)
+            && written_before(sealed, live.as_deref())
+            && ring_names_every_value(sealed, &ctx.shared.ring_ids()) =>
+        {
             written.insert(key.clone(), Stamp { sealed: inputs.clone(), ring, secret_version: live });
             true
         }

@@ -27,6 +27,11 @@ impl Shared {
         self.keys.read().map(|k| k.ring.clone()).unwrap_or_default()
     }
 
+    /// The ids of the ring's keys.
+    pub fn ring_ids(&self) -> Vec<gitseal::KeyId> {
+        self.keys.read().map(|k| k.ring.ids()).unwrap_or_default()
+    }
+
     /// A copy of the whole key state.
     pub fn keys(&self) -> KeyState {
         self.keys.read().map(|k| k.clone()).unwrap_or_default()
