@@ -12,7 +12,9 @@
 //! Plaintext exists only inside `migrate`, in zeroizing buffers. A dry run does all the
 //! work but writes nothing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use age::x25519;
 
 use anyhow::{Context, Result, bail};
 use gitseal::incumbent::{self, IncumbentKeys};
@@ -68,33 +70,7 @@ pub fn migrate(args: &MigrateArgs) -> Result<bool> {
     let progress = io::Progress::new("migrating", files.len());
     for path in files {
         let label = path.display().to_string();
-        let done = (|| -> Result<Vec<Migrated>> {
-            let mut file = SealedFile::load(&path)?;
-            if file.incumbent.is_empty() {
-                return Ok(Vec::new());
-            }
-            let target = resolver.for_sealing(flags.clone(), Some(&path))?;
-            let namespace = args.namespace.as_deref().or(target.namespace.as_deref());
-            let mut done = Vec::new();
-            for (place, object) in std::mem::take(&mut file.incumbent) {
-                let sealed = incumbent::migrate(&object, namespace, &keys, &target.recipients, place.document + 1)?;
-                done.push(Migrated {
-                    file: label.clone(),
-                    document: place.document + 1,
-                    item: place.item.map(|i| i + 1),
-                    object: display_name(sealed.metadata.namespace.as_deref(), sealed.metadata.name.as_deref())
-                        .unwrap_or_default(),
-                    scope: sealed.spec.scope.to_string(),
-                    keys: sealed.spec.encrypted_data.keys().cloned().collect(),
-                });
-                file.objects.push((place, sealed));
-            }
-            if !args.dry_run {
-                file.save()?;
-            }
-            Ok(done)
-        })();
-        match done {
+        match migrate_file(&path, args, &keys, &flags, &mut resolver) {
             Ok(done) => summary.migrated.extend(done),
             Err(e) => summary.failed.push(Failed { message: format!("{e:#}"), file: label }),
         }
@@ -103,6 +79,41 @@ pub fn migrate(args: &MigrateArgs) -> Result<bool> {
     progress.finish();
     report(&summary, args.output)?;
     Ok(summary.failed.is_empty())
+}
+
+/// Migrates every bitnami SealedSecret of one file, or none: the file is written only
+/// when all of them migrated (and never in a dry run).
+fn migrate_file(
+    path: &Path,
+    args: &MigrateArgs,
+    keys: &IncumbentKeys,
+    flags: &[x25519::Recipient],
+    resolver: &mut Resolver,
+) -> Result<Vec<Migrated>> {
+    let mut file = SealedFile::load(path)?;
+    if file.incumbent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let target = resolver.for_sealing(flags.to_vec(), Some(path))?;
+    let namespace = args.namespace.as_deref().or(target.namespace.as_deref());
+    let mut done = Vec::new();
+    for (place, object) in std::mem::take(&mut file.incumbent) {
+        let sealed = incumbent::migrate(&object, namespace, keys, &target.recipients, place.document + 1)?;
+        done.push(Migrated {
+            file: path.display().to_string(),
+            document: place.document + 1,
+            item: place.item.map(|i| i + 1),
+            object: display_name(sealed.metadata.namespace.as_deref(), sealed.metadata.name.as_deref())
+                .unwrap_or_default(),
+            scope: sealed.spec.scope.to_string(),
+            keys: sealed.spec.encrypted_data.keys().cloned().collect(),
+        });
+        file.objects.push((place, sealed));
+    }
+    if !args.dry_run {
+        file.save()?;
+    }
+    Ok(done)
 }
 
 fn report(summary: &Summary, output: Report) -> Result<()> {
