@@ -319,11 +319,11 @@ async fn create_unless_present(
     if let Some(meta) = known {
         return Ok(Found::Existing(Box::new(meta)));
     }
-    match api.create(&writes::post(), desired).await {
-        Ok(s) => Ok(Found::Created(version(s))),
+    match writes::create(api, desired).await {
+        Ok(version) => Ok(Found::Created(version)),
         Err(kube::Error::Api(e)) if e.code == 409 => match api.get_metadata_opt(name).await? {
             Some(meta) => Ok(Found::Existing(Box::new(meta.metadata))),
-            None => api.create(&writes::post(), desired).await.map(|s| Found::Created(version(s))),
+            None => writes::create(api, desired).await.map(Found::Created),
         },
         Err(e) => Err(e),
     }
@@ -371,7 +371,7 @@ async fn update(
         Replace::Recreate => {
             let only_that_one = kube::api::Preconditions { uid: live.metadata.uid.clone(), resource_version: None };
             api.delete(name, &DeleteParams::default().preconditions(only_that_one)).await?;
-            api.create(&writes::post(), &desired).await.map(|s| (how, version(s)))
+            writes::create(api, &desired).await.map(|version| (how, version))
         }
     }
 }

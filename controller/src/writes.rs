@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!  create ──post()──────────────────────────▶ POST, fieldManager gitseal-controller
+//!         └─create(api, object): only the answer's resourceVersion read
 //!  object ──with_kind──▶ apply()───────────▶ PATCH (apply, force)
 //!  status ──apply_status(api, name, status)──▶ PATCH …/status {apiVersion, kind, status}
 //! ```
@@ -11,8 +12,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use kube::core::Request;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::FIELD_MANAGER;
 
@@ -34,14 +36,44 @@ pub fn with_kind<K: Resource<DynamicType = ()> + Serialize>(object: &K) -> serde
     value
 }
 
+/// Creates `object`; returns the resourceVersion it was created at. The API server
+/// answers with the whole object again (for a Secret, its values): only the version is
+/// parsed out of it, and the text is zeroized.
+pub async fn create<K>(api: &Api<K>, object: &K) -> kube::Result<Option<String>>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize,
+{
+    let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+    let request = Request::new(api.resource_url()).create(&post(), body).map_err(kube::Error::BuildRequest)?;
+    let answer = Zeroizing::new(api.clone().into_client().request_text(request).await?);
+    Ok(serde_json::from_str::<Answer>(&answer).ok().and_then(|a| a.metadata.resource_version))
+}
+
+/// What the controller reads of the API server's answer to a write.
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    metadata: AnswerMeta,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AnswerMeta {
+    resource_version: Option<String>,
+}
+
 /// Writes `status` into the status subresource of object `name` by server-side apply, as
 /// the controller's field manager (forcing, so the controller owns its status fields).
-pub async fn apply_status<K>(api: &Api<K>, name: &str, status: impl Serialize) -> kube::Result<K>
+/// The answer, the whole object again, is not parsed: nothing in it is needed.
+pub async fn apply_status<K>(api: &Api<K>, name: &str, status: impl Serialize) -> kube::Result<()>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = ()> + Clone,
 {
     let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
-    api.patch_status(name, &apply(), &Patch::Apply(&patch)).await
+    let request = Request::new(api.resource_url())
+        .patch_subresource("status", name, &apply(), &Patch::Apply(&patch))
+        .map_err(kube::Error::BuildRequest)?;
+    api.clone().into_client().request_text(request).await.map(drop)
 }
 
 /// The `Ready` condition answering a request of generation `generation`, set now.
