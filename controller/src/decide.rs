@@ -376,7 +376,7 @@ mod tests {
         s.spec.encrypted_data = BTreeMap::from([("x".into(), "v".into()), ("y".into(), "v".into())]);
         s.spec.key_ids = BTreeMap::from([("x".into(), vec![a.to_string()]), ("y".into(), vec![b.to_string()])]);
         assert!(ring_names_every_value(&s, &[a.clone(), b.clone()]));
-        assert!(!ring_names_every_value(&s, &[a.clone()]), "y's key is gone");
+        assert!(!ring_names_every_value(&s, std::slice::from_ref(&a)), "y's key is gone");
         assert!(!ring_names_every_value(&s, &[]), "the ring was lost");
         s.spec.key_ids.remove("y");
         assert!(!ring_names_every_value(&s, &[a, b]), "no ids: nothing to go by");
