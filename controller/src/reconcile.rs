@@ -24,7 +24,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::decide::{
     Ownership, Reason, Replace, check_template, condition_changed, desired_secret, needs_replace, ownership,
@@ -151,7 +151,14 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
         publish(&ctx, &sealed, reason, outcome.note(&name)).await;
     }
     ctx.shared.metrics.reconciled(reason, started.elapsed().as_secs_f64());
-    info!(namespace, name = %sealed.name_any(), reason = reason.as_str(), "reconciled");
+    // One line per SealedSecret that fails; the ones that succeed only at debug: at a cold
+    // start over thousands of objects, formatting and writing a line each was a visible
+    // share of the controller's CPU.
+    if reason == Reason::Unsealed {
+        debug!(namespace, name = %sealed.name_any(), "reconciled");
+    } else {
+        info!(namespace, name = %sealed.name_any(), reason = reason.as_str(), "reconciled");
+    }
     Ok(match reason {
         // A write the API server refused is retried; everything else waits for a change
         // (of the object, its Secret, or the key ring).
