@@ -15,7 +15,12 @@
 //!
 //!  rotate()       restart with --key-cutoff-time=<now>: a second key, used for new seals
 //!  keys_backup()  kubectl get secret -n sealed-secrets -l <key label> -o yaml
+//!  halt()         controller stopped, keys and turn kept: new SealedSecrets wait
+//!  restart(flags) started again with these flags, a fresh token, the same keys: a cold
+//!                 start (controller-bench times it from started(), reads /proc/<pid>)
 //! ```
+//!
+//! [`Incumbent::start_with`] starts it with extra flags, e.g. `--kubeclient-qps=-1`.
 //!
 //! # One at a time
 //! Every incumbent controller watches every bitnami SealedSecret in the cluster and shares
@@ -104,6 +109,15 @@ impl Incumbent {
     /// writing the in-cluster files, and [`Error::IncumbentExited`],
     /// [`Error::IncumbentNotReady`] or [`Error::IncumbentKeys`] naming the log.
     pub async fn start(cluster: &Cluster) -> Result<Incumbent, Error> {
+        Self::start_with(cluster, &[]).await
+    }
+
+    /// Like [`Incumbent::start`], with `flags` added to the controller's command line, e.g.
+    /// `["--kubeclient-qps=-1"]` (its client's rate limit off).
+    ///
+    /// # Errors
+    /// As [`Incumbent::start`].
+    pub async fn start_with(cluster: &Cluster, flags: &[&str]) -> Result<Incumbent, Error> {
         let turn = tokio::time::timeout(TURN_TIMEOUT, TURN.lock())
             .await
             .map_err(|_| Error::IncumbentTurn { timeout: TURN_TIMEOUT })?;
@@ -127,7 +141,7 @@ impl Incumbent {
         })?;
         let identity =
             PodIdentity::write(cluster, NAMESPACE, SERVICE_ACCOUNT, &dir.path().join("serviceaccount")).await?;
-        let (process, port) = launch(&bin, &identity, dir.path(), &[])?;
+        let (process, port) = launch(&bin, &identity, dir.path(), flags)?;
         let mut incumbent = Incumbent {
             cluster: cluster.clone(),
             bin,
@@ -200,6 +214,42 @@ impl Incumbent {
     /// The loopback port of the controller's HTTP server.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// When the running (or last) controller process was spawned: where a cold start
+    /// begins.
+    pub fn started(&self) -> std::time::Instant {
+        self.process.started()
+    }
+
+    /// How the controller ended, once it has (after [`Incumbent::halt`], or on its own).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.exited()
+    }
+
+    /// Stops the controller (SIGKILL) but keeps its key Secrets and the turn: bitnami
+    /// SealedSecrets created now wait for [`Incumbent::restart`], as they wait for a
+    /// controller Pod being rescheduled or upgraded.
+    pub fn halt(&mut self) {
+        self.process.kill();
+    }
+
+    /// Starts the controller again (stopping it first if it runs) with `flags` after the
+    /// listen addresses (those of earlier starts are not kept), under a fresh
+    /// ServiceAccount token, with the keys it had: a cold start with whatever SealedSecrets
+    /// exist waiting. Returns once it serves `/healthz` and `/readyz` with the same key
+    /// Secrets as before; [`Incumbent::started`] says when its process was spawned.
+    ///
+    /// # Errors
+    /// [`Error::ListIncumbentKeys`], errors requesting or writing the token, and those of
+    /// [`Incumbent::start`] about the controller.
+    pub async fn restart(&mut self, flags: &[&str]) -> Result<(), Error> {
+        self.process.kill();
+        let keys = self.keys().await?.len();
+        self.identity.refresh_token(&self.cluster, NAMESPACE, SERVICE_ACCOUNT).await?;
+        (self.process, self.port) = launch(&self.bin, &self.identity, self.dir.path(), flags)?;
+        self.wait_ready(keys, "restarting").await?;
+        Ok(())
     }
 
     /// Kills the controller, deletes the scratch directory unless an error named the log,

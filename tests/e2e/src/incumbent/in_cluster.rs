@@ -23,6 +23,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Instant;
 
 use base64::Engine as _;
 use secrecy::ExposeSecret as _;
@@ -107,6 +108,26 @@ impl PodIdentity {
         Ok(Self { dir: dir.to_owned(), host, port })
     }
 
+    /// Replaces the token with a new one for `namespace/account`, as the kubelet refreshes
+    /// a Pod's projected token: a controller restarted later than [`crate::TOKEN_LIFETIME`]
+    /// after [`PodIdentity::write`] still authenticates.
+    ///
+    /// # Errors
+    /// As [`Cluster::service_account_token`]; [`Error::WriteIncumbentFile`].
+    pub(super) async fn refresh_token(&self, cluster: &Cluster, namespace: &str, account: &str) -> Result<(), Error> {
+        let token = cluster.service_account_token(namespace, account).await?;
+        let (new, path) = (self.dir.join("token.new"), self.dir.join("token"));
+        let _ = std::fs::remove_file(&new);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&new)
+            .and_then(|mut file| file.write_all(token.expose_secret().as_bytes()))
+            .and_then(|()| std::fs::rename(&new, &path))
+            .map_err(|source| Error::WriteIncumbentFile { path, source })
+    }
+
     /// Deletes the token, e.g. before the directory is kept for inspection.
     pub(super) fn forget_token(&self) {
         let _ = std::fs::remove_file(self.dir.join("token"));
@@ -116,6 +137,7 @@ impl PodIdentity {
 /// The controller process; killed when dropped.
 pub(super) struct PodProcess {
     child: Child,
+    started: Instant,
 }
 
 impl PodProcess {
@@ -155,8 +177,9 @@ impl PodProcess {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
+        let started = Instant::now();
         let child = command.spawn().map_err(|source| Error::RunCommand { program: "unshare".into(), source })?;
-        Ok(Self { child })
+        Ok(Self { child, started })
     }
 
     /// Its exit status once it has ended.
@@ -168,6 +191,11 @@ impl PodProcess {
     /// started).
     pub(super) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// When it was spawned.
+    pub(super) fn started(&self) -> Instant {
+        self.started
     }
 
     /// SIGKILL, and reaps it. The incumbent keeps nothing that a kill could leave
