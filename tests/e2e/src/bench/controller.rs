@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::Api;
 
-use super::procfs::{proc_cpu_seconds, proc_status_kib};
+use super::procfs::Measured;
 use super::prometheus::parse_metrics;
 use super::{CONTROLLER_NS, CONTROLLER_SA, IDENTITY, LEASE, PUBLIC_KEYS, log};
 use crate::{Cluster, Error};
@@ -70,16 +70,6 @@ impl Controller {
         Ok(Controller { child: Some(child), port, started, rss_at_first_kib: None })
     }
 
-    /// Its process id, while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    /// How it ended, once it has.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
-    }
-
     /// Its `/metrics` text, or nothing when it does not answer.
     pub fn metrics(&self) -> String {
         let (status, body) = crate::http_get(self.port, "/metrics");
@@ -112,21 +102,6 @@ impl Controller {
         last
     }
 
-    /// A KiB field of its `/proc/<pid>/status`, e.g. `VmRSS:`.
-    pub fn status_field(&self, field: &str) -> Option<u64> {
-        proc_status_kib(self.pid()?, field)
-    }
-
-    /// Peak resident set size so far, KiB.
-    pub fn vm_hwm_kib(&self) -> Option<u64> {
-        self.status_field("VmHWM:")
-    }
-
-    /// CPU seconds so far (user + system).
-    pub fn cpu_seconds(&self) -> Option<f64> {
-        proc_cpu_seconds(self.pid()?)
-    }
-
     /// SIGTERM, then a clean exit within 30 s (SIGKILL otherwise); returns how it ended.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
@@ -144,6 +119,24 @@ impl Controller {
         log("warning: the controller did not stop on SIGTERM; killing it");
         let _ = child.kill();
         child.wait().ok()
+    }
+}
+
+impl Measured for Controller {
+    fn started(&self) -> Instant {
+        self.started
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    fn rss_at_first_kib(&mut self) -> &mut Option<u64> {
+        &mut self.rss_at_first_kib
     }
 }
 

@@ -10,8 +10,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
-use super::controller::Controller;
 use super::log;
+use super::procfs::Measured;
 use crate::Error;
 
 /// How long a count may stand still before [`wait_count`] gives up.
@@ -33,7 +33,6 @@ pub struct Progress {
 pub fn spawn_counter<K>(api: Api<K>, config: watcher::Config, accept: fn(&K) -> bool) -> watch::Receiver<Progress>
 where
     K: Resource + Clone + std::fmt::Debug + k8s_openapi::serde::de::DeserializeOwned + Send + Sync + 'static,
-    K::DynamicType: Default,
 {
     let (tx, rx) = watch::channel(Progress::default());
     tokio::spawn(async move {
@@ -102,7 +101,7 @@ pub async fn wait_synced(rx: &watch::Receiver<Progress>, timeout: Duration) -> R
 }
 
 /// Waits until `rx` counts `n`; returns the time from the controller's start to the last
-/// change of the count. Notes the controller's RSS when the count first moves, and logs
+/// change of the count. The controller is gitseal's or the incumbent's. Notes the controller's RSS when the count first moves, and logs
 /// progress every 10 s.
 ///
 /// # Errors
@@ -114,9 +113,9 @@ pub async fn wait_count(
     n: usize,
     timeout: Duration,
     what: &str,
-    controller: &mut Controller,
+    controller: &mut impl Measured,
 ) -> Result<Duration, Error> {
-    let start = controller.started;
+    let start = controller.started();
     let deadline = start + timeout;
     let mut reported = Instant::now();
     loop {
@@ -134,8 +133,8 @@ pub async fn wait_count(
         if p.last_change.is_some_and(|t| now - t > STALL) {
             return Err(Error::CountStalled { what: what.into(), counted: p.count, expected: n, stalled: STALL });
         }
-        if controller.rss_at_first_kib.is_none() && p.count > 0 {
-            controller.rss_at_first_kib = controller.status_field("VmRSS:");
+        if controller.rss_at_first_kib().is_none() && p.count > 0 {
+            *controller.rss_at_first_kib() = controller.status_field("VmRSS:");
         }
         if now - reported > Duration::from_secs(10) {
             reported = now;

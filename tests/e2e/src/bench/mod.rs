@@ -32,7 +32,7 @@ pub use controller::{Controller, Launch, prime_keys, wait_for_lease};
 pub use counter::{Progress, spawn_counter, wait_count, wait_synced};
 pub use hostile::{Kind, LEGIT_VALUE, LargeSet, SizeLimit, TRIALS_VALUES, largest_stored};
 pub use namespaces::{create_namespace, delete_bench_namespaces};
-pub use procfs::{ClusterProcs, cpu_delta, cpu_text, load_average, proc_cpu_seconds, proc_status_kib};
+pub use procfs::{ClusterProcs, Measured, cpu_delta, cpu_text, load_average, proc_cpu_seconds, proc_status_kib};
 pub use prometheus::{Sample, parse_metrics};
 pub use session::{Session, SessionArgs};
 pub use vitals::{LeaseReport, Vitals, VitalsReport, deployment_memory_limit_mib, spawn_lease_watch};

@@ -2,6 +2,40 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::ExitStatus;
+use std::time::Instant;
+
+/// A controller process under measurement, gitseal's or the incumbent's: what
+/// [`wait_count`](super::wait_count) needs to time it, and its `/proc`.
+pub trait Measured {
+    /// When the process was spawned: where its cold start begins.
+    fn started(&self) -> Instant;
+
+    /// Its process id, while it runs.
+    fn pid(&self) -> Option<u32>;
+
+    /// How it ended, once it has.
+    fn exited(&mut self) -> Option<ExitStatus>;
+
+    /// VmRSS when the first counted object appeared (caches loaded, writing begins), KiB;
+    /// [`wait_count`](super::wait_count) fills it in.
+    fn rss_at_first_kib(&mut self) -> &mut Option<u64>;
+
+    /// A KiB field of its `/proc/<pid>/status`, e.g. `VmRSS:`.
+    fn status_field(&self, field: &str) -> Option<u64> {
+        proc_status_kib(self.pid()?, field)
+    }
+
+    /// Peak resident set size so far, KiB.
+    fn vm_hwm_kib(&self) -> Option<u64> {
+        self.status_field("VmHWM:")
+    }
+
+    /// CPU seconds so far (user + system, all threads).
+    fn cpu_seconds(&self) -> Option<f64> {
+        proc_cpu_seconds(self.pid()?)
+    }
+}
 
 /// utime + stime of a process, in seconds (USER_HZ = 100 on Linux).
 pub fn proc_cpu_seconds(pid: u32) -> Option<f64> {

@@ -24,9 +24,9 @@ use futures::{StreamExt, TryStreamExt};
 use gitseal::{Recipients, SealedSecret};
 use gitseal_e2e::Cluster;
 use gitseal_e2e::bench::{
-    ClusterProcs, Controller, Kind, LargeSet, Launch, LeaseReport, MANAGED_SELECTOR, Session, SessionArgs, SizeLimit,
-    Vitals, VitalsReport, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces, delta,
-    deployment_memory_limit_mib, is_ready, largest_stored, load_average, log, ready_status, request_counts,
+    ClusterProcs, Controller, Kind, LargeSet, Launch, LeaseReport, MANAGED_SELECTOR, Measured, Session, SessionArgs,
+    SizeLimit, Vitals, VitalsReport, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces,
+    delta, deployment_memory_limit_mib, is_ready, largest_stored, load_average, log, ready_status, request_counts,
     scrape_apiserver, seal_all, spawn_counter, spawn_lease_watch, wait_count, wait_for_lease, wait_synced,
 };
 use k8s_openapi::api::core::v1::Secret;

@@ -10,37 +10,59 @@
 //!    all N SealedSecrets say `Ready=True`; the controller's peak RSS (`VmHWM`) and CPU;
 //!    what the API server saw (`apiserver_request_total` deltas) per SealedSecret.
 //!
-//! Prints a Markdown table to stdout; progress and details go to stderr. See
+//! With `--incumbent`, the incumbent (bitnami sealed-secrets, its own controller and
+//! `kubeseal`) on the same API server in the same run ([`bitnami`]):
+//!
+//! 3. **incumbent cold start** at each N with client throttling off
+//!    (`--kubeclient-qps=-1`), after the namespaces of 1–2 are deleted, counted alike
+//!    (Secrets it controls; `Synced=True`);
+//! 4. **incumbent at its default flags** (client-go's 5 QPS, burst 10: what its users
+//!    run) once, at `--incumbent-default-count` objects, extrapolated to each N;
+//! 5. **command line**: `kubeseal --cert` against `gitseal seal` on a ten-key Secret
+//!    ([`cli`]);
+//!
+//! and then fills docs/BENCHMARKS.md (`--report`) and draws the chart (`--chart`)
+//! ([`report`]). Only one controller runs at a time.
+//!
+//! Prints Markdown tables to stdout; progress and details go to stderr. See
 //! `benches/controller.sh` and `benches/README.md`. Needs `deploy/` applied and must be
 //! the only gitseal-controller on the cluster (it checks the Lease).
 
-use std::collections::BTreeMap;
+mod bitnami;
+mod cli;
+mod cold_start;
+mod report;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use gitseal::{Recipients, SealedSecret};
 use gitseal_e2e::Cluster;
 use gitseal_e2e::bench::{
     CONTROLLER_NS, CONTROLLER_SA, ClusterProcs, Controller, IDENTITY, KEYS, Launch, MANAGED_SELECTOR, NS_PREFIX,
-    Session, SessionArgs, apf_waits, cpu_delta, cpu_text, create_namespace, create_sealed, delete_bench_namespaces,
-    delta, etcd_writes, first_error, is_ready, load_average, log, name, request_counts, scrape_apiserver, seal_all,
-    spawn_counter, value, wait_count, wait_for_lease, wait_synced, writes,
+    PUBLIC_KEYS, Session, SessionArgs, apf_waits, cpu_delta, cpu_text, create_namespace, create_sealed,
+    delete_bench_namespaces, delta, etcd_writes, first_error, is_ready, load_average, log, name, scrape_apiserver,
+    seal_all, spawn_counter, value, wait_for_lease,
 };
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
+use bitnami::{Bitnami, UNTHROTTLED};
+use cold_start::{Before, ColdStart, Counters};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "controller-bench",
-    about = "gitseal-controller cold-start benchmark against the API server's own write rate"
+    about = "gitseal-controller cold-start benchmark against the API server's own write rate and the incumbent"
 )]
 struct Args {
     /// Object counts to measure, in order (repeatable or comma-separated).
@@ -56,9 +78,32 @@ struct Args {
     /// apply after create, a no-op apply, an Event), each N times at --concurrency.
     #[arg(long)]
     request_costs: bool,
-    /// Leave the namespaces of the last size in place for inspection.
+    /// Leave the namespaces of the last phase in place for inspection.
     #[arg(long)]
     keep: bool,
+    /// Also measure the incumbent (bitnami sealed-secrets, built by tests/incumbent/build)
+    /// and the two command-line tools; needs --gitseal-cli.
+    #[arg(long, requires = "gitseal_cli")]
+    incumbent: bool,
+    /// Objects for the incumbent at its default flags (about 1.3 a second), extrapolated
+    /// to each N.
+    #[arg(long, default_value_t = 200)]
+    incumbent_default_count: usize,
+    /// The gitseal binary (release build), for the command-line comparison.
+    #[arg(long)]
+    gitseal_cli: Option<PathBuf>,
+    /// Runs of each command-line tool.
+    #[arg(long, default_value_t = 25)]
+    cli_runs: usize,
+    /// With --incumbent: the Markdown file whose generated section to fill.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// With --incumbent: where to write the cold-start chart (SVG).
+    #[arg(long)]
+    chart: Option<PathBuf>,
+    /// The command line to print as the way to reproduce the report.
+    #[arg(long, default_value = "benches/controller.sh --own-cluster --incumbent")]
+    invocation: String,
 }
 
 #[tokio::main]
@@ -66,20 +111,87 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let Session { cluster, admin, timeout, procs, launch, recipients } =
         Session::open("controller-bench", &args.session).await?;
+    let c = args.session.concurrency;
+
+    let mut bitnami = None;
+    let mut cli_times = None;
+    if args.incumbent {
+        let b = Bitnami::prepare(&cluster).await?;
+        cli_times = Some(command_line(&args, &admin, &cluster, &launch, &b).await?);
+        bitnami = Some(b);
+    }
 
     let mut rows = Vec::new();
     for (i, &n) in args.counts.iter().enumerate() {
         log(&format!("=== N = {n} === ({})", load_average()));
-        let row = measure(&cluster, &args, &launch, &recipients, &procs, n, timeout).await?;
+        let mut row = measure(&cluster, &args, &launch, &recipients, &procs, n, timeout).await?;
+        if let Some(b) = bitnami.as_mut() {
+            delete_bench_namespaces(&admin, timeout).await?;
+            row.incumbent = Some(b.cold_start(&admin, &procs, n, UNTHROTTLED, c, timeout).await?);
+        }
         row.details();
         rows.push(row);
-        let last = i + 1 == args.counts.len();
+        let last = i + 1 == args.counts.len() && bitnami.is_none();
         if !(last && args.keep) {
             delete_bench_namespaces(&admin, timeout).await?;
         }
     }
+    let default_flags = match bitnami.as_mut() {
+        Some(b) => {
+            let d = b.cold_start(&admin, &procs, args.incumbent_default_count, &[], c, timeout).await?;
+            d.details("incumbent (default flags)");
+            if !args.keep {
+                delete_bench_namespaces(&admin, timeout).await?;
+            }
+            Some(d)
+        }
+        None => None,
+    };
     print_table(&rows, &args);
+
+    if let (Some(b), Some(default_flags), Some(cli)) = (&bitnami, &default_flags, &cli_times) {
+        let environment = report::environment(&admin, b.incumbent().bin_dir()).await;
+        let report = report::Report { rows: &rows, default_flags, cli, environment, invocation: &args.invocation };
+        let markdown = report.markdown();
+        println!("\n{markdown}");
+        if let Some(path) = &args.report {
+            report::fill(path, &markdown)?;
+            log(&format!("filled the generated section of {}", path.display()));
+        }
+        if let Some(path) = &args.chart {
+            std::fs::write(path, report.svg()).with_context(|| format!("writing {}", path.display()))?;
+            log(&format!("wrote {}", path.display()));
+        }
+    }
+    if let Some(b) = bitnami {
+        b.stop();
+    }
     Ok(())
+}
+
+/// The command-line comparison, with the incumbent's served certificate and the
+/// recipients gitseal-controller published.
+async fn command_line(
+    args: &Args,
+    admin: &Client,
+    cluster: &Cluster,
+    launch: &Launch,
+    bitnami: &Bitnami,
+) -> Result<[cli::CliTimes; 2]> {
+    log(&format!("=== command line: {} runs each === ({})", args.cli_runs, load_average()));
+    let published = Api::<ConfigMap>::namespaced(admin.clone(), CONTROLLER_NS).get(PUBLIC_KEYS).await?;
+    let recipients = launch.work_dir.join("recipients.txt");
+    let text = published.data.and_then(|d| d.get("recipients.txt").cloned()).unwrap_or_default();
+    std::fs::write(&recipients, text).with_context(|| format!("writing {}", recipients.display()))?;
+    let incumbent = bitnami.incumbent();
+    let tools = cli::Tools {
+        kubeseal: incumbent.bin_dir().join("kubeseal"),
+        cert: bitnami.cert().to_owned(),
+        gitseal: args.gitseal_cli.as_deref().context("--incumbent needs --gitseal-cli")?,
+        recipients,
+        kubeconfig: cluster.kubeconfig_path(),
+    };
+    cli::measure(&tools, &launch.work_dir, args.cli_runs)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -92,22 +204,11 @@ struct Row {
     baseline: Timed,
     admin_baseline: Option<Timed>,
     sealed_create: Timed,
-    /// From process start.
-    first_secret: Duration,
-    all_secrets: Duration,
-    all_ready: Option<Duration>,
-    rss_peak_kib: u64,
-    rss_at_first_kib: u64,
-    rss_end_kib: u64,
-    controller_cpu: Option<f64>,
+    gitseal: ColdStart,
     reconciles: BTreeMap<String, f64>,
-    /// apiserver_request_total deltas of the cold start: (verb, resource, code) → count.
-    requests: BTreeMap<(String, String, String), f64>,
-    /// APF waits during the cold start: priority level → (requests, seconds waited).
-    apf: BTreeMap<String, (f64, f64)>,
-    etcd_writes: BTreeMap<String, f64>,
-    cold_cpu: BTreeMap<String, f64>,
     costs: Vec<(String, Timed)>,
+    /// The incumbent's controller, unthrottled, with the same N waiting (--incumbent).
+    incumbent: Option<ColdStart>,
 }
 
 struct Timed {
@@ -169,54 +270,33 @@ async fn measure(
     log(&format!("created {n} SealedSecrets in {:.2} s = {:.0}/s", sealed_create.seconds, sealed_create.rate(n)));
 
     // 3. Watch, then start the controller.
-    let secrets = spawn_counter(
-        Api::<PartialObjectMeta<Secret>>::namespaced(admin.clone(), &ns),
-        watcher::Config::default().labels(MANAGED_SELECTOR),
-        |_| true,
-    );
-    let ready =
-        spawn_counter(Api::<SealedSecret>::namespaced(admin.clone(), &ns), watcher::Config::default(), is_ready);
-    wait_synced(&secrets, timeout).await?;
-    wait_synced(&ready, timeout).await?;
+    let counters = Counters {
+        secrets: spawn_counter(
+            Api::<PartialObjectMeta<Secret>>::namespaced(admin.clone(), &ns),
+            watcher::Config::default().labels(MANAGED_SELECTOR),
+            |_| true,
+        ),
+        ready: spawn_counter(Api::<SealedSecret>::namespaced(admin.clone(), &ns), watcher::Config::default(), is_ready),
+        ready_what: "Ready SealedSecrets",
+    };
+    counters.synced(timeout).await?;
     wait_for_lease(&admin, Duration::from_secs(30)).await?;
 
-    let before = scrape_apiserver(&admin).await?;
-    let cpu_before = procs.cpu_seconds();
+    let before = Before::take(&admin, procs).await?;
     let log_path = launch.work_dir.join(format!("controller-{n}.log"));
     let mut controller = Controller::start(cluster, launch, &log_path).await?;
-    let start = controller.started;
-
-    let outcome = async {
-        let all_secrets = wait_count(&secrets, n, timeout, "Secrets", &mut controller).await?;
-        log(&format!("all {n} Secrets exist {:.2} s after the controller started", all_secrets.as_secs_f64()));
-        let all_ready = match wait_count(&ready, n, timeout, "Ready SealedSecrets", &mut controller).await {
-            Ok(d) => Some(d),
-            Err(e) => {
-                log(&format!("warning: {e:#}"));
-                None
-            }
-        };
-        anyhow::Ok((all_secrets, all_ready))
-    }
-    .await;
-    let (all_secrets, all_ready) = match outcome {
-        Ok(v) => v,
+    let times = match counters.wait(&mut controller, n, timeout).await {
+        Ok(times) => times,
         Err(e) => {
             log(&format!("controller log: {}", log_path.display()));
             controller.stop();
             return Err(e);
         }
     };
-    let first_secret = secrets.borrow().first.map_or(Duration::ZERO, |t| t - start);
     // Let trailing reconciles (triggered by the controller's own writes) finish, so the
     // request count covers everything the cold start causes.
     let reconciles = controller.settle(Duration::from_secs(3), Duration::from_secs(60)).await;
-    let rss_peak_kib = controller.vm_hwm_kib().unwrap_or(0);
-    let rss_end_kib = controller.status_field("VmRSS:").unwrap_or(0);
-    let rss_at_first_kib = controller.rss_at_first_kib.unwrap_or(0);
-    let controller_cpu = controller.cpu_seconds();
-    let after = scrape_apiserver(&admin).await?;
-    let cpu_after = procs.cpu_seconds();
+    let gitseal = ColdStart::read(n, &mut controller, &counters, times, before, &admin, procs).await?;
     controller.stop();
 
     // Sanity: the watch agrees with a list.
@@ -228,53 +308,18 @@ async fn measure(
     anyhow::ensure!(listed == n, "a list finds {listed} managed Secrets in {ns}, expected {n}");
 
     let costs = if args.request_costs { request_costs_phase(&admin, &sa, procs, n, c).await? } else { Vec::new() };
-    let delta = delta(&before, &after);
-    Ok(Row {
-        n,
-        concurrency: c,
-        baseline,
-        admin_baseline,
-        sealed_create,
-        first_secret,
-        all_secrets,
-        all_ready,
-        rss_peak_kib,
-        rss_at_first_kib,
-        rss_end_kib,
-        controller_cpu,
-        reconciles,
-        requests: request_counts(&delta),
-        apf: apf_waits(&delta),
-        etcd_writes: etcd_writes(&delta),
-        cold_cpu: cpu_delta(&cpu_before, &cpu_after),
-        costs,
-    })
+    Ok(Row { n, concurrency: c, baseline, admin_baseline, sealed_create, gitseal, reconciles, costs, incumbent: None })
 }
 
 impl Row {
     fn gitseal_seconds(&self) -> f64 {
-        self.all_secrets.as_secs_f64()
+        self.gitseal.seconds()
     }
 
     /// Everything worth knowing beyond the table, to stderr.
     fn details(&self) {
         let n = self.n as f64;
-        log(&format!(
-            "N={}: first Secret after {:.2} s, all after {:.2} s (so {:.0}/s once started), all Ready after {}",
-            self.n,
-            self.first_secret.as_secs_f64(),
-            self.gitseal_seconds(),
-            n / (self.all_secrets - self.first_secret).as_secs_f64().max(1e-3),
-            self.all_ready.map_or("-".into(), |d| format!("{:.2} s", d.as_secs_f64())),
-        ));
-        log(&format!(
-            "controller: peak RSS {:.1} MiB (RSS {:.1} MiB when the first Secret appeared, {:.1} MiB at the end), CPU {}; cluster CPU during cold start: {}",
-            self.rss_peak_kib as f64 / 1024.0,
-            self.rss_at_first_kib as f64 / 1024.0,
-            self.rss_end_kib as f64 / 1024.0,
-            self.controller_cpu.map_or("-".into(), |s| format!("{s:.2} s ({:.0} µs per SealedSecret)", s / n * 1e6)),
-            cpu_text(&self.cold_cpu)
-        ));
+        self.gitseal.details("gitseal-controller");
         log(&format!(
             "creating the {} SealedSecrets (admin, {} in flight) took {:.2} s = {:.0}/s; {}",
             self.n,
@@ -284,29 +329,8 @@ impl Row {
             cpu_text(&self.sealed_create.apiserver_cpu)
         ));
         log(&format!("controller reconciles: {:?}", self.reconciles));
-        let mut rows: Vec<_> = self.requests.iter().filter(|(_, v)| **v >= 1.0).collect();
-        rows.sort_by(|a, b| b.1.total_cmp(a.1));
-        let writes = writes(&self.requests);
-        let all: f64 = self.requests.values().sum();
-        log(&format!(
-            "API requests during the cold start: {all:.0} ({:.2} per SealedSecret), of which writes {writes:.0} ({:.2} per SealedSecret):",
-            all / n,
-            writes / n
-        ));
-        for ((verb, resource, code), count) in rows {
-            log(&format!("    {verb:<6} {resource:<40} {code:<4} {count:>8.0}  {:>6.3}/SealedSecret", count / n));
-        }
-        let etcd_total: f64 = self.etcd_writes.values().sum();
-        log(&format!("etcd writes during the cold start: {etcd_total:.0} ({:.2} per SealedSecret):", etcd_total / n));
-        for (what, count) in &self.etcd_writes {
-            log(&format!("    {what:<40} {count:>8.0}  {:>6.3}/SealedSecret", count / n));
-        }
-        for (level, (count, wait)) in &self.apf {
-            if level.ends_with("dispatched") {
-                log(&format!("    APF {level}: {count:.0} requests"));
-            } else {
-                log(&format!("    APF priority level {level}: {count:.0} requests, {wait:.2} s queued in total"));
-            }
+        if let Some(incumbent) = &self.incumbent {
+            incumbent.details("incumbent (--kubeclient-qps=-1)");
         }
         if !self.costs.is_empty() {
             log(&format!(
@@ -352,7 +376,7 @@ fn print_table(rows: &[Row], args: &Args) {
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
-        let writes = writes(&r.requests);
+        let (_, writes) = r.gitseal.requests_per_object();
         println!(
             "| {} | {:.2} ({:.0}) | {:.2} ({:.0}) | {:.2}× | {} | {:.1} | {} | {:.2} | {:.2} |",
             r.n,
@@ -361,11 +385,11 @@ fn print_table(rows: &[Row], args: &Args) {
             r.gitseal_seconds(),
             r.n as f64 / r.gitseal_seconds(),
             r.gitseal_seconds() / r.baseline.seconds,
-            r.all_ready.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64())),
-            r.rss_peak_kib as f64 / 1024.0,
+            r.gitseal.all_ready.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64())),
+            r.gitseal.rss_peak_mib(),
             r.admin_baseline.as_ref().map_or("-".into(), |t| format!("{:.2} ({:.0})", t.seconds, t.rate(r.n))),
-            writes / r.n as f64,
-            r.etcd_writes.values().sum::<f64>() / r.n as f64,
+            writes,
+            r.gitseal.etcd_writes_per_object(),
         );
     }
     println!();
