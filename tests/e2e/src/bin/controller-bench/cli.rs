@@ -21,8 +21,9 @@ pub struct CliTimes {
     pub runs: usize,
     pub median: Duration,
     pub p90: Duration,
-    /// Base64 characters of one sealed 32-byte value in its output.
-    pub value_bytes: usize,
+    /// Base64 characters of one sealed 32-byte value in its output: mean, least, most
+    /// over every value of every run (gitseal's vary: a random grease stanza).
+    pub value_bytes: (f64, usize, usize),
 }
 
 /// Where the tools and their inputs are.
@@ -50,7 +51,7 @@ pub fn measure(tools: &Tools, work_dir: &Path, runs: usize) -> Result<[CliTimes;
         ("gitseal seal -R RECIPIENTS -f secret.yaml", gitseal, false),
     ];
     let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-    let mut value_bytes = [0; 2];
+    let mut lengths: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
     for run in 0..=runs {
         for (i, (what, command, stdin)) in commands.iter_mut().enumerate() {
             let input = if *stdin { Stdio::from(std::fs::File::open(&secret)?) } else { Stdio::null() };
@@ -59,9 +60,8 @@ pub fn measure(tools: &Tools, work_dir: &Path, runs: usize) -> Result<[CliTimes;
             let out = command.output().with_context(|| format!("running {what}"))?;
             let took = start.elapsed();
             ensure!(out.status.success(), "{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
-            if run == 0 {
-                value_bytes[i] = sealed_value_len(&out.stdout).with_context(|| format!("reading what {what} wrote"))?;
-            } else {
+            lengths[i].extend(sealed_value_lens(&out.stdout).with_context(|| format!("reading what {what} wrote"))?);
+            if run > 0 {
                 times[i].push(took);
             }
         }
@@ -69,11 +69,13 @@ pub fn measure(tools: &Tools, work_dir: &Path, runs: usize) -> Result<[CliTimes;
     let mut result = |i: usize| {
         let (median, p90) = percentiles(&mut times[i]);
         let command = commands[i].0;
+        let l = &lengths[i];
+        let mean = l.iter().sum::<usize>() as f64 / l.len().max(1) as f64;
+        let value_bytes = (mean, l.iter().copied().min().unwrap_or(0), l.iter().copied().max().unwrap_or(0));
         log(&format!(
-            "{command}: median {median:.1?}, p90 {p90:.1?} over {runs} runs; {} bytes per value",
-            value_bytes[i]
+            "{command}: median {median:.1?}, p90 {p90:.1?} over {runs} runs; {value_bytes:?} bytes per value"
         ));
-        CliTimes { command, runs, median, p90, value_bytes: value_bytes[i] }
+        CliTimes { command, runs, median, p90, value_bytes }
     };
     Ok([result(0), result(1)])
 }
@@ -91,14 +93,14 @@ fn secret_yaml() -> String {
     yaml
 }
 
-/// The length of `spec.encryptedData.key-00` in a sealed manifest, after checking it
-/// holds all [`KEYS`] values.
-fn sealed_value_len(yaml: &[u8]) -> Result<usize> {
+/// The lengths of the values in `spec.encryptedData` of a sealed manifest, after
+/// checking it holds all [`KEYS`].
+fn sealed_value_lens(yaml: &[u8]) -> Result<Vec<usize>> {
     let text = std::str::from_utf8(yaml)?;
     let sealed: serde_json::Value = serde_saphyr::from_str(text.trim_start_matches("---\n"))?;
     let data = sealed.pointer("/spec/encryptedData").and_then(|d| d.as_object()).context("no spec.encryptedData")?;
     ensure!(data.len() == KEYS, "{} sealed values, expected {KEYS}", data.len());
-    Ok(data.get("key-00").and_then(|v| v.as_str()).context("no sealed key-00")?.len())
+    data.values().map(|v| v.as_str().map(str::len).context("a sealed value that is not a string")).collect()
 }
 
 /// (median, 90th percentile), nearest rank.

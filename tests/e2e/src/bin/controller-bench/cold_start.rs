@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use gitseal_e2e::bench::{
-    ClusterProcs, Measured, Progress, Samples, apf_waits, cpu_delta, cpu_text, delta, etcd_writes, log, request_counts,
-    scrape_apiserver, wait_count, wait_synced, writes,
+    ClusterProcs, Measured, Progress, Samples, apf_waits, cpu_delta, cpu_text, delta, etcd_writes, load_average, log,
+    request_counts, scrape_apiserver, wait_count, wait_synced, writes,
 };
 use kube::Client;
 use tokio::sync::watch;
@@ -37,6 +37,8 @@ pub struct ColdStart {
     pub etcd_writes: BTreeMap<String, f64>,
     /// CPU seconds of the control plane's processes meanwhile.
     pub cluster_cpu: BTreeMap<String, f64>,
+    /// The machine's load average when the controller started: the cores are shared.
+    pub load: String,
 }
 
 /// The two watches a cold start is counted on, started before the controller.
@@ -80,11 +82,13 @@ impl Counters {
 pub struct Before {
     samples: Samples,
     cpu: BTreeMap<String, f64>,
+    load: String,
 }
 
 impl Before {
     pub async fn take(admin: &Client, procs: &ClusterProcs) -> Result<Before> {
-        Ok(Before { samples: scrape_apiserver(admin).await?, cpu: procs.cpu_seconds() })
+        let load = load_average().trim_start_matches("loadavg ").to_owned();
+        Ok(Before { samples: scrape_apiserver(admin).await?, cpu: procs.cpu_seconds(), load })
     }
 }
 
@@ -140,6 +144,7 @@ impl ColdStart {
             apf: apf_waits(&delta),
             etcd_writes: etcd_writes(&delta),
             cluster_cpu: cpu_delta(&before.cpu, &cpu_after),
+            load: before.load,
         })
     }
 

@@ -77,6 +77,8 @@ impl Report<'_> {
             format!("{all:.2} ({writes:.2}), etcd {:.2}", c.etcd_writes_per_object())
         };
         md.push_str(&cells(&requests, &none));
+        let _ = writeln!(md, "\n### Load average (1, 5, 15 min) when the controller started\n");
+        md.push_str(&cells(&|c| c.load.clone(), &none));
 
         self.ratios(&mut md);
         self.cli_table(&mut md);
@@ -134,25 +136,30 @@ impl Report<'_> {
     fn cli_table(&self, md: &mut String) {
         let [kubeseal, gitseal] = self.cli;
         let _ = writeln!(md, "\n### Sealing a ten-key Secret (32-byte values) from the command line\n");
-        let _ = writeln!(md, "| command | runs | median ms | p90 ms | sealed bytes per value (base64) |");
+        let _ = writeln!(
+            md,
+            "| command | runs | median ms | p90 ms | sealed bytes per value (base64), mean (least–most) |"
+        );
         let _ = writeln!(md, "|---|---:|---:|---:|---:|");
         for t in self.cli {
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {:.1} | {:.1} | {} |",
+                "| `{}` | {} | {:.1} | {:.1} | {:.0} ({}–{}) |",
                 t.command,
                 t.runs,
                 ms(t.median),
                 ms(t.p90),
-                t.value_bytes
+                t.value_bytes.0,
+                t.value_bytes.1,
+                t.value_bytes.2
             );
         }
         let _ = writeln!(
             md,
-            "\ngitseal / kubeseal: median wall time {:.2}, sealed value size {:.2}.",
+            "\ngitseal / kubeseal: median wall time {:.2}, mean sealed value size {:.2}.",
             gitseal.median.as_secs_f64() / kubeseal.median.as_secs_f64(),
-            gitseal.value_bytes as f64 / kubeseal.value_bytes as f64
+            gitseal.value_bytes.0 / kubeseal.value_bytes.0
         );
     }
 
