@@ -44,7 +44,7 @@ impl Default for Metrics {
         let reconciles = Family::<ResultLabel, Counter>::default();
         registry.register(
             "reconciles",
-            "Reconciliations by result (unsealed, failed, error, deferred)",
+            "Reconciliations by result (unsealed, failed, error, deferred, unchanged)",
             reconciles.clone(),
         );
         let unseal_failures = Family::<ReasonLabel, Counter>::default();
@@ -103,6 +103,12 @@ impl Metrics {
         self.reconciles.get_or_create(&ResultLabel { result: "error" }).inc();
     }
 
+    /// Records a reconciliation that found nothing changed since the Secret and status were
+    /// written (by this replica, or before it started): nothing unsealed, nothing written.
+    pub fn unchanged(&self) {
+        self.reconciles.get_or_create(&ResultLabel { result: "unchanged" }).inc();
+    }
+
     /// Records a reconciliation put off because its namespace spent its share of the
     /// decrypt workers.
     pub fn deferred(&self) {
@@ -150,6 +156,7 @@ mod tests {
         m.reconciled(Reason::ScopeMismatch, 0.01);
         m.errored();
         m.deferred();
+        m.unchanged();
         m.key_rotation_failed(&KeyError::NameConflict { secret: "gitseal-key-2".into() });
         m.set_keys(2);
         m.event_suppressed();
@@ -160,6 +167,7 @@ mod tests {
             "gitseal_reconciles_total{result=\"failed\"} 1",
             "gitseal_reconciles_total{result=\"error\"} 1",
             "gitseal_reconciles_total{result=\"deferred\"} 1",
+            "gitseal_reconciles_total{result=\"unchanged\"} 1",
             "gitseal_unseal_failures_total{reason=\"ScopeMismatch\"} 1",
             "gitseal_key_rotation_failures_total{reason=\"NameConflict\"} 1",
             "gitseal_keys 2",

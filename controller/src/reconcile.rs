@@ -104,6 +104,7 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     let ring_generation = ctx.shared.ring_generation();
     let inputs = Inputs { uid: sealed.meta().uid.clone(), generation: sealed.meta().generation };
     if up_to_date(&ctx, &key, &sealed, &inputs, ring_generation) {
+        ctx.shared.metrics.unchanged();
         return Ok(Action::await_change());
     }
     // A namespace that spent more than its share of the workers waits, holding nothing.
