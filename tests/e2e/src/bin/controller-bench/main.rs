@@ -32,6 +32,7 @@ mod bitnami;
 mod cli;
 mod cold_start;
 mod report;
+mod steady;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -205,6 +206,8 @@ struct Row {
     admin_baseline: Option<Timed>,
     sealed_create: Timed,
     gitseal: ColdStart,
+    /// gitseal after its cold start: one change, a restart.
+    steady: steady::Steady,
     reconciles: BTreeMap<String, f64>,
     costs: Vec<(String, Timed)>,
     /// The incumbent's controller, unthrottled, with the same N waiting (--incumbent).
@@ -297,7 +300,12 @@ async fn measure(
     // request count covers everything the cold start causes.
     let reconciles = controller.settle(Duration::from_secs(3), Duration::from_secs(60)).await;
     let gitseal = ColdStart::read(n, &mut controller, &counters, times, before, &admin, procs).await?;
+    // 4. Steady state: one change among the N, then a restart over all of them in place.
+    let change = steady::one_change(&admin, &ns, n, recipients, timeout).await?;
+    log(&format!("one SealedSecret changed among {n}: its Secret updated {:.0} ms later", change.as_secs_f64() * 1e3));
     controller.stop();
+    let restart = steady::restart(cluster, launch, n, timeout).await?;
+    let steady = steady::Steady { change, restart };
 
     // Sanity: the watch agrees with a list.
     let listed = Api::<Secret>::namespaced(admin.clone(), &ns)
@@ -308,7 +316,18 @@ async fn measure(
     anyhow::ensure!(listed == n, "a list finds {listed} managed Secrets in {ns}, expected {n}");
 
     let costs = if args.request_costs { request_costs_phase(&admin, &sa, procs, n, c).await? } else { Vec::new() };
-    Ok(Row { n, concurrency: c, baseline, admin_baseline, sealed_create, gitseal, reconciles, costs, incumbent: None })
+    Ok(Row {
+        n,
+        concurrency: c,
+        baseline,
+        admin_baseline,
+        sealed_create,
+        gitseal,
+        steady,
+        reconciles,
+        costs,
+        incumbent: None,
+    })
 }
 
 impl Row {

@@ -81,6 +81,7 @@ impl Report<'_> {
         md.push_str(&cells(&|c| c.load.clone(), &none));
 
         self.ratios(&mut md);
+        self.steady_table(&mut md);
         self.cli_table(&mut md);
         let _ = writeln!(md, "\n{END}");
         md
@@ -130,6 +131,28 @@ impl Report<'_> {
                 })
                 .collect();
             let _ = writeln!(md, "| {what} | {target} | {} |", values.join(" | "));
+        }
+    }
+
+    fn steady_table(&self, md: &mut String) {
+        let _ = writeln!(md, "\n### gitseal in steady state, after its cold start at N\n");
+        let _ = writeln!(
+            md,
+            "| N | one SealedSecret changed: its Secret updated after | restart: ready after | restart: every object looked at after | restart: unsealed | restart: writes (Secrets, SealedSecrets, Events) |"
+        );
+        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|");
+        for r in self.rows {
+            let (s, restart) = (&r.steady, &r.steady.restart);
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} ms | {:.2} s | {:.2} s | {} | {} |",
+                r.n,
+                s.change.as_secs_f64() * 1e3,
+                restart.ready.as_secs_f64(),
+                restart.all_seen.as_secs_f64(),
+                restart.unsealed as u64,
+                restart.writes as u64
+            );
         }
     }
 
