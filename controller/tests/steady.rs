@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use gitseal::SealedSecret;
-use gitseal_e2e::bench::{delta, request_counts, scrape_apiserver};
+use gitseal_e2e::bench::{delta, request_counts, scrape_apiserver, sealing_writes};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -90,15 +90,7 @@ async fn restart(env: &Env, ns: &str, name: &str, restored: Option<&str>) -> Res
     .await;
     let requests = request_counts(&delta(&requests_before, &scrape_apiserver(&env.client()).await.unwrap()));
     let after = versions(env, ns).await;
-    let writes = requests
-        .into_iter()
-        .filter(|((verb, resource, _), _)| {
-            matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "APPLY" | "DELETE")
-                && (resource == "secrets"
-                    || resource.starts_with("sealedsecrets.gitseal.dev")
-                    || resource.starts_with("events"))
-        })
-        .collect();
+    let writes = sealing_writes(&requests);
     Restart {
         changed: after.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect(),
         writes,

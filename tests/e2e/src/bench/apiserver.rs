@@ -69,11 +69,26 @@ pub fn request_counts(delta: &[Sample]) -> BTreeMap<(String, String, String), f6
 
 /// How many of `requests` ([`request_counts`]) were writes.
 pub fn writes(requests: &BTreeMap<(String, String, String), f64>) -> f64 {
+    requests.iter().filter(|((verb, _, _), _)| is_write(verb)).map(|(_, v)| v).sum()
+}
+
+/// The writes among `requests` ([`request_counts`]) to what a gitseal-controller writes
+/// for its SealedSecrets: Secrets, SealedSecrets (and their status) and Events.
+pub fn sealing_writes(requests: &BTreeMap<(String, String, String), f64>) -> Vec<((String, String, String), f64)> {
     requests
         .iter()
-        .filter(|((verb, _, _), _)| matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "APPLY" | "DELETE"))
-        .map(|(_, v)| v)
-        .sum()
+        .filter(|((verb, resource, _), _)| {
+            is_write(verb)
+                && (resource == "secrets"
+                    || resource.starts_with("sealedsecrets.gitseal.dev")
+                    || resource.starts_with("events"))
+        })
+        .map(|(request, n)| (request.clone(), *n))
+        .collect()
+}
+
+fn is_write(verb: &str) -> bool {
+    matches!(verb, "POST" | "PUT" | "PATCH" | "APPLY" | "DELETE")
 }
 
 /// `operation resource` → etcd writes (create, update, delete), from `etcd_requests_total`.

@@ -27,7 +27,7 @@ mod session;
 mod vitals;
 mod workload;
 
-pub use apiserver::{Samples, apf_waits, delta, etcd_writes, request_counts, scrape_apiserver, writes};
+pub use apiserver::{Samples, apf_waits, delta, etcd_writes, request_counts, scrape_apiserver, sealing_writes, writes};
 pub use controller::{Controller, Launch, prime_keys, wait_for_lease};
 pub use counter::{Progress, spawn_counter, wait_count, wait_synced};
 pub use hostile::{Kind, LEGIT_VALUE, LargeSet, SizeLimit, TRIALS_VALUES, largest_stored};

@@ -9,7 +9,8 @@ use anyhow::{Result, ensure};
 use gitseal::{PlainSecret, Recipients, Scope, SealedSecret, seal_secret};
 use gitseal_e2e::Cluster;
 use gitseal_e2e::bench::{
-    Controller, KEYS, Launch, Measured, delta, log, name, parse_metrics, request_counts, scrape_apiserver, value,
+    Controller, KEYS, Launch, Measured, delta, log, name, parse_metrics, request_counts, scrape_apiserver,
+    sealing_writes, value,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
@@ -100,16 +101,7 @@ pub async fn restart(cluster: &Cluster, launch: &Launch, n: usize, timeout: Dura
     let unsealed = reconciles(&controller, "unsealed");
     controller.stop();
     let requests = request_counts(&delta(&before, &scrape_apiserver(&admin).await?));
-    let writes = requests
-        .iter()
-        .filter(|((verb, resource, _), _)| {
-            matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "APPLY" | "DELETE")
-                && (resource == "secrets"
-                    || resource.starts_with("sealedsecrets.gitseal.dev")
-                    || resource.starts_with("events"))
-        })
-        .map(|(_, count)| count)
-        .sum();
+    let writes = sealing_writes(&requests).iter().map(|(_, count)| count).sum();
     log(&format!(
         "restart over {n} in place: ready after {:.2} s, every object looked at after {:.2} s; {} unsealed, {} writes to Secrets, SealedSecrets and Events",
         ready.unwrap_or(all_seen).as_secs_f64(),
