@@ -147,8 +147,9 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
         let stamp = Stamp { sealed: inputs, ring: ring_generation, secret_version: version.clone() };
         ctx.written.lock().map(|mut w| w.insert(key, stamp)).ok();
     }
-    let restored = matches!(outcome, Outcome::Written { how: Written::Created | Written::Replaced, .. });
-    if changed || restored {
+    let noteworthy =
+        matches!(outcome, Outcome::Written { how: Written::Created | Written::Replaced | Written::TakenOver, .. });
+    if changed || noteworthy {
         publish(&ctx, &sealed, reason, outcome.note(&name)).await;
     }
     ctx.shared.metrics.reconciled(reason, started.elapsed().as_secs_f64());
