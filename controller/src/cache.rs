@@ -2,7 +2,8 @@
 //! more.
 //!
 //! ```text
-//!  watch event ──trim──▶ cache: metadata (no managedFields, no last-applied copy),
+//!  watch event ──parsed as Watched (no managedFields)──trim──▶ cache: metadata (no
+//!                               last-applied copy),
 //!                               spec (values only while small), status
 //!  reconcile ──values trimmed?──yes──▶ GET the object (bounded by the decrypt pool's
 //!                                       memory permits)
@@ -13,13 +14,19 @@
 //! from the cache and read when reconciled: rare large objects cost one GET each, the
 //! common small ones none.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::{Stream, TryStreamExt};
-use gitseal::SealedSecret;
-use kube::ResourceExt;
+use gitseal::crds::SealedSecretStatus;
+use gitseal::{SealedSecret, SealedSecretSpec};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde::Deserialize;
 
 /// Largest total of sealed values kept in the cache for one object.
 pub const INLINE_VALUES: usize = 64 * 1024;
@@ -29,14 +36,117 @@ const TRIMMED: &str = "gitseal.dev/cache-values-trimmed";
 /// kubectl's copy of the whole applied object (client-side apply): twice the memory.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// A SealedSecret as the watch reads it: every field but `metadata.managedFields`, which
+/// the API server sends with each event (a JSON tree per field manager) and nothing here
+/// needs. Skipped while parsing, so never allocated; [`Watched::unwrap_event`] gives the
+/// SealedSecrets.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "WatchedParts")]
+pub struct Watched(SealedSecret);
+
+impl Watched {
+    /// A watch event of [`Watched`] objects as one of SealedSecrets.
+    pub fn unwrap_event(event: watcher::Event<Watched>) -> watcher::Event<SealedSecret> {
+        match event {
+            watcher::Event::Apply(o) => watcher::Event::Apply(o.0),
+            watcher::Event::Delete(o) => watcher::Event::Delete(o.0),
+            watcher::Event::Init => watcher::Event::Init,
+            watcher::Event::InitApply(o) => watcher::Event::InitApply(o.0),
+            watcher::Event::InitDone => watcher::Event::InitDone,
+        }
+    }
+}
+
+/// What [`Watched`] parses: `metadata` without `managedFields`, `spec` and `status`.
+#[derive(Deserialize)]
+struct WatchedParts {
+    #[serde(default)]
+    metadata: WatchedMeta,
+    spec: SealedSecretSpec,
+    #[serde(default)]
+    status: Option<SealedSecretStatus>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WatchedMeta {
+    annotations: Option<BTreeMap<String, String>>,
+    creation_timestamp: Option<Time>,
+    deletion_grace_period_seconds: Option<i64>,
+    deletion_timestamp: Option<Time>,
+    finalizers: Option<Vec<String>>,
+    generate_name: Option<String>,
+    generation: Option<i64>,
+    labels: Option<BTreeMap<String, String>>,
+    name: Option<String>,
+    namespace: Option<String>,
+    owner_references: Option<Vec<OwnerReference>>,
+    resource_version: Option<String>,
+    self_link: Option<String>,
+    uid: Option<String>,
+}
+
+impl From<WatchedParts> for Watched {
+    fn from(parts: WatchedParts) -> Watched {
+        let m = parts.metadata;
+        let metadata = ObjectMeta {
+            annotations: m.annotations,
+            creation_timestamp: m.creation_timestamp,
+            deletion_grace_period_seconds: m.deletion_grace_period_seconds,
+            deletion_timestamp: m.deletion_timestamp,
+            finalizers: m.finalizers,
+            generate_name: m.generate_name,
+            generation: m.generation,
+            labels: m.labels,
+            managed_fields: None,
+            name: m.name,
+            namespace: m.namespace,
+            owner_references: m.owner_references,
+            resource_version: m.resource_version,
+            self_link: m.self_link,
+            uid: m.uid,
+        };
+        Watched(SealedSecret { metadata, spec: parts.spec, status: parts.status })
+    }
+}
+
+impl Resource for Watched {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        SealedSecret::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        SealedSecret::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        SealedSecret::version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        SealedSecret::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.0.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.0.metadata
+    }
+}
+
 /// Total length of an object's sealed values.
 pub fn values_len(sealed: &SealedSecret) -> usize {
     sealed.spec.encrypted_data.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
-/// Drops from a watched object what reconciling does not need.
+/// Drops from a watched object what reconciling does not need (its `managedFields` were
+/// never parsed: [`Watched`]).
 pub fn trim(sealed: &mut SealedSecret) {
-    sealed.managed_fields_mut().clear();
     sealed.annotations_mut().remove(LAST_APPLIED);
     if values_len(sealed) > INLINE_VALUES {
         sealed.spec.encrypted_data.clear();
@@ -98,6 +208,32 @@ mod tests {
         s.metadata.namespace = Some("ns".into());
         s.metadata.generation = Some(generation);
         s
+    }
+
+    #[test]
+    fn a_watched_object_is_the_sealed_secret_without_its_managed_fields() {
+        let json = serde_json::json!({
+            "apiVersion": "gitseal.dev/v1alpha1",
+            "kind": "SealedSecret",
+            "metadata": {
+                "name": "db", "namespace": "prod", "uid": "u1", "resourceVersion": "7", "generation": 3,
+                "labels": {"app": "db"}, "annotations": {"team": "a"},
+                "creationTimestamp": "2026-11-30T00:00:00Z",
+                "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "u2"}],
+                "finalizers": ["f"],
+                "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1",
+                                   "fieldsV1": {"f:spec": {"f:encryptedData": {}}}}]
+            },
+            "spec": {"scope": "strict", "encryptedData": {"k": "v"}, "keyIds": {"k": ["0123456789abcdef"]}},
+            "status": {"observedGeneration": 3, "secretResourceVersion": "6"}
+        });
+        let full: SealedSecret = serde_json::from_value(json.clone()).unwrap();
+        assert!(!full.metadata.managed_fields.as_ref().unwrap().is_empty());
+        let watched: Watched = serde_json::from_value(json).unwrap();
+        let mut expected = full;
+        expected.metadata.managed_fields = None;
+        assert_eq!(watched.0, expected, "every other field as the full type reads it");
+        assert_eq!(Watched::url_path(&(), Some("prod")), SealedSecret::url_path(&(), Some("prod")));
     }
 
     #[tokio::test]

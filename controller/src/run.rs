@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use gitseal::SealedSecret;
 use gitseal::keyring::{Read, StoredKey};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -173,8 +172,9 @@ async fn run_controller(
     // stream; the cache then keeps only what reconciling needs (crate::cache).
     let config = watcher::Config { page_size: Some(LIST_PAGE), ..watcher::Config::default() };
     let config = if args.streaming_lists { config.streaming_lists() } else { config };
-    let events = watcher(Api::<SealedSecret>::all(client.clone()), config)
+    let events = watcher(Api::<cache::Watched>::all(client.clone()), config)
         .default_backoff()
+        .map_ok(cache::Watched::unwrap_event)
         .modify(cache::trim)
         .reflect(sealed_writer);
     // Status writes (our own) do not change the generation: no reconcile for them.
