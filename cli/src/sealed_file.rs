@@ -67,20 +67,15 @@ impl SealedFile {
         let documents = docs.len();
         let located = gitseal::manifest::objects(&docs);
         let has_plaintext = located.iter().any(|o| matches!(o.object, Document::Secret(_)));
-        let objects: Vec<(Place, SealedSecret)> = located
-            .iter()
-            .filter_map(|o| match o.object {
-                Document::Sealed(s) => Some((Place { document: o.document, item: o.item }, (**s).clone())),
-                _ => None,
-            })
-            .collect();
-        let incumbent: Vec<(Place, serde_json::Value)> = located
-            .iter()
-            .filter_map(|o| match o.object {
-                Document::Incumbent(s) => Some((Place { document: o.document, item: o.item }, (**s).clone())),
-                _ => None,
-            })
-            .collect();
+        let (mut objects, mut incumbent) = (Vec::new(), Vec::new());
+        for o in &located {
+            let place = Place { document: o.document, item: o.item };
+            match o.object {
+                Document::Sealed(s) => objects.push((place, (**s).clone())),
+                Document::Incumbent(s) => incumbent.push((place, (**s).clone())),
+                _ => {}
+            }
+        }
         if format == OutputFormat::Yaml && !(objects.is_empty() && incumbent.is_empty()) {
             io::check_spliceable(&label, &input.text, documents)?;
         }
