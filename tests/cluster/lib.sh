@@ -19,6 +19,16 @@ PIDS="${STATE_DIR}/pids"
 LOGS="${STATE_DIR}/logs"
 CMDS="${STATE_DIR}/cmd"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager)
+# The opt-in node (`up --node`, node.sh), in start order. It lives in the host's network
+# namespace (its kube-proxy rules, its bridge), so one machine runs one node at a time;
+# NODE_OWNER names the state dir of the control plane that has it.
+NODE_COMPONENTS=(containerd kube-scheduler kubelet kube-proxy)
+NODE_NAME=gitseal-node
+NODE_IP=10.213.0.1 # the bridge's address: the pods' gateway, the API server's advertised address
+POD_SUBNET=10.213.0.0/24
+NODE_BRIDGE=gitseal0
+NODE_CGROUP=gitseal-node # the kubelet's cgroup root, in every v1 hierarchy
+NODE_OWNER=/run/gitseal-node/owner
 READY_TIMEOUT="${GITSEAL_CLUSTER_TIMEOUT:-120}" # seconds
 
 # The wrapper modules are the single source of truth for the versions: a bump is
@@ -42,7 +52,10 @@ cache_key() {
 CACHE_ROOT="${GITSEAL_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/gitseal}"
 # Where build puts, and up takes, the binaries of the current pins.
 bin_dir() { printf '%s/%s/bin' "${CACHE_ROOT}" "$(cache_key)"; }
-BINARIES=(etcd kube-apiserver kube-controller-manager kubectl)
+# etcd first; the rest are commands of k8s.io/kubernetes. The node's three are built with
+# the control plane: one go build shares the compiled packages, and `up --node` needs no
+# second build step.
+BINARIES=(etcd kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy)
 
 binaries_present() { # <bin dir>
     local b
@@ -145,7 +158,8 @@ start_component() { # <name>
 }
 
 # One health check of a component: etcd's /health, the API server's /readyz (with the
-# admin kubeconfig, default the state dir's), the controller manager's /healthz.
+# admin kubeconfig, default the state dir's), the controller manager's, scheduler's,
+# kubelet's and kube-proxy's /healthz, containerd's version over its socket.
 probe() { # <component> [admin kubeconfig]
     local kubectl
     kubectl=("$(cat "${STATE_DIR}/bin")/kubectl" --request-timeout=5s)
@@ -160,6 +174,16 @@ probe() { # <component> [admin kubeconfig]
             --certificate-authority="${STATE_DIR}/controller-manager-certs/kube-controller-manager.crt" \
             --client-certificate="${STATE_DIR}/pki/admin.crt" --client-key="${STATE_DIR}/pki/admin.key" \
             get --raw /healthz ;;
+        # The node's (`up --node`); the scheduler's serving certificate is self-signed too.
+        kube-scheduler) "${kubectl[@]}" --kubeconfig=/dev/null --insecure-skip-tls-verify \
+            --server="https://127.0.0.1:$(state_env SCHEDULER_PORT)" \
+            --client-certificate="${STATE_DIR}/pki/admin.crt" --client-key="${STATE_DIR}/pki/admin.key" \
+            get --raw /healthz ;;
+        containerd) ctr --address "${STATE_DIR}/node/containerd/containerd.sock" version ;;
+        kubelet) "${kubectl[@]}" --kubeconfig=/dev/null \
+            --server="http://127.0.0.1:$(state_env KUBELET_HEALTHZ_PORT)" get --raw /healthz ;;
+        kube-proxy) "${kubectl[@]}" --kubeconfig=/dev/null \
+            --server="http://127.0.0.1:$(state_env PROXY_HEALTHZ_PORT)" get --raw /healthz ;;
         *) die "no such component: $1" ;;
     esac
 }
