@@ -62,8 +62,9 @@ node_cgroups() { # mkdir|rmdir
         [[ "${h}" == */unified/ ]] && continue
         case "$1" in
             mkdir) mkdir -p "${h}${NODE_CGROUP}" ;;
-            rmdir) [[ -d "${h}${NODE_CGROUP}" ]] \
-                && find "${h}${NODE_CGROUP}" -depth -type d -exec rmdir {} + 2>/dev/null || true ;;
+            rmdir) if [[ -d "${h}${NODE_CGROUP}" ]]; then
+                find "${h}${NODE_CGROUP}" -depth -type d -exec rmdir {} + 2>/dev/null || true
+            fi ;;
         esac
     done
 }
