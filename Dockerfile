@@ -5,6 +5,8 @@
 #   docker build -t ghcr.io/gitseal/gitseal-controller:0.1.0 .
 #
 # Not built in this repository's dev sandbox or CI: there is no Docker engine there.
+# There, image/build makes an equivalent image without any engine (glibc binary plus the
+# libraries it loads, same user, entrypoint and port) as an OCI archive; see image/README.md.
 #
 # Why rust:alpine: Alpine's native Rust target is *-unknown-linux-musl, which links the C
 # runtime statically by default, so the binary needs no libc in the final stage and the
