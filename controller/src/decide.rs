@@ -17,26 +17,57 @@ pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=gitseal-control
 /// Annotation by which an existing, unowned Secret agrees to be taken over.
 pub const ADOPT_ANNOTATION: &str = "gitseal.dev/adopt";
 
-/// Why a SealedSecret is or is not Ready; a fixed set, safe as a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    /// Unsealed and the Secret is in place.
-    Unsealed,
-    /// No key of the ring is a recipient of some value.
-    NoMatchingKey,
-    /// A value was sealed for another namespace, name, key or scope.
-    ScopeMismatch,
-    /// A value failed authentication: tampered with or truncated.
-    DecryptionFailed,
-    /// The object or a value is not well-formed.
-    Malformed,
-    /// A Secret of that name exists and is not ours to overwrite.
-    SecretNotManaged,
-    /// The API server refused to write the Secret.
-    SecretWriteFailed,
+/// Declares a fieldless enum as written, plus `ALL`: its variants in declaration order.
+/// A fixed set of metric labels is listed in full at start (each at 0), so the list is
+/// generated from the enum rather than kept beside it.
+macro_rules! with_all {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($(#[$variant_meta:meta])* $variant:ident,)* }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name { $($(#[$variant_meta])* $variant,)* }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            $vis const ALL: &'static [$name] = &[$($name::$variant,)*];
+        }
+    };
+}
+pub(crate) use with_all;
+
+with_all! {
+    /// Why a SealedSecret is or is not Ready; a fixed set, safe as a metric label.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Reason {
+        /// Unsealed and the Secret is in place.
+        Unsealed,
+        /// No key of the ring is a recipient of some value.
+        NoMatchingKey,
+        /// A value was sealed for another namespace, name, key or scope.
+        ScopeMismatch,
+        /// A value failed authentication: tampered with or truncated.
+        DecryptionFailed,
+        /// The object or a value is not well-formed.
+        Malformed,
+        /// A Secret of that name exists and is not ours to overwrite.
+        SecretNotManaged,
+        /// The API server refused to write the Secret.
+        SecretWriteFailed,
+    }
 }
 
 impl Reason {
+    /// Whether the reason counts as an unseal failure (`gitseal_unseal_failures_total`):
+    /// the SealedSecret itself could not be unsealed. A Secret that is not ours or could
+    /// not be written is the API's or the cluster's matter, not the SealedSecret's.
+    pub fn is_unseal_failure(self) -> bool {
+        match self {
+            Reason::NoMatchingKey | Reason::ScopeMismatch | Reason::DecryptionFailed | Reason::Malformed => true,
+            Reason::Unsealed | Reason::SecretNotManaged | Reason::SecretWriteFailed => false,
+        }
+    }
+
     /// The reason as written in conditions, events and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {

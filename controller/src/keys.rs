@@ -131,11 +131,15 @@ pub enum KeyError {
 }
 
 impl KeyError {
+    /// Every reason [`KeyError::reason`] gives: the metric starts each at 0.
+    pub const REASONS: &'static [&'static str] = &["ApiError", "NameConflict"];
+
     /// A fixed reason, for `Ready` conditions and metric labels.
     pub fn reason(&self) -> &'static str {
+        // No wildcard: a new variant is given its reason here, from REASONS.
         match self {
+            KeyError::ListSecrets(_) | KeyError::CreateSecret { .. } | KeyError::GetSecret { .. } => "ApiError",
             KeyError::NameConflict { .. } => "NameConflict",
-            _ => "ApiError",
         }
     }
 }
@@ -386,6 +390,19 @@ mod tests {
         assert!(matches!(&err, KeyError::NameConflict { secret } if *secret == last), "{err:?}");
         assert_eq!(err.reason(), "NameConflict");
         assert!(err.to_string().contains(&last) && err.to_string().contains("rename or delete"), "{err}");
+    }
+
+    #[test]
+    fn every_key_error_reason_is_listed() {
+        let api = || kube::Error::TlsRequired;
+        let errors = [
+            KeyError::ListSecrets(api()),
+            KeyError::CreateSecret { name: "gitseal-key-2".into(), source: api() },
+            KeyError::GetSecret { name: "gitseal-key-2".into(), source: api() },
+            KeyError::NameConflict { secret: "gitseal-key-2".into() },
+        ];
+        let given: std::collections::BTreeSet<&str> = errors.iter().map(KeyError::reason).collect();
+        assert_eq!(given.into_iter().collect::<Vec<_>>(), KeyError::REASONS);
     }
 
     #[test]

@@ -8,8 +8,32 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::decide::Reason;
+use crate::decide::{Reason, with_all};
 use crate::keys::KeyError;
+
+with_all! {
+    /// How a reconciliation ended: the `result` of `gitseal_reconciles_total`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum ReconcileResult {
+        Unsealed,
+        Failed,
+        Error,
+        Deferred,
+        Unchanged,
+    }
+}
+
+impl ReconcileResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReconcileResult::Unsealed => "unsealed",
+            ReconcileResult::Failed => "failed",
+            ReconcileResult::Error => "error",
+            ReconcileResult::Deferred => "deferred",
+            ReconcileResult::Unchanged => "unchanged",
+        }
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -74,6 +98,17 @@ impl Default for Metrics {
         let build = Family::<VersionLabel, Gauge>::default();
         build.get_or_create(&VersionLabel { version: env!("CARGO_PKG_VERSION") }).set(1);
         registry.register("build_info", "Build information", build);
+        // Every series of the labelled counters exists from the start, at 0, so that
+        // increase() and rate() see the first failure as a step from 0.
+        for result in ReconcileResult::ALL {
+            reconciles.get_or_create_owned(&ResultLabel { result: result.as_str() });
+        }
+        for reason in Reason::ALL.iter().filter(|r| r.is_unseal_failure()) {
+            unseal_failures.get_or_create_owned(&ReasonLabel { reason: reason.as_str() });
+        }
+        for reason in KeyError::REASONS {
+            key_rotation_failures.get_or_create_owned(&ReasonLabel { reason });
+        }
         Metrics {
             registry,
             reconciles,
@@ -90,9 +125,8 @@ impl Default for Metrics {
 impl Metrics {
     /// Records one reconciliation that reached a decision.
     pub fn reconciled(&self, reason: Reason, seconds: f64) {
-        let result = if reason == Reason::Unsealed { "unsealed" } else { "failed" };
-        self.reconciles.get_or_create(&ResultLabel { result }).inc();
-        if !matches!(reason, Reason::Unsealed | Reason::SecretNotManaged | Reason::SecretWriteFailed) {
+        self.count(if reason == Reason::Unsealed { ReconcileResult::Unsealed } else { ReconcileResult::Failed });
+        if reason.is_unseal_failure() {
             self.unseal_failures.get_or_create(&ReasonLabel { reason: reason.as_str() }).inc();
         }
         self.duration.observe(seconds);
@@ -100,19 +134,23 @@ impl Metrics {
 
     /// Records a reconciliation that ended in an API error (retried with backoff).
     pub fn errored(&self) {
-        self.reconciles.get_or_create(&ResultLabel { result: "error" }).inc();
+        self.count(ReconcileResult::Error);
     }
 
     /// Records a reconciliation that found nothing changed since the Secret and status were
     /// written (by this replica, or before it started): nothing unsealed, nothing written.
     pub fn unchanged(&self) {
-        self.reconciles.get_or_create(&ResultLabel { result: "unchanged" }).inc();
+        self.count(ReconcileResult::Unchanged);
     }
 
     /// Records a reconciliation put off because its namespace spent its share of the
     /// decrypt workers.
     pub fn deferred(&self) {
-        self.reconciles.get_or_create(&ResultLabel { result: "deferred" }).inc();
+        self.count(ReconcileResult::Deferred);
+    }
+
+    fn count(&self, result: ReconcileResult) {
+        self.reconciles.get_or_create(&ResultLabel { result: result.as_str() }).inc();
     }
 
     /// Records a key creation that failed, by the error's fixed reason.
@@ -175,6 +213,28 @@ mod tests {
             "gitseal_build_info{version=",
         ] {
             assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_labelled_series_starts_at_zero() {
+        let text = Metrics::default().render();
+        let series = [
+            (
+                "unseal_failures_total",
+                "reason",
+                &["NoMatchingKey", "ScopeMismatch", "DecryptionFailed", "Malformed"][..],
+            ),
+            ("key_rotation_failures_total", "reason", &["ApiError", "NameConflict"]),
+            ("reconciles_total", "result", &["unsealed", "failed", "error", "deferred", "unchanged"]),
+        ];
+        for (family, label, values) in series {
+            let prefix = format!("gitseal_{family}{{");
+            assert_eq!(text.lines().filter(|l| l.starts_with(&prefix)).count(), values.len(), "{family} in\n{text}");
+            for value in values {
+                let line = format!("gitseal_{family}{{{label}=\"{value}\"}} 0");
+                assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+            }
         }
     }
 }
