@@ -1,6 +1,7 @@
 //! Prometheus metrics. Labels come from fixed sets only (result, reason), never from
 //! object names or error text.
 
+use k8s_openapi::jiff::Timestamp;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -9,7 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::decide::{Reason, with_all};
-use crate::keys::KeyError;
+use crate::keys::{KeyError, KeyState};
 
 with_all! {
     /// How a reconciliation ended: the `result` of `gitseal_reconciles_total`.
@@ -58,6 +59,7 @@ pub struct Metrics {
     key_rotation_failures: Family<ReasonLabel, Counter>,
     duration: Histogram,
     keys: Gauge,
+    published_key_created: Gauge,
     leader: Gauge,
     events_suppressed: Counter,
 }
@@ -87,6 +89,12 @@ impl Default for Metrics {
         registry.register("reconcile_duration_seconds", "Time to reconcile one SealedSecret", duration.clone());
         let keys = Gauge::default();
         registry.register("keys", "Keys in the ring", keys.clone());
+        let published_key_created = Gauge::default();
+        registry.register(
+            "published_key_created_timestamp_seconds",
+            "When the published key (the one new seals use) was created, in Unix seconds; 0 while there is none",
+            published_key_created.clone(),
+        );
         let leader = Gauge::default();
         registry.register("leader", "1 when this replica is the leader", leader.clone());
         let events_suppressed = Counter::default();
@@ -116,6 +124,7 @@ impl Default for Metrics {
             key_rotation_failures,
             duration,
             keys,
+            published_key_created,
             leader,
             events_suppressed,
         }
@@ -163,9 +172,12 @@ impl Metrics {
         self.events_suppressed.inc();
     }
 
-    /// Sets the key count.
-    pub fn set_keys(&self, n: usize) {
-        self.keys.set(i64::try_from(n).unwrap_or(i64::MAX));
+    /// Sets the key gauges from the ring as loaded: its size, and when its published key
+    /// was created (the time the scheduled rotation measures the period from).
+    pub fn set_keys(&self, keys: &KeyState) {
+        self.keys.set(i64::try_from(keys.ring.len()).unwrap_or(i64::MAX));
+        let created = keys.published().and_then(|k| k.created.parse::<Timestamp>().ok());
+        self.published_key_created.set(created.map_or(0, Timestamp::as_second));
     }
 
     /// Sets whether this replica leads.
@@ -186,6 +198,35 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::new_key_secret;
+    use gitseal::keyring::STATE_ANNOTATION;
+    use k8s_openapi::api::core::v1::Secret;
+
+    fn key(name: &str, created: &str) -> Secret {
+        new_key_secret(name, "ns", created.parse().unwrap())
+    }
+
+    fn sample<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+    }
+
+    #[test]
+    fn the_published_keys_creation_time_is_exported() {
+        let m = Metrics::default();
+        let gauge = "gitseal_published_key_created_timestamp_seconds";
+        assert_eq!(sample(&m.render(), gauge), Some("0"), "no key yet");
+        let (old, new) = (key("gitseal-key-1", "2026-01-01T00:00:00Z"), key("gitseal-key-2", "2026-02-01T00:00:00Z"));
+        m.set_keys(&KeyState::from_secrets(&[new.clone(), old.clone()]).0);
+        let text = m.render();
+        assert_eq!((sample(&text, gauge), sample(&text, "gitseal_keys")), (Some("1769904000"), Some("2")));
+        // Retiring the newest key publishes the one before it, and the gauge follows.
+        let mut retired = new;
+        retired.metadata.annotations.get_or_insert_default().insert(STATE_ANNOTATION.into(), "retired".into());
+        m.set_keys(&KeyState::from_secrets(&[old, retired]).0);
+        assert_eq!(sample(&m.render(), gauge), Some("1767225600"));
+        m.set_keys(&KeyState::default());
+        assert_eq!(sample(&m.render(), gauge), Some("0"), "the ring emptied");
+    }
 
     #[test]
     fn renders_fixed_labels() {
@@ -196,7 +237,7 @@ mod tests {
         m.deferred();
         m.unchanged();
         m.key_rotation_failed(&KeyError::NameConflict { secret: "gitseal-key-2".into() });
-        m.set_keys(2);
+        m.set_keys(&KeyState::from_secrets(&[key("gitseal-key-1", "2026-01-01T00:00:00Z")]).0);
         m.event_suppressed();
         let text = m.render();
         for expected in [
@@ -208,7 +249,7 @@ mod tests {
             "gitseal_reconciles_total{result=\"unchanged\"} 1",
             "gitseal_unseal_failures_total{reason=\"ScopeMismatch\"} 1",
             "gitseal_key_rotation_failures_total{reason=\"NameConflict\"} 1",
-            "gitseal_keys 2",
+            "gitseal_keys 1",
             "gitseal_reconcile_duration_seconds_count 2",
             "gitseal_build_info{version=",
         ] {

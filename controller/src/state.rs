@@ -39,7 +39,7 @@ impl Shared {
 
     /// Replaces the key state after the key Secrets changed.
     pub fn set_keys(&self, state: KeyState) {
-        self.metrics.set_keys(state.ring.len());
+        self.metrics.set_keys(&state);
         let loaded = !state.ring.is_empty();
         if let Ok(mut k) = self.keys.write() {
             *k = state;
