@@ -182,10 +182,10 @@ fn metric_names_are_found_in_promql() {
     }
 }
 
-/// Makes the controller count a failure of each kind: its labelled counters show in
-/// /metrics only from their first sample. One SealedSecret whose value is not an age file
-/// (Malformed), and one KeyRotation refused because a Secret holds the last key name
-/// (NameConflict), both removed again.
+/// Makes the controller count a failure of each kind, so that the series the failure
+/// alerts watch are seen to move (each starts at 0). One SealedSecret whose value is not an
+/// age file (Malformed), and one KeyRotation refused because a Secret holds the last key
+/// name (NameConflict), both removed again.
 async fn provoke_failures(env: &Env, controller: &Controller, recipients: &Recipients) {
     let ns = env.cluster.fresh_namespace("chart-metrics").await.unwrap();
     let mut malformed = sealed(&ns, "malformed", &[("k", "v")], recipients);
@@ -204,10 +204,14 @@ async fn provoke_failures(env: &Env, controller: &Controller, recipients: &Recip
     (request.metadata.name, request.metadata.generate_name) = (None, Some("chart-metrics-".into()));
     let request = requests.create(&PostParams::default(), &request).await.unwrap();
 
-    let counted = ["gitseal_unseal_failures_total{", "gitseal_key_rotation_failures_total{"];
+    let counted = [
+        "gitseal_unseal_failures_total{reason=\"Malformed\"} ",
+        "gitseal_key_rotation_failures_total{reason=\"NameConflict\"} ",
+    ];
     eventually("both failures counted", || async {
         let text = controller.get("/metrics").1;
-        counted.iter().all(|c| text.contains(c)).then_some(())
+        let above_zero = |series: &str| text.lines().any(|l| l.strip_prefix(series).is_some_and(|n| n != "0"));
+        counted.iter().all(|s| above_zero(s)).then_some(())
     })
     .await;
     // Nothing left for the next tests' controllers to count.
@@ -252,10 +256,14 @@ async fn the_chart_queries_only_metrics_the_controller_exports() {
         .map(|(n, at)| format!("{n} (in {})", at.join(", ")))
         .collect();
     assert!(unknown.is_empty(), "the chart queries metrics the controller does not export: {unknown:?}\n{text}");
-    // The five the chart is about, so that an extraction gone blind cannot pass.
-    for name in
-        ["gitseal_unseal_failures_total", "gitseal_leader", "gitseal_keys", "gitseal_key_rotation_failures_total"]
-    {
+    // The six the chart is about, so that an extraction gone blind cannot pass.
+    for name in [
+        "gitseal_unseal_failures_total",
+        "gitseal_leader",
+        "gitseal_keys",
+        "gitseal_published_key_created_timestamp_seconds",
+        "gitseal_key_rotation_failures_total",
+    ] {
         assert!(used.contains_key(name), "{name} not used: {used:?}");
     }
     assert!(used.contains_key("gitseal_reconcile_duration_seconds_bucket"), "{used:?}");
@@ -270,13 +278,28 @@ fn the_charts_default_rotation_period_is_the_controllers() {
     let rule = find(&objects, "PrometheusRule", "gitseal-controller").unwrap();
     let rules = rule["spec"]["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap());
     let key_age = rules.into_iter().find(|r| r["alert"] == "GitsealKeyOlderThanRotationPeriod").unwrap();
+    // `time() - max(…) > <period in seconds>`
     let expr = key_age["expr"].as_str().unwrap();
-    let period = expr.split("offset ").nth(1).and_then(|p| p.split(|c: char| !c.is_ascii_alphanumeric()).next());
+    let seconds: u64 = expr.rsplit("> ").next().unwrap().trim().parse().unwrap();
     let help = Command::new(env!("CARGO_BIN_EXE_gitseal-controller")).arg("--help").output().unwrap();
     let help = String::from_utf8(help.stdout).unwrap();
     // The flag's paragraph: its lines up to the next flag's.
     let after = help.split("--key-rotation-period").nth(1).unwrap();
     let flag: Vec<&str> = after.lines().skip(1).take_while(|l| !l.trim_start().starts_with('-')).collect();
     let flag = flag.join("\n");
-    assert!(flag.contains(&format!("[default: {}]", period.unwrap())), "chart assumes {period:?}; controller: {flag}");
+    let default = flag.split("[default: ").nth(1).and_then(|d| d.split(']').next()).unwrap();
+    assert_eq!(period_seconds(default), Some(seconds), "chart assumes {seconds} s; controller: {flag}");
+}
+
+/// A period as the controller's flag writes it (`30d`, `720h`, `45m`, `90s`), in seconds.
+fn period_seconds(period: &str) -> Option<u64> {
+    let (number, unit) = period.split_at(period.find(|c: char| !c.is_ascii_digit())?);
+    let unit = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(unit)
 }
