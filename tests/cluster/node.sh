@@ -11,6 +11,7 @@
 # shellcheck shell=bash disable=SC2154 # bin and the ports come from up
 
 NODE_STATE="${STATE_DIR}/node"
+REPO_DIR="$(cd "${CLUSTER_DIR}/../.." && pwd)"
 CONTAINERD_SOCK="${NODE_STATE}/containerd/containerd.sock"
 NODE_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack)
 CNI_BIN=/usr/lib/cni
@@ -98,6 +99,8 @@ state = "${NODE_STATE}/containerd/state"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        # runc's container state in the state dir too, not in the shared /run/containerd.
+        Root = "${NODE_STATE}/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "${CNI_BIN}"
     conf_dir = "${NODE_STATE}/cni"
@@ -234,12 +237,14 @@ node_start() {
 # The sandbox image and this checkout's controller image, built without a daemon and
 # imported into the node's containerd, where the kubelet finds them (never pulled).
 node_load_images() {
-    local repo pause controller
-    repo="$(cd "${CLUSTER_DIR}/../.." && pwd)"
-    pause="$("${repo}/image/pause" | tail -n1)"
-    controller="$("${repo}/image/build" | tail -n1)"
-    node_import "${pause}"
-    node_import "${controller}"
+    node_import "$("${REPO_DIR}/image/pause" | tail -n1)"
+    node_load_controller_image
+}
+
+# Also on every `up --node` of a running node: a Pod started afterwards runs this
+# checkout's controller (the tag stays; the import replaces what it names).
+node_load_controller_image() {
+    node_import "$("${REPO_DIR}/image/build" | tail -n1)"
 }
 
 node_import() { # <oci archive>
