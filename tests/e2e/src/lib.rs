@@ -25,7 +25,8 @@
 //!
 //! [`bench`] holds what the benchmark binaries (`src/bin/`) share. [`incumbent`] runs the
 //! real bitnami sealed-secrets controller and `kubeseal` on the same control plane;
-//! [`helm`] runs the real helm on `charts/gitseal`.
+//! [`helm`] runs the real helm on `charts/gitseal`. [`node`] reaches the control plane with
+//! a node (`tests/cluster/up --node`) and the controller's containers on it.
 
 pub mod bench;
 mod cluster;
@@ -35,6 +36,7 @@ mod error;
 pub mod helm;
 mod http;
 pub mod incumbent;
+pub mod node;
 mod service_account;
 mod wait;
 
@@ -42,6 +44,6 @@ pub use cluster::{Cluster, E2E_LABEL, FIELD_MANAGER, KUBECONFIG_ENV, default_kub
 pub use command::{output_with_stdin, succeeded};
 pub use crd::workspace_root;
 pub use error::Error;
-pub use http::http_get;
+pub use http::{http_get, http_get_at};
 pub use service_account::TOKEN_LIFETIME;
 pub use wait::eventually;

@@ -1,0 +1,382 @@
+//! The install as users do it, on a real node (`GITSEAL_CLUSTER_NAME=node tests/cluster/up
+//! --node`, which builds this checkout's image and loads it into the node): `kubectl apply
+//! -R -f deploy/` and the README's `helm install`, each running gitseal-controller in its
+//! two Pods, and the user's flow against them with this `gitseal`: fetch-key, create,
+//! kubectl apply, the Secret appears.
+//!
+//! Checked from the host, not only from the API: the containers' processes run as 65532
+//! with no capabilities, no privilege escalation, seccomp and a read-only root; the memory
+//! limit is the kernel's and holds over 10,000 SealedSecrets; the probes answer on the Pod
+//! IPs; `/metrics` answers through the Service's cluster IP (kube-proxy), from both
+//! replicas, one of them leader; deleting the leader's Pod fails over.
+//!
+//! The two installs take turns (one lock): two controllers on one cluster would both
+//! reconcile every SealedSecret.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use gitseal::Recipients;
+use gitseal_e2e::bench::{MANAGED_SELECTOR, create_sealed, seal_all};
+use gitseal_e2e::helm::{Helm, chart_dir};
+use gitseal_e2e::node::HostContainer;
+use gitseal_e2e::{Cluster, eventually, http_get_at, succeeded, workspace_root};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const ROLLOUT: Duration = Duration::from_secs(180);
+const SELECTOR: &str = "app.kubernetes.io/name=gitseal-controller";
+/// The scale the product targets (docs/BENCHMARKS.md).
+const AT_SCALE: usize = 10_000;
+
+fn gitseal(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_gitseal")).args(args).current_dir(dir).output()?;
+    let output = succeeded(&format!("gitseal {}", args.join(" ")), output)?;
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+fn kubectl(cluster: &Cluster, args: &[&str]) -> anyhow::Result<String> {
+    let output = succeeded(&format!("kubectl {}", args.join(" ")), cluster.kubectl(args, b"")?)?;
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// The controller's Pods that are not being deleted.
+async fn live_pods(cluster: &Cluster, ns: &str) -> anyhow::Result<Vec<Pod>> {
+    let pods = Api::<Pod>::namespaced(cluster.client(), ns).list(&ListParams::default().labels(SELECTOR)).await?;
+    Ok(pods.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect())
+}
+
+fn ready(pod: &Pod) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn restarts(pod: &Pod) -> i32 {
+    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
+    statuses.map_or(0, |all| all.iter().map(|c| c.restart_count).sum())
+}
+
+fn name(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
+async fn lease_holder(cluster: &Cluster, ns: &str) -> anyhow::Result<Option<String>> {
+    let lease = Api::<Lease>::namespaced(cluster.client(), ns).get_opt("gitseal-controller").await?;
+    Ok(lease.and_then(|l| l.spec).and_then(|s| s.holder_identity))
+}
+
+/// Waits for the Deployment's two replicas to be Ready and one of them to hold the Lease;
+/// returns the Pods and the leader's name.
+async fn rolled_out(cluster: &Cluster, ns: &str) -> anyhow::Result<(Vec<Pod>, String)> {
+    let deployments = Api::<Deployment>::namespaced(cluster.client(), ns);
+    eventually("the Deployment's 2 replicas are Ready", ROLLOUT, || async {
+        let status = deployments.get("gitseal-controller").await?.status.unwrap_or_default();
+        let pods = live_pods(cluster, ns).await?;
+        Ok(status.ready_replicas == Some(2) && pods.len() == 2 && pods.iter().all(ready))
+    })
+    .await?;
+    let pods = live_pods(cluster, ns).await?;
+    let names: BTreeSet<String> = pods.iter().map(name).collect();
+    eventually("one replica holds the Lease", ROLLOUT, || async {
+        Ok(lease_holder(cluster, ns).await?.is_some_and(|h| names.contains(&h)))
+    })
+    .await?;
+    let leader = lease_holder(cluster, ns).await?.context("no Lease holder")?;
+    Ok((pods, leader))
+}
+
+/// Bytes of a memory quantity such as `256Mi`.
+fn bytes(quantity: &str) -> anyhow::Result<u64> {
+    let (number, unit) = quantity.split_at(quantity.find(|c: char| !c.is_ascii_digit()).unwrap_or(quantity.len()));
+    let factor = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        other => bail!("unit {other} of {quantity}"),
+    };
+    Ok(number.parse::<u64>()? * factor)
+}
+
+/// The container's memory limit as the Pod spec states it.
+fn spec_memory_limit(pod: &Pod) -> anyhow::Result<u64> {
+    let container = pod.spec.as_ref().and_then(|s| s.containers.first()).context("Pod without containers")?;
+    let limits = container.resources.as_ref().and_then(|r| r.limits.as_ref()).context("no limits")?;
+    bytes(&limits.get("memory").context("no memory limit")?.0)
+}
+
+/// What the kernel enforces on each replica's process: the security context and the limit.
+fn check_confinement(pods: &[Pod]) -> anyhow::Result<()> {
+    for pod in pods {
+        let c = HostContainer::of(pod, "controller")?;
+        let pod = name(pod);
+        // Real, effective, saved and filesystem IDs: all 65532.
+        ensure!(c.status_field("Uid:")? == "65532 65532 65532 65532", "{pod}: Uid {}", c.status_field("Uid:")?);
+        ensure!(c.status_field("Gid:")? == "65532 65532 65532 65532", "{pod}: Gid {}", c.status_field("Gid:")?);
+        ensure!(c.status_field("NoNewPrivs:")? == "1", "{pod}: privilege escalation not blocked");
+        ensure!(c.status_field("Seccomp:")? == "2", "{pod}: not in seccomp filter mode");
+        for caps in ["CapEff:", "CapPrm:", "CapBnd:"] {
+            ensure!(c.status_field(caps)? == "0000000000000000", "{pod}: {caps} {}", c.status_field(caps)?);
+        }
+        let root = c.root_mount_options()?;
+        ensure!(root.iter().any(|o| o == "ro"), "{pod}: root filesystem mounted {root:?}");
+        ensure!(c.memory_limit_bytes()? == 256 << 20, "{pod}: memory cgroup limit {}", c.memory_limit_bytes()?);
+    }
+    Ok(())
+}
+
+/// Probes on each Pod's IP, and `/metrics` through the Service's cluster IP: both replicas
+/// answer behind it, exactly one of them the leader.
+async fn check_endpoints(cluster: &Cluster, ns: &str, pods: &[Pod]) -> anyhow::Result<()> {
+    for pod in pods {
+        let ip: IpAddr = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).context("no Pod IP")?.parse()?;
+        for path in ["/healthz", "/readyz"] {
+            let (status, _) = http_get_at(ip, 8080, path);
+            ensure!(status == 200, "{} {path} on {ip}:8080 answered {status}", name(pod));
+        }
+    }
+    let service = Api::<Service>::namespaced(cluster.client(), ns).get("gitseal-controller").await?;
+    let spec = service.spec.context("Service without spec")?;
+    let ip: IpAddr = spec.cluster_ip.context("no cluster IP")?.parse()?;
+    let port = spec
+        .ports
+        .context("no ports")?
+        .iter()
+        .find(|p| p.name.as_deref() == Some("http"))
+        .context("no http port")?
+        .port;
+    let port = u16::try_from(port)?;
+    // kube-proxy writes the Service's rules shortly after the endpoints become ready.
+    eventually("the Service answers on its cluster IP", ROLLOUT, || async {
+        Ok(http_get_at(ip, port, "/readyz").0 == 200)
+    })
+    .await?;
+    // Each connection is balanced afresh; a replica that just won the Lease may take a
+    // moment to say so.
+    let mut leader_values = BTreeSet::new();
+    eventually("both replicas answer through the Service, one of them the leader", ROLLOUT, || {
+        let (status, body) = http_get_at(ip, port, "/metrics");
+        let seen = (|| {
+            ensure!(status == 200, "/metrics through the Service {ip}:{port} answered {status}");
+            ensure!(
+                body.contains("gitseal_reconciles_total{result=\"unsealed\"}"),
+                "no gitseal_reconciles_total in /metrics"
+            );
+            let leader = body.lines().find_map(|l| l.strip_prefix("gitseal_leader ")).context("no gitseal_leader")?;
+            leader_values.insert(leader.trim().to_owned());
+            Ok(leader_values.len() == 2)
+        })();
+        async move { seen }
+    })
+    .await?;
+    Ok(())
+}
+
+/// The user's flow: fetch the cluster's key, seal a Secret with it, apply it, and see the
+/// Secret the controller in its Pod makes.
+async fn seal_and_apply(cluster: &Cluster, controller_ns: &str, target_ns: &str, secret: &str) -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let kubeconfig = cluster.kubeconfig_path().to_str().context("kubeconfig path")?;
+    gitseal(
+        work.path(),
+        &[
+            "fetch-key",
+            "--kubeconfig",
+            kubeconfig,
+            "--controller-namespace",
+            controller_ns,
+            "-w",
+            ".gitseal-recipients",
+        ],
+    )?;
+    let value = format!("{secret}-value-in-a-pod");
+    gitseal(
+        work.path(),
+        &["create", secret, "-n", target_ns, "--from-literal", &format!("password={value}"), "-w", "sealed.yaml"],
+    )?;
+    let sealed = work.path().join("sealed.yaml");
+    kubectl(cluster, &["apply", "-f", sealed.to_str().context("path")?])?;
+    let secrets = Api::<Secret>::namespaced(cluster.client(), target_ns);
+    eventually(&format!("Secret {target_ns}/{secret} is unsealed"), ROLLOUT, || async {
+        let found = secrets.get_opt(secret).await?;
+        Ok(found.and_then(|s| s.data).and_then(|d| d.get("password").cloned()).is_some_and(|v| v.0 == value.as_bytes()))
+    })
+    .await
+}
+
+/// Deletes the leader's Pod; the other replica takes the Lease and keeps unsealing, and the
+/// Deployment is back to two Ready replicas.
+async fn check_failover(cluster: &Cluster, ns: &str, leader: &str, target_ns: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    Api::<Pod>::namespaced(cluster.client(), ns).delete(leader, &DeleteParams::default()).await?;
+    eventually("another replica takes the Lease", ROLLOUT, || async {
+        let holder = lease_holder(cluster, ns).await?;
+        Ok(holder.is_some_and(|h| h != leader))
+    })
+    .await?;
+    let failover = started.elapsed();
+    seal_and_apply(cluster, ns, target_ns, "after-failover").await?;
+    let (pods, _) = rolled_out(cluster, ns).await?;
+    ensure!(!pods.iter().any(|p| name(p) == leader), "the deleted leader's Pod is still listed");
+    Ok(failover)
+}
+
+/// 10,000 SealedSecrets unsealed by the controller in its Pod, within its memory limit:
+/// no replica restarts (an OOM kill would) and the leader's peak stays under the limit.
+async fn check_memory_at_scale(cluster: &Cluster, ns: &str, controller_ns: &str) -> anyhow::Result<(u64, Duration)> {
+    let work = tempfile::tempdir()?;
+    let kubeconfig = cluster.kubeconfig_path().to_str().context("kubeconfig path")?;
+    let keys = work.path().join("keys");
+    gitseal(
+        work.path(),
+        &["fetch-key", "--kubeconfig", kubeconfig, "--controller-namespace", controller_ns, "-w", "keys"],
+    )?;
+    let recipients = Recipients::new(Recipients::parse_file(&std::fs::read_to_string(keys)?)?)?;
+    let sealed = seal_all(ns, AT_SCALE, &recipients)?;
+    let started = Instant::now();
+    create_sealed(cluster.client(), sealed, 32).await?;
+    let secrets = Api::<Secret>::namespaced(cluster.client(), ns);
+    let managed = ListParams::default().labels(MANAGED_SELECTOR);
+    let deadline = started + Duration::from_secs(900);
+    loop {
+        let n = secrets.list_metadata(&managed).await?.items.len();
+        if n >= AT_SCALE {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "only {n} of {AT_SCALE} Secrets after {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let elapsed = started.elapsed();
+    let pods = live_pods(cluster, controller_ns).await?;
+    ensure!(
+        pods.iter().all(|p| restarts(p) == 0),
+        "a replica restarted at scale: {:?}",
+        pods.iter().map(restarts).collect::<Vec<_>>()
+    );
+    let leader = lease_holder(cluster, controller_ns).await?.context("no leader")?;
+    let pod = pods.iter().find(|p| name(p) == leader).context("leader Pod not found")?;
+    let container = HostContainer::of(pod, "controller")?;
+    let (peak, limit) = (container.memory_peak_bytes()?, spec_memory_limit(pod)?);
+    ensure!(peak < limit, "peak memory {peak} reached the limit {limit}");
+    Ok((peak, elapsed))
+}
+
+fn make_namespace(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
+    kubectl(cluster, &["create", "namespace", ns])?;
+    Ok(())
+}
+
+async fn delete_namespace_and_wait(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
+    let namespaces = Api::<Namespace>::all(cluster.client());
+    if namespaces.get_opt(ns).await?.is_some() {
+        namespaces.delete(ns, &DeleteParams::default()).await?;
+    }
+    eventually(&format!("namespace {ns} is gone"), Duration::from_secs(300), || async {
+        Ok(namespaces.get_opt(ns).await?.is_none())
+    })
+    .await
+}
+
+/// Removes what either install left (a failed run's, or the other test's): deploy/'s
+/// objects but its CRDs, which both installs share (the chart skips existing CRDs, and
+/// deleting them would delete every SealedSecret), and the chart's release namespace.
+async fn remove_installs(cluster: &Cluster) -> anyhow::Result<()> {
+    let mut args = vec!["delete", "--ignore-not-found", "--wait"];
+    let files: Vec<String> = std::fs::read_dir(workspace_root().join("deploy"))?
+        .map(|e| Ok(e?.path()))
+        .collect::<std::io::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !std::fs::read_to_string(p).is_ok_and(|t| t.contains("kind: CustomResourceDefinition")))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    for file in &files {
+        args.extend(["-f", file.as_str()]);
+    }
+    kubectl(cluster, &args)?;
+    for ns in ["gitseal-system", "gitseal-helm"] {
+        delete_namespace_and_wait(cluster, ns).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_runs_in_its_pods_on_the_node() -> anyhow::Result<()> {
+    let _turn = TURNS.lock().await;
+    let cluster = Cluster::connect_node().await?;
+    remove_installs(&cluster).await?;
+    for ns in ["node-demo", "node-scale"] {
+        delete_namespace_and_wait(&cluster, ns).await?; // a failed earlier run's
+    }
+    // The README's install command.
+    let deploy = workspace_root().join("deploy");
+    kubectl(&cluster, &["apply", "-R", "-f", deploy.to_str().context("path")?])?;
+    let ns = "gitseal-system";
+    let (pods, leader) = rolled_out(&cluster, ns).await?;
+    ensure!(pods.iter().all(|p| restarts(p) == 0), "a replica restarted during the rollout");
+    check_confinement(&pods)?;
+    make_namespace(&cluster, "node-demo")?;
+    seal_and_apply(&cluster, ns, "node-demo", "db").await?;
+    check_endpoints(&cluster, ns, &pods).await?;
+    let failover = check_failover(&cluster, ns, &leader, "node-demo").await?;
+    eprintln!("failover: another replica held the Lease {failover:?} after the leader's Pod was deleted");
+    make_namespace(&cluster, "node-scale")?;
+    let (peak, elapsed) = check_memory_at_scale(&cluster, "node-scale", ns).await?;
+    eprintln!(
+        "{AT_SCALE} SealedSecrets unsealed in their Pods in {elapsed:?}; leader's peak memory {} MiB",
+        peak >> 20
+    );
+
+    for ns in ["node-scale", "node-demo"] {
+        delete_namespace_and_wait(&cluster, ns).await?;
+    }
+    remove_installs(&cluster).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_chart_runs_in_its_pods_on_the_node() -> anyhow::Result<()> {
+    let Some(helm) = Helm::build()? else {
+        bail!("helm could not be built (Go is needed): the chart is not installed on the node");
+    };
+    let _turn = TURNS.lock().await;
+    let cluster = Cluster::connect_node().await?;
+    let ns = "gitseal-helm";
+    remove_installs(&cluster).await?;
+    delete_namespace_and_wait(&cluster, "helm-demo").await?; // a failed earlier run's
+    // The README's install: the namespace, labelled restricted, then helm install.
+    make_namespace(&cluster, ns)?;
+    let labels = json!({ "metadata": { "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    } } });
+    Api::<Namespace>::all(cluster.client()).patch(ns, &PatchParams::default(), &Patch::Merge(&labels)).await?;
+    let kubeconfig = cluster.kubeconfig_path().to_str().context("kubeconfig path")?.to_owned();
+    let chart = chart_dir().to_str().context("chart path")?.to_owned();
+    helm.run(&["install", "gitseal", &chart, "--namespace", ns, "--kubeconfig", &kubeconfig])?;
+
+    let (pods, leader) = rolled_out(&cluster, ns).await?;
+    check_confinement(&pods)?;
+    check_endpoints(&cluster, ns, &pods).await?;
+    make_namespace(&cluster, "helm-demo")?;
+    seal_and_apply(&cluster, ns, "helm-demo", "db").await?;
+    check_failover(&cluster, ns, &leader, "helm-demo").await?;
+
+    helm.run(&["uninstall", "gitseal", "--namespace", ns, "--kubeconfig", &kubeconfig, "--wait"])?;
+    // The garbage collector deletes the ReplicaSet's Pods after helm has deleted it.
+    eventually("the release's Pods are gone", ROLLOUT, || async { Ok(live_pods(&cluster, ns).await?.is_empty()) })
+        .await?;
+    delete_namespace_and_wait(&cluster, "helm-demo").await?;
+    remove_installs(&cluster).await
+}
