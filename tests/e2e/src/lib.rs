@@ -1,5 +1,6 @@
 //! Test support for the end-to-end tests: clients for the local control plane that
-//! `tests/cluster/up` starts (etcd + kube-apiserver + kube-controller-manager, no nodes).
+//! `tests/cluster/up` starts (etcd + kube-apiserver + kube-controller-manager; a node only
+//! with `--node`, see [`node`]).
 //!
 //! ```text
 //!  tests/cluster/up ──▶ tests/cluster/.state/kubeconfig (admin, O=system:masters)

@@ -1,7 +1,8 @@
 //! charts/gitseal installed, upgraded and uninstalled by the real helm (tests/helm/build)
 //! on the local control plane (tests/cluster/up), beside deploy/'s objects that other
-//! tests apply in gitseal-system. The control plane has no nodes: Pods are created and
-//! admitted (Pod Security `restricted`), never run.
+//! tests apply in gitseal-system. This control plane has no node: Pods are created and
+//! admitted (Pod Security `restricted`), never run; cli/tests/node.rs installs the chart on
+//! the node cluster, where they do.
 //!
 //! Each run installs a new release in a fresh namespace, named after it, so its
 //! cluster-scoped names (`<release>-gitseal-…`) differ from deploy/'s and from every other
