@@ -60,9 +60,9 @@ node_network() {
 node_cgroups() { # mkdir|rmdir
     local h
     for h in /sys/fs/cgroup/*/; do
-        [[ "${h}" == */unified/ ]] && continue
         case "$1" in
-            mkdir) mkdir -p "${h}${NODE_CGROUP}" ;;
+            # The v1 hierarchies; runc also files containers in the hybrid unified one.
+            mkdir) [[ "${h}" == */unified/ ]] || mkdir -p "${h}${NODE_CGROUP}" ;;
             rmdir) if [[ -d "${h}${NODE_CGROUP}" ]]; then
                 find "${h}${NODE_CGROUP}" -depth -type d -exec rmdir {} + 2>/dev/null || true
             fi ;;
@@ -285,8 +285,37 @@ node_stop() {
     if [[ "$(cat "${NODE_OWNER}" 2>/dev/null)" == "${STATE_DIR}" ]]; then
         node_iptables_cleanup
         ip link del "${NODE_BRIDGE}" 2>/dev/null || true
+    fi
+}
+
+# After node_stop and the control plane's stop: fails naming whatever is still there;
+# otherwise gives the machine's node back.
+node_release() {
+    local left
+    left="$(node_leftovers)"
+    [[ -z "${left}" ]] || die "left behind (the state dir is kept for a look):"$'\n'"${left}"
+    if [[ "$(cat "${NODE_OWNER}" 2>/dev/null)" == "${STATE_DIR}" ]]; then
         rm -rf "$(dirname "${NODE_OWNER}")"
     fi
+}
+
+# Prints what this state dir's cluster left on the machine, one line each: processes,
+# mounts, cgroups and, if it had the node, the bridge and iptables chains. Nothing when it
+# is clean. Meaningful once everything is stopped (the control plane's processes count).
+node_leftovers() {
+    local dir pid
+    for dir in /proc/[0-9]*; do
+        pid="${dir#/proc/}"
+        [[ "${pid}" == "$$" || "${pid}" == "${BASHPID}" ]] && continue
+        ours "${pid}" && echo "process ${pid} ($(cat "${dir}/comm" 2>/dev/null))"
+    done
+    awk -v d="${STATE_DIR}/" 'index($5, d) == 1 { print "mount " $5 }' /proc/self/mountinfo
+    for dir in /sys/fs/cgroup/*/"${NODE_CGROUP}"; do
+        [[ -d "${dir}" ]] && echo "cgroup ${dir}"
+    done
+    [[ "$(cat "${NODE_OWNER}" 2>/dev/null)" == "${STATE_DIR}" ]] || return 0
+    ip link show "${NODE_BRIDGE}" >/dev/null 2>&1 && echo "bridge ${NODE_BRIDGE}"
+    iptables-save 2>/dev/null | awk '$1 ~ /^:KUBE-/ { print "iptables chain " substr($1, 2) }'
 }
 
 # kube-proxy's chains (Services) and the kubelet's (KUBE-FIREWALL, canaries), in every
