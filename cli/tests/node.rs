@@ -8,7 +8,8 @@
 //! with no capabilities, no privilege escalation, seccomp and a read-only root; the memory
 //! limit is the kernel's and holds over 10,000 SealedSecrets; the probes answer on the Pod
 //! IPs; `/metrics` answers through the Service's cluster IP (kube-proxy), from both
-//! replicas, one of them leader; deleting the leader's Pod fails over.
+//! replicas, one of them leader; deleting the leader's Pod fails over; the
+//! PodDisruptionBudget lets an eviction take one replica, and refuses the second.
 //!
 //! The two installs take turns (one lock): two controllers on one cluster would both
 //! reconcile every SealedSecret.
@@ -30,6 +31,7 @@ use gitseal_e2e::{Cluster, eventually, http_get_at, succeeded, workspace_root};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::json;
 
@@ -136,16 +138,42 @@ fn check_confinement(pods: &[Pod]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Probes on each Pod's IP, and `/metrics` through the Service's cluster IP: both replicas
-/// answer behind it, exactly one of them the leader.
+/// `gitseal_leader` in a `/metrics` answer (an error names what answered otherwise).
+fn leader_gauge(status: u16, body: &str, from: &str) -> anyhow::Result<String> {
+    ensure!(status == 200, "/metrics on {from} answered {status}");
+    ensure!(body.contains("gitseal_reconciles_total{result=\"unsealed\"}"), "no gitseal_reconciles_total from {from}");
+    let value = body.lines().find_map(|l| l.strip_prefix("gitseal_leader ")).context("no gitseal_leader")?;
+    Ok(value.trim().to_owned())
+}
+
+/// Probes on each Pod's IP, and `/metrics` through the Service's cluster IP: each replica
+/// says whether it leads (exactly one does), and both answers come through the Service.
 async fn check_endpoints(cluster: &Cluster, ns: &str, pods: &[Pod]) -> anyhow::Result<()> {
+    let mut ips = Vec::new();
     for pod in pods {
         let ip: IpAddr = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).context("no Pod IP")?.parse()?;
         for path in ["/healthz", "/readyz"] {
             let (status, _) = http_get_at(ip, 8080, path);
             ensure!(status == 200, "{} {path} on {ip}:8080 answered {status}", name(pod));
         }
+        ips.push(ip);
     }
+    // A replica that just won the Lease may take a moment to say so.
+    eventually("exactly one replica reports gitseal_leader 1", ROLLOUT, || {
+        let values: anyhow::Result<Vec<String>> = ips
+            .iter()
+            .map(|ip| {
+                let (status, body) = http_get_at(*ip, 8080, "/metrics");
+                leader_gauge(status, &body, &ip.to_string())
+            })
+            .collect();
+        async move {
+            let mut values = values?;
+            values.sort();
+            Ok(values == ["0", "1"])
+        }
+    })
+    .await?;
     let service = Api::<Service>::namespaced(cluster.client(), ns).get("gitseal-controller").await?;
     let spec = service.spec.context("Service without spec")?;
     let ip: IpAddr = spec.cluster_ip.context("no cluster IP")?.parse()?;
@@ -162,25 +190,19 @@ async fn check_endpoints(cluster: &Cluster, ns: &str, pods: &[Pod]) -> anyhow::R
         Ok(http_get_at(ip, port, "/readyz").0 == 200)
     })
     .await?;
-    // Each connection is balanced afresh; a replica that just won the Lease may take a
-    // moment to say so.
-    let mut leader_values = BTreeSet::new();
-    eventually("both replicas answer through the Service, one of them the leader", ROLLOUT, || {
+    // Each connection is balanced afresh, once kube-proxy has both endpoints: the leader's
+    // and the standby's answers both come through.
+    let mut seen = BTreeSet::new();
+    eventually("both replicas answer through the Service", ROLLOUT, || {
         let (status, body) = http_get_at(ip, port, "/metrics");
-        let seen = (|| {
-            ensure!(status == 200, "/metrics through the Service {ip}:{port} answered {status}");
-            ensure!(
-                body.contains("gitseal_reconciles_total{result=\"unsealed\"}"),
-                "no gitseal_reconciles_total in /metrics"
-            );
-            let leader = body.lines().find_map(|l| l.strip_prefix("gitseal_leader ")).context("no gitseal_leader")?;
-            leader_values.insert(leader.trim().to_owned());
-            Ok(leader_values.len() == 2)
-        })();
-        async move { seen }
+        let value = leader_gauge(status, &body, &format!("the Service {ip}:{port}"));
+        let both = value.map(|v| {
+            seen.insert(v);
+            seen.len() == 2
+        });
+        async move { both }
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 /// The user's flow: fetch the cluster's key, seal a Secret with it, apply it, and see the
@@ -230,6 +252,34 @@ async fn check_failover(cluster: &Cluster, ns: &str, leader: &str, target_ns: &s
     let (pods, _) = rolled_out(cluster, ns).await?;
     ensure!(!pods.iter().any(|p| name(p) == leader), "the deleted leader's Pod is still listed");
     Ok(failover)
+}
+
+/// Asks the API server to evict `pod` (kubectl's raw POST: kube's client would retry a 429
+/// until the budget allows it).
+fn evict(cluster: &Cluster, ns: &str, pod: &str) -> anyhow::Result<std::process::Output> {
+    let eviction =
+        json!({ "apiVersion": "policy/v1", "kind": "Eviction", "metadata": { "name": pod, "namespace": ns } });
+    let path = format!("/api/v1/namespaces/{ns}/pods/{pod}/eviction");
+    Ok(cluster.kubectl(&["create", "--raw", &path, "-f", "-"], eviction.to_string().as_bytes())?)
+}
+
+/// The PodDisruptionBudget: a voluntary eviction may take one replica, not both at once.
+async fn check_disruption_budget(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
+    let (pods, _) = rolled_out(cluster, ns).await?;
+    eventually("the PodDisruptionBudget allows one disruption", ROLLOUT, || async {
+        let pdb = Api::<PodDisruptionBudget>::namespaced(cluster.client(), ns).get("gitseal-controller").await?;
+        Ok(pdb.status.is_some_and(|s| s.disruptions_allowed == 1))
+    })
+    .await?;
+    succeeded("evicting the first replica", evict(cluster, ns, &name(&pods[0]))?)?;
+    let second = evict(cluster, ns, &name(&pods[1]))?;
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    ensure!(
+        !second.status.success() && stderr.contains("TooManyRequests") && stderr.contains("disruption budget"),
+        "evicting the second replica at once was not refused by the budget: {second:?}"
+    );
+    rolled_out(cluster, ns).await?;
+    Ok(())
 }
 
 /// 10,000 SealedSecrets unsealed by the controller in its Pod, within its memory limit:
@@ -331,6 +381,7 @@ async fn deploy_runs_in_its_pods_on_the_node() -> anyhow::Result<()> {
     check_endpoints(&cluster, ns, &pods).await?;
     let failover = check_failover(&cluster, ns, &leader, "node-demo").await?;
     eprintln!("failover: another replica held the Lease {failover:?} after the leader's Pod was deleted");
+    check_disruption_budget(&cluster, ns).await?;
     make_namespace(&cluster, "node-scale")?;
     let (peak, elapsed) = check_memory_at_scale(&cluster, "node-scale", ns).await?;
     eprintln!(
