@@ -256,6 +256,7 @@ node_import() { # <oci archive>
 # mounts, cgroups, the bridge, kube-proxy's iptables rules. Safe when there is no node.
 node_stop() {
     local pid dir procs=()
+    node_ours || return 0
     stop_component kube-proxy
     stop_component kubelet
     stop_component kube-scheduler
@@ -288,6 +289,13 @@ node_stop() {
     fi
 }
 
+# Whether this state dir's cluster has (or had, before a crash) the node: only then may
+# down touch the node's cgroups, bridge and chains, which another cluster may own.
+node_ours() {
+    [[ "$(cat "${NODE_OWNER}" 2>/dev/null)" == "${STATE_DIR}" ]] \
+        || { [[ -f "${STATE_DIR}/env" ]] && [[ "$(state_env NODE)" == 1 ]]; }
+}
+
 # After node_stop and the control plane's stop: fails naming whatever is still there;
 # otherwise gives the machine's node back.
 node_release() {
@@ -300,7 +308,7 @@ node_release() {
 }
 
 # Prints what this state dir's cluster left on the machine, one line each: processes,
-# mounts, cgroups and, if it had the node, the bridge and iptables chains. Nothing when it
+# mounts and, if it had the node, its cgroups, the bridge and iptables chains. Nothing when it
 # is clean. Meaningful once everything is stopped (the control plane's processes count).
 node_leftovers() {
     local dir pid
@@ -310,10 +318,10 @@ node_leftovers() {
         ours "${pid}" && echo "process ${pid} ($(cat "${dir}/comm" 2>/dev/null))"
     done
     awk -v d="${STATE_DIR}/" 'index($5, d) == 1 { print "mount " $5 }' /proc/self/mountinfo
+    node_ours || return 0
     for dir in /sys/fs/cgroup/*/"${NODE_CGROUP}"; do
         [[ -d "${dir}" ]] && echo "cgroup ${dir}"
     done
-    [[ "$(cat "${NODE_OWNER}" 2>/dev/null)" == "${STATE_DIR}" ]] || return 0
     ip link show "${NODE_BRIDGE}" >/dev/null 2>&1 && echo "bridge ${NODE_BRIDGE}"
     iptables-save 2>/dev/null | awk '$1 ~ /^:KUBE-/ { print "iptables chain " substr($1, 2) }'
 }
