@@ -30,15 +30,10 @@ impl Helm {
     /// [`Error::BuildHelm`] when the build fails on a machine with Go, or anywhere in CI;
     /// [`Error::HelmHome`] when no temporary home can be made.
     pub fn build() -> Result<Option<Helm>, Error> {
-        let script = workspace_root().join("tests/helm/build");
-        let output = Command::new(&script).output();
-        let stdout = match &output {
-            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
-            _ if std::env::var_os("CI").is_none() && !go_installed() => return Ok(None),
-            Ok(out) => return Err(Error::BuildHelm { stderr: String::from_utf8_lossy(&out.stderr).into_owned() }),
-            Err(e) => return Err(Error::BuildHelm { stderr: format!("cannot run {}: {e}", script.display()) }),
+        let Some(bin) = build_go_tool("tests/helm/build").map_err(|stderr| Error::BuildHelm { stderr })? else {
+            return Ok(None);
         };
-        let bin = PathBuf::from(stdout.lines().last().unwrap_or_default()).join("helm");
+        let bin = bin.join("helm");
         let home = tempfile::Builder::new().prefix("gitseal-helm-home").tempdir().map_err(Error::HelmHome)?;
         Ok(Some(Helm { bin, home }))
     }
@@ -120,6 +115,22 @@ pub fn read_manifests(dir: &Path) -> Result<Vec<serde_json::Value>, Error> {
 /// The object of `kind` named `name` among `objects`.
 pub fn find<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> Option<&'a serde_json::Value> {
     objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+}
+
+/// Runs a build script of the workspace (`tests/helm/build`, `tests/prometheus/build`) that
+/// builds a Go tool into a cache and prints its bin directory as its last line.
+///
+/// `Ok(None)` only when Go is missing and `$CI` is unset; `Err` carries the script's stderr.
+pub(crate) fn build_go_tool(script: &str) -> Result<Option<PathBuf>, String> {
+    let script = workspace_root().join(script);
+    let output = Command::new(&script).output();
+    let stdout = match &output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        _ if std::env::var_os("CI").is_none() && !go_installed() => return Ok(None),
+        Ok(out) => return Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        Err(e) => return Err(format!("cannot run {}: {e}", script.display())),
+    };
+    Ok(Some(PathBuf::from(stdout.lines().last().unwrap_or_default())))
 }
 
 fn go_installed() -> bool {
