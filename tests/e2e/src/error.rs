@@ -128,6 +128,20 @@ pub enum Error {
     #[error("helm {args} failed:\n{stderr}")]
     RunHelm { args: String, stderr: String },
 
+    // promtool and the chart's alerts (crate::prometheus).
+    #[error("tests/prometheus/build could not build promtool:\n{stderr}")]
+    BuildPromtool { stderr: String },
+
+    #[error("promtool {args} failed:\n{output}")]
+    RunPromtool { args: String, output: String },
+
+    #[error("cannot write or copy {} for promtool", path.display())]
+    PromtoolFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("cannot read manifests from {}", path.display())]
     ReadManifests {
         path: PathBuf,

@@ -26,7 +26,8 @@
 //!
 //! [`bench`] holds what the benchmark binaries (`src/bin/`) share. [`incumbent`] runs the
 //! real bitnami sealed-secrets controller and `kubeseal` on the same control plane;
-//! [`helm`] runs the real helm on `charts/gitseal`. [`node`] reaches the control plane with
+//! [`helm`] runs the real helm on `charts/gitseal`, [`prometheus`] the real promtool on its
+//! alerts. [`node`] reaches the control plane with
 //! a node (`tests/cluster/up --node`) and the controller's containers on it.
 
 pub mod bench;
@@ -38,6 +39,7 @@ pub mod helm;
 mod http;
 pub mod incumbent;
 pub mod node;
+pub mod prometheus;
 mod service_account;
 mod wait;
 
