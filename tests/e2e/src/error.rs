@@ -129,7 +129,7 @@ pub enum Error {
     RunHelm { args: String, stderr: String },
 
     // promtool and the chart's alerts (crate::prometheus).
-    #[error("tests/prometheus/build could not build promtool:\n{stderr}")]
+    #[error("tests/prometheus/build could not build promtool and prometheus:\n{stderr}")]
     BuildPromtool { stderr: String },
 
     #[error("promtool {args} failed:\n{output}")]

@@ -40,6 +40,7 @@ mod http;
 pub mod incumbent;
 pub mod node;
 pub mod prometheus;
+pub mod prometheus_server;
 mod service_account;
 mod wait;
 

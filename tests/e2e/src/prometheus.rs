@@ -1,6 +1,7 @@
 //! The real promtool, for the chart's alerts: built (and cached) from Prometheus' Go module
 //! by `tests/prometheus/build` on first use, run on the PrometheusRule `helm template`
-//! renders, with the unit tests in `tests/prometheus/*_test.yaml`.
+//! renders, with the unit tests in `tests/prometheus/*_test.yaml`. The same build's
+//! prometheus server is in [`crate::prometheus_server`].
 //!
 //! ```text
 //!  helm template ──▶ PrometheusRule .spec ──▶ <tmp>/gitseal-controller.rules.yaml
@@ -35,8 +36,7 @@ impl Promtool {
     /// # Errors
     /// [`Error::BuildPromtool`] when the build fails on a machine with Go, or anywhere in CI.
     pub fn build() -> Result<Option<Promtool>, Error> {
-        let bin = build_go_tool("tests/prometheus/build").map_err(|stderr| Error::BuildPromtool { stderr })?;
-        Ok(bin.map(|bin| Promtool { bin: bin.join("promtool") }))
+        Ok(build_dir()?.map(|bin| Promtool { bin: bin.join("promtool") }))
     }
 
     /// Runs `promtool args…` in `dir` and returns its stdout.
@@ -58,6 +58,15 @@ impl Promtool {
         }
         Ok(stdout)
     }
+}
+
+/// The bin directory `tests/prometheus/build` fills (promtool and prometheus), built unless
+/// it is cached; `Ok(None)` as [`Promtool::build`].
+///
+/// # Errors
+/// As [`Promtool::build`].
+pub fn build_dir() -> Result<Option<PathBuf>, Error> {
+    build_go_tool("tests/prometheus/build").map_err(|stderr| Error::BuildPromtool { stderr })
 }
 
 /// The content of a Prometheus rule file for the PrometheusRule `name` among `objects`:
