@@ -13,7 +13,7 @@ use gitseal_e2e::helm::Helm;
 use gitseal_e2e::prometheus::{AlertCases, Promtool, RULE_FILE, alert_names, rule_groups, unit_test_files, workdir};
 use serde_json::Value;
 
-/// The namespace and key rotation period the unit tests' expectations are written for.
+/// The release namespace the unit tests expect (and the chart's default keyRotationPeriod, 30d).
 const NAMESPACE: &str = "gitseal-system";
 
 /// The rendered PrometheusRule's rule groups, or `None` with a note when Go is missing.
