@@ -8,7 +8,8 @@
 //! with no capabilities, no privilege escalation, seccomp and a read-only root; the memory
 //! limit is the kernel's and holds over 10,000 SealedSecrets; the probes answer on the Pod
 //! IPs; `/metrics` answers through the Service's cluster IP (kube-proxy), from both
-//! replicas, one of them leader; deleting the leader's Pod fails over; the
+//! replicas, one of them leader, and a real Prometheus scraping it there answers the
+//! chart's alert queries; deleting the leader's Pod fails over; the
 //! PodDisruptionBudget lets an eviction take one replica, and refuses the second.
 //!
 //! The two installs take turns (one lock): two controllers on one cluster would both
@@ -17,7 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ use gitseal::Recipients;
 use gitseal_e2e::bench::{MANAGED_SELECTOR, create_sealed, seal_all};
 use gitseal_e2e::helm::{Helm, chart_dir};
 use gitseal_e2e::node::HostContainer;
+use gitseal_e2e::prometheus::build_dir;
+use gitseal_e2e::prometheus_server::PrometheusServer;
 use gitseal_e2e::{Cluster, eventually, http_get_at, succeeded, workspace_root};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -138,6 +141,40 @@ fn check_confinement(pods: &[Pod]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Service's cluster IP and its `http` port.
+async fn service_address(cluster: &Cluster, ns: &str) -> anyhow::Result<SocketAddr> {
+    let service = Api::<Service>::namespaced(cluster.client(), ns).get("gitseal-controller").await?;
+    let spec = service.spec.context("Service without spec")?;
+    let ip: IpAddr = spec.cluster_ip.context("no cluster IP")?.parse()?;
+    let ports = spec.ports.context("no ports")?;
+    let port = ports.iter().find(|p| p.name.as_deref() == Some("http")).context("no http port")?.port;
+    Ok(SocketAddr::new(ip, u16::try_from(port)?))
+}
+
+/// A real Prometheus (tests/prometheus/build) on the host scrapes `/metrics` through the
+/// Service, labelled with the namespace as a ServiceMonitor labels it, and answers what
+/// the chart's alerts ask: a leader, and the published key's age.
+async fn check_prometheus_scrape(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
+    let bin = build_dir()?.context("prometheus could not be built (Go is needed)")?;
+    let target = service_address(cluster, ns).await?;
+    let server = PrometheusServer::start(&bin, "gitseal-controller", &[target], &json!({ "namespace": ns }))?;
+    let up = format!(r#"up{{job="gitseal-controller",instance="{target}"}}"#);
+    server.wait_for(&format!("{up} == 1"), ROLLOUT, |s| {
+        Ok(s.query(&up)?.first().is_some_and(|r| r["value"][1] == "1"))
+    })?;
+    // Each scrape reaches one replica: 1 from the leader, 0 from the standby.
+    let leader = format!(r#"gitseal_leader{{namespace="{ns}"}}"#);
+    server.wait_for(&format!("{leader} has a sample"), ROLLOUT, |s| {
+        Ok(s.query(&leader)?.first().is_some_and(|r| r["value"][1] == "0" || r["value"][1] == "1"))
+    })?;
+    // The key-age alert's own expression: a key just made is seconds old, far from 30 days.
+    let age = format!(r#"time() - max(gitseal_published_key_created_timestamp_seconds{{namespace="{ns}"}} > 0)"#);
+    let answer = server.query(&age)?;
+    let seconds: f64 = answer.first().and_then(|r| r["value"][1].as_str()).context("no key age")?.parse()?;
+    ensure!((0.0..3600.0).contains(&seconds), "the published key is {seconds} s old by Prometheus");
+    Ok(())
+}
+
 /// `gitseal_leader` in a `/metrics` answer (an error names what answered otherwise).
 fn leader_gauge(status: u16, body: &str, from: &str) -> anyhow::Result<String> {
     ensure!(status == 200, "/metrics on {from} answered {status}");
@@ -174,17 +211,8 @@ async fn check_endpoints(cluster: &Cluster, ns: &str, pods: &[Pod]) -> anyhow::R
         }
     })
     .await?;
-    let service = Api::<Service>::namespaced(cluster.client(), ns).get("gitseal-controller").await?;
-    let spec = service.spec.context("Service without spec")?;
-    let ip: IpAddr = spec.cluster_ip.context("no cluster IP")?.parse()?;
-    let port = spec
-        .ports
-        .context("no ports")?
-        .iter()
-        .find(|p| p.name.as_deref() == Some("http"))
-        .context("no http port")?
-        .port;
-    let port = u16::try_from(port)?;
+    let service = service_address(cluster, ns).await?;
+    let (ip, port) = (service.ip(), service.port());
     // kube-proxy writes the Service's rules shortly after the endpoints become ready.
     eventually("the Service answers on its cluster IP", ROLLOUT, || async {
         Ok(http_get_at(ip, port, "/readyz").0 == 200)
@@ -379,6 +407,7 @@ async fn deploy_runs_in_its_pods_on_the_node() -> anyhow::Result<()> {
     make_namespace(&cluster, "node-demo")?;
     seal_and_apply(&cluster, ns, "node-demo", "db").await?;
     check_endpoints(&cluster, ns, &pods).await?;
+    check_prometheus_scrape(&cluster, ns).await?;
     let failover = check_failover(&cluster, ns, &leader, "node-demo").await?;
     eprintln!("failover: another replica held the Lease {failover:?} after the leader's Pod was deleted");
     check_disruption_budget(&cluster, ns).await?;
@@ -420,6 +449,7 @@ async fn helm_chart_runs_in_its_pods_on_the_node() -> anyhow::Result<()> {
     let (pods, leader) = rolled_out(&cluster, ns).await?;
     check_confinement(&pods)?;
     check_endpoints(&cluster, ns, &pods).await?;
+    check_prometheus_scrape(&cluster, ns).await?;
     make_namespace(&cluster, "helm-demo")?;
     seal_and_apply(&cluster, ns, "helm-demo", "db").await?;
     check_failover(&cluster, ns, &leader, "helm-demo").await?;
