@@ -189,8 +189,9 @@ EOF
 }
 
 # kube-scheduler first (Pods need it as soon as anything creates them), then containerd
-# and its images, the kubelet and kube-proxy; waits until the node is Ready and the
-# `kubernetes` Service has the API server as its endpoint.
+# and its images, the kubelet and kube-proxy; waits until each is healthy and the node is
+# Ready. (The `kubernetes` Service's endpoint, the API server's advertised address, is set
+# by the API server itself when it starts.)
 node_start() {
     node_configs
     node_cgroups mkdir
