@@ -6,6 +6,17 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use crate::Error;
+
+/// A loopback port nothing listens on now (the caller's server binds it a moment later).
+///
+/// # Errors
+/// [`Error::FreePort`] when no socket can be bound.
+pub(crate) fn free_port() -> Result<u16, Error> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::FreePort)?;
+    Ok(listener.local_addr().map_err(Error::FreePort)?.port())
+}
+
 /// `GET path` on 127.0.0.1:`port` over HTTP/1.0: (status, body), or (0, "") when nothing
 /// answers.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {

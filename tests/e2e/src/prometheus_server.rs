@@ -11,7 +11,7 @@
 //!
 //! The process is killed (by its own handle) and its directory removed on drop.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
+use crate::http::free_port;
 use crate::http_get;
 
 /// A running prometheus and its scratch directory.
@@ -110,11 +111,6 @@ impl Drop for PrometheusServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port nothing listens on now (the kernel's pick); prometheus binds it a moment later.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// `s` for a URL's query string: unreserved characters as they are, the rest as %XX.

@@ -16,6 +16,7 @@ use kube::api::Api;
 use super::procfs::Measured;
 use super::prometheus::parse_metrics;
 use super::{CONTROLLER_NS, CONTROLLER_SA, IDENTITY, LEASE, PUBLIC_KEYS, log};
+use crate::http::free_port;
 use crate::{Cluster, Error};
 
 /// How to start the controller.
@@ -213,9 +214,4 @@ pub async fn wait_for_lease(admin: &Client, max: Duration) -> Result<(), Error> 
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-}
-
-fn free_port() -> Result<u16, Error> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::FreePort)?;
-    Ok(listener.local_addr().map_err(Error::FreePort)?.port())
 }
