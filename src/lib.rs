@@ -19,9 +19,12 @@ mod error;
 pub mod incumbent;
 pub mod keyring;
 mod keys;
+#[macro_use]
 pub mod manifest;
+mod scope_rule;
 mod seal;
 pub mod validate;
+pub mod value_spans;
 pub mod verify;
 
 pub use backup::{BackupKey, KeyBackup, decrypt_file, encrypt_file};
@@ -32,6 +35,7 @@ pub use gitseal_crds::{Scope, SealedSecret, SealedSecretSpec, SecretTemplate};
 pub use keyring::KeyStatus;
 pub use keys::{KeyId, KeyRing, Recipients, generate_identity, identity_file};
 pub use manifest::PlainSecret;
+pub use scope_rule::{ScopeError, ScopeRule};
 pub use seal::{
     Budget, Opened, Resealed, SealedValue, open_value, reseal_value, seal_secret, seal_value, unseal_secret,
     unseal_value, visible_binding,
