@@ -67,6 +67,20 @@ pub fn prompt_hidden(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
 /// flushed, then renamed over the target, so a failure never leaves a partial file.
 /// `mode` sets the permissions of a new file; an existing file keeps its own.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
+    write_atomic_checked(path, contents, mode, |_| Ok(()))
+}
+
+/// As [`write_atomic`], reading the temporary file back and passing its text to `check`
+/// before the rename: when `check` refuses, the target is left untouched.
+///
+/// # Errors
+/// When writing fails, the text read back is not UTF-8, or `check` refuses.
+pub fn write_atomic_checked(
+    path: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+    check: impl FnOnce(&str) -> Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -79,6 +93,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<(
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
     set_mode(tmp.path(), path, mode)?;
+    let written = Zeroizing::new(fs::read(tmp.path()).with_context(|| format!("cannot read back {}", path.display()))?);
+    check(
+        std::str::from_utf8(&written).map_err(|_| anyhow::anyhow!("{}: written text is not UTF-8", path.display()))?,
+    )?;
     tmp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(())
 }

@@ -6,23 +6,27 @@
 //!  file ──load──▶ SealedFile { SealedSecrets with their document index, the text as read }
 //!                    │ change objects
 //!                    ▼
-//!  only sealed values of existing keys changed, recipients alike ──▶ each old ciphertext
-//!      replaced in the text: comments, line ends, everything else byte for byte
+//!  check_scopes: every new or changed value bound as the values as read were
+//!  only sealed values of existing keys changed, recipients alike ──▶ each new value
+//!      written at the span the parser reports for it (never found by searching the
+//!      text): comments, line ends, everything else byte for byte
 //!  otherwise: JSON rendered again │ YAML: each changed or added SealedSecret spliced in
-//!                                 │ (a List: that item), checked to parse to as many
-//!                                 │ documents
-//!                    ──save (temp file + rename)──▶ file
+//!                                 │ (a List: that item)
+//!                    ──save (temp file, read back and checked, then rename)──▶ file
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use gitseal::SealedSecret;
 use gitseal::manifest::{Document, OutputFormat, parse_documents, render};
+use gitseal::value_spans::ValueSpans;
+use gitseal::{ScopeRule, SealedSecret};
 use zeroize::Zeroizing;
 
 use crate::io;
+
+mod check;
 
 /// The SealedSecrets of one file, ready to be written back in place.
 pub struct SealedFile {
@@ -119,12 +123,20 @@ impl SealedFile {
     /// kept as it was read.
     ///
     /// # Errors
-    /// When rendering fails, the result would not parse to as many documents as the file
-    /// held (the file is then left unchanged), or writing fails.
+    /// When a changed value breaks the scope rule, rendering fails, the text written does
+    /// not read back as exactly the objects meant with the other documents unchanged (the
+    /// file is then left unchanged), or writing fails.
     pub fn save(&self) -> Result<()> {
-        if let Some(text) = self.values_replaced() {
-            return io::write_atomic(&self.path, text.as_bytes(), None);
-        }
+        self.check_scopes()?;
+        let text = match self.values_replaced() {
+            Some(text) => text,
+            None => self.rendered()?,
+        };
+        io::write_atomic_checked(&self.path, text.as_bytes(), None, |written| self.check_written(written))
+    }
+
+    /// The text with each changed or added SealedSecret written anew (a List: that item).
+    fn rendered(&self) -> Result<String> {
         let label = self.label();
         if self.text.contains('#') || self.text.contains('\r') {
             eprintln!(
@@ -163,31 +175,25 @@ impl SealedFile {
         }
         let text = match self.format {
             OutputFormat::Json => replacements.pop().map(|(_, text)| text).unwrap_or_default(),
-            OutputFormat::Yaml => {
-                let text = gitseal::documents::splice(&self.text, &replacements);
-                // The other documents were copied, not re-parsed: check the stream still
-                // holds as many documents before replacing the file.
-                let after =
-                    parse_documents(&text).with_context(|| format!("{label}: rewriting would break the file"))?;
-                if after.len() != self.documents {
-                    bail!("{label}: rewriting would change the number of documents; file left unchanged");
-                }
-                text
-            }
+            // The other documents are copied, not re-parsed: the save reads the result
+            // back and checks it before the file is replaced.
+            OutputFormat::Yaml => gitseal::documents::splice(&self.text, &replacements),
         };
-        io::write_atomic(&self.path, text.as_bytes(), None)
+        Ok(text)
     }
 
-    /// The text with each changed sealed value replaced where it stands, when nothing else
-    /// changed: same objects, same keys, same recipients (`keyIds`), and each old
-    /// ciphertext found exactly once. Ciphertexts are random, so an exact match is the
-    /// value itself.
+    /// The text with each changed sealed value written where the parser found it, when
+    /// nothing else changed: same objects, same keys, same recipients (`keyIds`), and each
+    /// value a scalar of its own (not an alias or anchored), quoted or plain on one line.
+    /// The value keeps its quoting; base64 needs no escaping in either. Anything else is
+    /// rendered anew instead.
     fn values_replaced(&self) -> Option<String> {
         if self.objects.len() != self.original.len() {
             return None;
         }
-        let mut text = self.text.to_string();
-        for ((_, now), before) in self.objects.iter().zip(&self.original) {
+        let spans = ValueSpans::parse(&self.text)?;
+        let mut edits = Vec::new();
+        for ((place, now), before) in self.objects.iter().zip(&self.original) {
             let (mut a, mut b) = (now.clone(), before.clone());
             a.spec.encrypted_data.clear();
             b.spec.encrypted_data.clear();
@@ -198,15 +204,40 @@ impl SealedFile {
             for (key, old) in &before.spec.encrypted_data {
                 let new = &now.spec.encrypted_data[key];
                 if new != old {
-                    if text.matches(old.as_str()).count() != 1 {
-                        return None;
-                    }
-                    text = text.replacen(old.as_str(), new, 1);
+                    edits.push((spans.sealed_value(place.document, place.item, key)?, old.as_str(), new.as_str()));
                 }
             }
         }
+        edits.sort_by_key(|(span, ..)| span.start);
+        let mut text = String::with_capacity(self.text.len());
+        let mut copied = 0;
+        for (span, old, new) in edits {
+            let written = self.text.get(span.clone())?;
+            // A quoted scalar is replaced whole, quotes kept; a plain one only when it is
+            // the value verbatim on one line (not a block scalar, not folded).
+            let quote = match written.chars().next()? {
+                q @ ('"' | '\'') => Some(q),
+                _ if written == old && !written.contains(['\n', '\r']) => None,
+                _ => return None,
+            };
+            text.push_str(self.text.get(copied..span.start)?);
+            text.extend(quote);
+            text.push_str(new);
+            text.extend(quote);
+            copied = span.end;
+        }
+        text.push_str(&self.text[copied..]);
         Some(text)
     }
+}
+
+/// The scope rule of `object` as read ([`ScopeRule::of`]), or an error naming the file and
+/// saying what the command refuses (`refusal`).
+///
+/// # Errors
+/// When a value is sealed for another place than the object now says.
+pub fn scope_rule(label: &str, object: &SealedSecret, refusal: &str) -> Result<ScopeRule> {
+    ScopeRule::of(object).map_err(|e| anyhow::anyhow!("{label}: {e}; {refusal}"))
 }
 
 /// A List document re-rendered with its fields in the order Kubernetes prints them.

@@ -857,3 +857,63 @@ fn usage_errors_exit_2_and_help_has_examples() {
     assert!(help.contains("Examples:"), "{help}");
     assert!(Path::new(env!("CARGO_BIN_EXE_gitseal")).exists());
 }
+
+#[test]
+fn edit_and_unset_refuse_a_widened_scope_as_set_does() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    // The attacker's merged change: spec.scope widened, values left as they were.
+    let widened = env.read("db.yaml").replace("scope: strict", "scope: cluster-wide");
+    env.write("db.yaml", &widened);
+    let editor = env.write("rotate.sh", "#!/bin/sh\nsed -i -e 's/^password: .*/password: rotated/' \"$1\"\n");
+    fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gitseal"))
+        .args(["edit", "db.yaml"])
+        .current_dir(env.dir.path())
+        .env("EDITOR", &editor)
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "edit must not seal cluster-wide: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("db.yaml: key \"blob\": value is sealed for strict scope prod/db key \"blob\", but the object now says cluster-wide scope")
+            && err.contains("edit refuses to seal values beside it"),
+        "{err}"
+    );
+    assert_eq!(env.read("db.yaml"), widened, "nothing written");
+    // unset seals nothing, but removing values would leave spec.scope alone to decide.
+    let err = env.fails(1, &["unset", "db.yaml", "username"], None);
+    assert!(err.contains("now says cluster-wide scope") && err.contains("unset refuses"), "{err}");
+    assert_eq!(env.read("db.yaml"), widened, "nothing written");
+}
+
+#[test]
+fn set_writes_the_new_value_where_the_parser_found_the_old_one_never_a_copy_of_its_text() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    let sealed = env.read("db.yaml");
+    let line = sealed.lines().find(|l| l.trim_start().starts_with("password:")).unwrap();
+    let old = line.split_once(": ").unwrap().1.trim().to_owned();
+    // The same value to YAML, written as a double-quoted scalar broken over two lines, so
+    // the only verbatim copy of the ciphertext is elsewhere: a comment, another document.
+    let (head, tail) = old.split_at(40);
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let scalar = format!("\"{head}\\\n{indent}  {tail}\"");
+    let broken = sealed.replace(line, &format!("{indent}password: {scalar}"));
+    let decoys = [
+        format!("# rotated from {old}\n{broken}"),
+        format!("{broken}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: notes}}\ndata:\n  previous: {old}\n"),
+    ];
+    for text in decoys {
+        env.write("db.yaml", &text);
+        env.ok(&["set", "db.yaml", "password"], Some(b"rotated"));
+        let after = env.read("db.yaml");
+        let opened = env.ok(&["unseal", "-i", "key.txt", "-f", "db.yaml", "-o", "json"], None);
+        let secret: serde_json::Value = serde_json::from_str(&opened).unwrap();
+        assert_eq!(secret["data"]["password"], "cm90YXRlZA==", "the value itself changed:\n{after}");
+        assert_eq!(after.matches(&old).count(), 1, "the copy elsewhere is untouched:\n{after}");
+        let new = after.lines().find(|l| l.trim_start().starts_with("password:")).unwrap();
+        assert_eq!(after, text.replace(&scalar, new.split_once(": ").unwrap().1), "nothing else changed");
+    }
+}

@@ -13,7 +13,7 @@ use gitseal::{Binding, KeyId, seal_value};
 use zeroize::Zeroizing;
 
 use crate::cli::RecipientArgs;
-use crate::sealed_file::SealedFile;
+use crate::sealed_file::{SealedFile, scope_rule};
 use crate::{io, repository};
 
 /// Where `set` reads the value, and what it accepts.
@@ -49,43 +49,47 @@ impl ValueInput<'_> {
 }
 
 pub fn set(file: &Path, key: &str, input: &ValueInput<'_>, recipients: &RecipientArgs) -> Result<()> {
-    let label = file.display().to_string();
     let mut loaded = SealedFile::load(file)?;
+    let label = loaded.label();
     let sealed = loaded.only()?;
+    let rule = scope_rule(&label, sealed, &format!("set refuses to seal {key:?} beside it"))?;
     gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("{label}: key {key:?}: {m}"))?;
-    let recipients = repository::for_sealing(recipients, Some(file))?.recipients;
-    let meta = &sealed.metadata;
-    let binding = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key)
+    let binding = rule
+        .binding(key)
         .map_err(|e| anyhow::anyhow!("{label}: {e}; the file's metadata and spec.scope decide where set seals"))?;
-    // A merged change of spec.scope (say to cluster-wide) must not widen what set seals:
-    // every value already here says in clear where it was sealed for.
-    for (other, ciphertext) in &sealed.spec.encrypted_data {
-        let here = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), other)
-            .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-        if let Some(sealed_for) = gitseal::visible_binding(ciphertext).unwrap_or(None)
-            && sealed_for != here
-        {
-            bail!(
-                "{label}: key {other:?}: {}; set refuses to seal {key:?} beside it",
-                gitseal::verify::moved(&sealed_for, &here)
-            );
-        }
-    }
+    let recipients = repository::for_sealing(recipients, Some(file))?.recipients;
     let value = input.read(key)?;
-    let sealed_value = seal_value(&value, &binding, &recipients)?;
-    sealed.spec.encrypted_data.insert(key.to_owned(), sealed_value.ciphertext);
-    sealed.spec.key_ids.insert(key.to_owned(), sealed_value.key_ids.iter().map(KeyId::to_string).collect());
+    seal_into(sealed, key, &value, &binding, &recipients)?;
     loaded.save()
 }
 
+/// Unset checks the scope rule too, though it seals nothing: removing values from a file
+/// whose spec.scope disagrees with them would erase the evidence the next `set` or `edit`
+/// relies on (with no value left, spec.scope alone would decide).
 pub fn unset(file: &Path, key: &str) -> Result<()> {
     let mut loaded = SealedFile::load(file)?;
+    let label = loaded.label();
     let sealed = loaded.only()?;
+    scope_rule(&label, sealed, "unset refuses to rewrite the file until its values and spec.scope agree")?;
     if sealed.spec.encrypted_data.remove(key).is_none() {
         bail!("{}: key {key:?} is not in this SealedSecret", file.display());
     }
     sealed.spec.key_ids.remove(key);
     loaded.save()
+}
+
+/// Seals `value` for `binding` into `sealed` as `key`, with the key ids it is sealed to.
+fn seal_into(
+    sealed: &mut gitseal::SealedSecret,
+    key: &str,
+    value: &[u8],
+    binding: &Binding,
+    recipients: &gitseal::Recipients,
+) -> Result<()> {
+    let sealed_value = seal_value(value, binding, recipients)?;
+    sealed.spec.encrypted_data.insert(key.to_owned(), sealed_value.ciphertext);
+    sealed.spec.key_ids.insert(key.to_owned(), sealed_value.key_ids.iter().map(KeyId::to_string).collect());
+    Ok(())
 }
 
 /// What the editor shows for a value that is kept as it is sealed.
@@ -94,9 +98,11 @@ const UNCHANGED: &str = "<unchanged>";
 /// `gitseal edit`: the values in an editor, in a 0600 file in a private directory that is
 /// removed on every exit path (the directory's guard), the editor failing included.
 pub fn edit(file: &Path, identity: Option<&Path>, recipients: &RecipientArgs) -> Result<()> {
-    let label = file.display().to_string();
     let mut loaded = SealedFile::load(file)?;
+    let label = loaded.label();
+    // Before the editor opens: nobody types values that would then be refused.
     let sealed = loaded.only()?;
+    let rule = scope_rule(&label, sealed, "edit refuses to seal values beside it")?;
     let shown = match identity {
         None => None,
         Some(path) => {
@@ -123,7 +129,6 @@ pub fn edit(file: &Path, identity: Option<&Path>, recipients: &RecipientArgs) ->
     let edited = run_editor(&text)?;
     let values: BTreeMap<String, Edited> = serde_saphyr::from_str(&edited)
         .map_err(|e| anyhow::anyhow!("the edited values are not `key: value` lines: {}", first_line(&e.to_string())))?;
-    let meta = sealed.metadata.clone();
     let mut recipients_for = None;
     let before: Vec<String> = sealed.spec.encrypted_data.keys().cloned().collect();
     for key in before.iter().filter(|k| !values.contains_key(*k)) {
@@ -141,15 +146,12 @@ pub fn edit(file: &Path, identity: Option<&Path>, recipients: &RecipientArgs) ->
             bail!("{label}: key {key:?} is new, so it has no sealed value to keep; give it a value");
         }
         gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("{label}: key {key:?}: {m}"))?;
-        let binding = Binding::new(sealed.spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key)
-            .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let binding = rule.binding(key).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         let to = match &recipients_for {
             Some(to) => to,
             None => recipients_for.insert(repository::for_sealing(recipients, Some(file))?.recipients),
         };
-        let sealed_value = seal_value(value.as_bytes(), &binding, to)?;
-        sealed.spec.encrypted_data.insert(key.clone(), sealed_value.ciphertext);
-        sealed.spec.key_ids.insert(key.clone(), sealed_value.key_ids.iter().map(KeyId::to_string).collect());
+        seal_into(sealed, key, value.as_bytes(), &binding, to)?;
     }
     loaded.save()
 }

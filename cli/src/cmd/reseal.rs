@@ -110,6 +110,11 @@ fn plan(
         ids.iter().any(|id| id == published)
             && ids.iter().all(|id| id == published || !cluster_ids.contains(id.as_str()))
     };
+    // A value re-sealed keeps the binding it had; a file whose spec.scope no longer agrees
+    // with its values is not sent at all (and the save holds each answer to the same rule).
+    for (_, object) in &file.objects {
+        crate::sealed_file::scope_rule(&file.label(), object, "reseal refuses to rewrite the file")?;
+    }
     let mut slots = Vec::new();
     for (o, (_, object)) in file.objects.iter().enumerate() {
         for (key, ciphertext) in &object.spec.encrypted_data {
@@ -220,4 +225,28 @@ fn write(mut job: Job, answers: &[ResealResult]) -> Result<usize> {
     }
     job.file.save()?;
     Ok(job.slots.len())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use gitseal::manifest::{OutputFormat, render};
+    use gitseal::{PlainSecret, Recipients, Scope, generate_identity, seal_secret};
+
+    #[test]
+    fn a_file_whose_scope_was_widened_is_not_sent_for_resealing() {
+        let recipients = Recipients::new([generate_identity().to_public()]).unwrap();
+        let mut secret = PlainSecret { namespace: Some("prod".into()), name: Some("db".into()), ..Default::default() };
+        secret.data.insert("password".into(), b"v".to_vec().into());
+        let mut sealed = seal_secret(&secret, Scope::Strict, None, &recipients, 1).unwrap();
+        sealed.spec.scope = Scope::ClusterWide;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.yaml");
+        std::fs::write(&path, render(&[sealed], OutputFormat::Yaml).unwrap()).unwrap();
+        let mut items = Vec::new();
+        let err = plan(&path, "published", &BTreeSet::new(), &mut items).err().unwrap().to_string();
+        assert!(err.contains("now says cluster-wide scope") && err.contains("reseal refuses"), "{err}");
+        assert!(items.is_empty(), "nothing asked of the controller");
+    }
 }
