@@ -70,7 +70,7 @@ pub enum Command {
     /// Edit a SealedSecret's values in $VISUAL / $EDITOR: changed values are sealed again,
     /// unchanged ones keep their ciphertext, deleted lines remove keys, new lines add them.
     #[command(
-        after_help = "Without -i the editor shows <unchanged> placeholders: type a new value to replace one.\nWith -i it shows the values themselves. Either way they live in a 0600 file in a private\ndirectory, removed when the editor exits, whatever happens.\n\nExamples:\n  gitseal edit deploy/db.yaml\n  EDITOR=nano gitseal edit -i admin.txt deploy/db.yaml"
+        after_help = "Without -i the editor shows <unchanged> placeholders: type a new value to replace one.\nWith -i it shows the values themselves. Either way they live in a 0600 file in a private\ndirectory in memory ($XDG_RUNTIME_DIR, else /dev/shm), removed when the editor exits, on\nSIGTERM or SIGHUP, and, after a SIGKILL, by the next edit.\n\nEditors keep copies of their own that gitseal cannot remove:\n  vim    swap, undo and backup files: EDITOR='vim -n -i NONE -c \"set noswapfile nobackup nowritebackup noundofile\"'\n  emacs  backup (file~) and auto-save (#file#) files: EDITOR='emacs -Q --eval \"(setq make-backup-files nil auto-save-default nil)\"'\n  nano   a backup only with -B / `set backup`; leave it off\n\nExamples:\n  gitseal edit deploy/db.yaml\n  EDITOR=nano gitseal edit -i admin.txt deploy/db.yaml"
     )]
     Edit {
         /// The SealedSecret file to edit.

@@ -16,6 +16,10 @@ use crate::cli::RecipientArgs;
 use crate::sealed_file::{SealedFile, scope_rule};
 use crate::{io, repository};
 
+mod scratch;
+
+use scratch::ScratchDir;
+
 /// Where `set` reads the value, and what it accepts.
 pub struct ValueInput<'a> {
     /// A file; else stdin, or a hidden prompt on a terminal.
@@ -195,12 +199,11 @@ fn first_line(text: &str) -> &str {
 }
 
 /// Runs `$VISUAL`, else `$EDITOR`, else `vi`, on `text` in a 0600 file inside a private
-/// (0700) temporary directory; returns what was saved. The directory is removed when this
-/// returns, whatever happens.
+/// (0700) directory, memory-backed where the system has one; returns what was saved. The
+/// directory is removed when this returns, whatever happens, and on SIGTERM or SIGHUP
+/// (see [`scratch`]).
 fn run_editor(text: &str) -> Result<Zeroizing<String>> {
-    let dir = tempfile::Builder::new().prefix("gitseal-edit-").tempdir().context("cannot make a private directory")?;
-    #[cfg(unix)]
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let dir = ScratchDir::create()?;
     let path = dir.path().join("values.yaml");
     io::write_private(&path, text.as_bytes(), false)?;
     let editor = std::env::var("VISUAL")
@@ -209,12 +212,10 @@ fn run_editor(text: &str) -> Result<Zeroizing<String>> {
         .or_else(|| std::env::var("EDITOR").ok().filter(|e| !e.trim().is_empty()))
         .unwrap_or_else(|| "vi".to_owned());
     // Like git, run it through the shell so `EDITOR="code --wait"` works.
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("gitseal-editor")
-        .arg(&path)
-        .status()
+    let status = dir
+        .run(
+            std::process::Command::new("sh").arg("-c").arg(format!("{editor} \"$1\"")).arg("gitseal-editor").arg(&path),
+        )
         .with_context(|| format!("cannot run the editor {editor:?}"))?;
     if !status.success() {
         bail!("the editor {editor:?} failed ({status}); nothing changed");
