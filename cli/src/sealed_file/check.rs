@@ -113,3 +113,44 @@ fn difference(written: &SealedSecret, meant: &SealedSecret) -> String {
         None => "the SealedSecret written would differ from the one meant".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use gitseal::manifest::render;
+    use gitseal::{PlainSecret, Recipients, Scope, generate_identity, seal_secret};
+
+    use super::*;
+    use crate::io;
+
+    #[test]
+    fn a_rewrite_that_missed_the_value_or_touched_another_document_is_refused() {
+        let recipients = Recipients::new([generate_identity().to_public()]).unwrap();
+        let mut secret = PlainSecret { namespace: Some("prod".into()), name: Some("db".into()), ..Default::default() };
+        secret.data.insert("a".into(), b"1".to_vec().into());
+        secret.data.insert("b".into(), b"2".to_vec().into());
+        let sealed = seal_secret(&secret, Scope::NamespaceWide, None, &recipients, 2).unwrap();
+        let text = format!(
+            "kind: ConfigMap\napiVersion: v1\nmetadata: {{name: c}}\n---\n{}",
+            render(&[sealed], OutputFormat::Yaml).unwrap()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.yaml");
+        std::fs::write(&path, &text).unwrap();
+        let mut file = SealedFile::load(&path).unwrap();
+        let other = file.objects[0].1.spec.encrypted_data["b"].clone();
+        file.objects[0].1.spec.encrypted_data.insert("a".into(), other);
+        // What the old text replacement produced when it changed a copy: the value as it was.
+        let err = file.check_written(&text).unwrap_err().to_string();
+        assert!(err.contains("document 2: key \"a\": the value written would not be the new one"), "{err}");
+        let good = file.values_replaced().unwrap();
+        file.check_written(&good).unwrap();
+        let touched = good.replacen("name: c", "name: d", 1);
+        let err = file.check_written(&touched).unwrap_err().to_string();
+        assert!(err.contains("document 1 would change"), "{err}");
+        // And save refuses such a text before the rename: the file stays as it was.
+        let err = io::write_atomic_checked(&path, touched.as_bytes(), None, |w| file.check_written(w)).unwrap_err();
+        assert!(err.to_string().contains("file left unchanged"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+}
