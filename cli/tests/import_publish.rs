@@ -84,19 +84,14 @@ async fn an_imported_key_is_published_only_when_asked_and_the_confirmation_names
     std::fs::write(&admin_file, gitseal::identity_file(&admin, created).expose_secret()).unwrap();
     let admin_arg = admin_file.to_str().unwrap();
 
-    // A full id only: a 64-bit prefix is a usage error, and nothing is imported.
     let (forged, forged_id) = forged_backup(dir.path(), "forged.age", &admin.to_public());
-    let short = gitseal(&cluster, &ns, &["keys", "import", "-i", admin_arg, &forged, "--expect-key", &forged_id[..16]]);
-    assert_eq!(short.status.code(), Some(2), "{}", String::from_utf8_lossy(&short.stderr));
-    assert!(String::from_utf8_lossy(&short.stderr).contains("not a full key id"));
-
     // Confirmed by id, but not asked to publish: the cluster's key stays published.
     let out = gitseal(&cluster, &ns, &["keys", "import", "-i", admin_arg, &forged, "--expect-key", &forged_id]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(published(&secrets).await, current_id, "an imported key took the published place");
     assert!(said.contains(&format!("published after the restore: key {current_id}")), "{said}");
     assert!(said.contains("1 imported"), "{said}");
-    assert_eq!(published(&secrets).await, current_id, "an imported key took the published place");
 
     // Asked: the restored key is published, and the confirmation said so first.
     let (chosen, chosen_id) = forged_backup(dir.path(), "chosen.age", &admin.to_public());
@@ -107,5 +102,13 @@ async fn an_imported_key_is_published_only_when_asked_and_the_confirmation_names
     let named = said.find(&format!("published after the restore: key {chosen_id}, restored")).expect(&said);
     assert!(named < said.find("imported: key").unwrap(), "{said}");
     assert_eq!(published(&secrets).await, chosen_id);
+
+    // A full id only: a 64-bit prefix is a usage error, and nothing is imported.
+    let (third, third_id) = forged_backup(dir.path(), "third.age", &admin.to_public());
+    let short = gitseal(&cluster, &ns, &["keys", "import", "-i", admin_arg, &third, "--expect-key", &third_id[..16]]);
+    assert_eq!(short.status.code(), Some(2), "{}", String::from_utf8_lossy(&short.stderr));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("not a full key id"));
+    let list = secrets.list_metadata(&ListParams::default().labels(gitseal::keyring::KEY_SELECTOR)).await.unwrap();
+    assert_eq!(list.items.len(), 3, "the cluster's key and the two imported, nothing more");
     cluster.delete_namespace(&ns).await.unwrap();
 }
