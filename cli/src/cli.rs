@@ -39,7 +39,7 @@ pub enum Command {
     Seal(SealArgs),
     /// Create a SealedSecret straight from literals and files, like `kubectl create secret generic`.
     #[command(
-        after_help = "Example:\n  gitseal create db -n prod --from-file password=./pw.txt --from-file tls.key=./key.pem -w db.yaml\n  gitseal create db -n prod --from-file password=/dev/stdin -w db.yaml    # type the value, then Ctrl-D\n\n--from-literal puts the value in the process list and the shell history: prefer --from-file."
+        after_help = "Example:\n  gitseal create db -n prod --from-file password=./pw.txt --from-file tls.key=./key.pem -w db.yaml\n  gitseal create db -n prod --from-file password=/dev/stdin -w db.yaml  # type it, Ctrl-D\n\n--from-literal puts the value in the process list and the shell history: prefer --from-file."
     )]
     Create(CreateArgs),
     /// Set one value of a SealedSecret file in place; the other values keep their ciphertext.

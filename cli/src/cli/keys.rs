@@ -66,7 +66,7 @@ pub enum KeysCommand {
     },
     /// Restore keys from a backup into the cluster: every key it lacks becomes a key Secret again.
     #[command(
-        after_help = "Keys the cluster already holds (same key id) are left alone, so running it twice is safe.\nWorks before or after gitseal-controller starts; it picks the keys up live.\nRestored keys unseal, but new seals keep using the cluster's published key unless --publish says otherwise.\n\nExamples:\n  gitseal keys import -i admin.txt ring.age\n  gitseal keys import -i admin.txt ring.age --publish     # after losing the ring: new seals use the newest restored key\n  gitseal keys import -i admin.txt ring.age --context new-cluster"
+        after_help = "Keys the cluster already holds (same key id) are left alone, so running it twice is safe.\nWorks before or after gitseal-controller starts; it picks the keys up live.\nRestored keys unseal, but new seals keep using the cluster's published key unless --publish says otherwise.\n\nExamples:\n  gitseal keys import -i admin.txt ring.age\n  gitseal keys import -i admin.txt ring.age --publish  # ring lost: seal to the newest restored key\n  gitseal keys import -i admin.txt ring.age --context new-cluster"
     )]
     Import {
         /// Identity file of the administrator the backup was encrypted to.
