@@ -34,12 +34,12 @@ pub enum Command {
     },
     /// Seal Secret manifests (YAML or JSON, one or many documents) into SealedSecrets.
     #[command(
-        after_help = "Examples:\n  gitseal seal -f secret.yaml -R .gitseal-recipients -w sealed.yaml\n  kubectl create secret generic db --from-literal=pw=s3cr3t --dry-run=client -o yaml | gitseal seal -r age1… \n  printf %s s3cr3t | gitseal seal --raw -n prod --name db --key pw -r age1…"
+        after_help = "Examples:\n  gitseal seal -f secret.yaml -R .gitseal-recipients -w sealed.yaml\n  kubectl create secret generic db --from-file=pw=./pw.txt --dry-run=client -o yaml | gitseal seal -r age1… \n  printf %s s3cr3t | gitseal seal --raw -n prod --name db --key pw -r age1…"
     )]
     Seal(SealArgs),
     /// Create a SealedSecret straight from literals and files, like `kubectl create secret generic`.
     #[command(
-        after_help = "Example:\n  gitseal create db -n prod --from-literal user=admin --from-file tls.key=./key.pem -w db.yaml"
+        after_help = "Example:\n  gitseal create db -n prod --from-file password=./pw.txt --from-file tls.key=./key.pem -w db.yaml\n  gitseal create db -n prod --from-file password=/dev/stdin -w db.yaml  # type it, Ctrl-D\n\n--from-literal puts the value in the process list and the shell history: prefer --from-file."
     )]
     Create(CreateArgs),
     /// Set one value of a SealedSecret file in place; the other values keep their ciphertext.
@@ -304,7 +304,8 @@ pub struct CreateArgs {
     /// Namespace (default: the repository rule's, else the kubeconfig context's, as kubectl would).
     #[arg(short, long)]
     pub namespace: Option<String>,
-    /// KEY=VALUE; repeatable.
+    /// KEY=VALUE; repeatable. The value shows in the process list and the shell history:
+    /// prefer --from-file (KEY=/dev/stdin reads it from the terminal).
     #[arg(long, value_name = "KEY=VALUE")]
     pub from_literal: Vec<String>,
     /// [KEY=]PATH; the key defaults to the file's name; repeatable.

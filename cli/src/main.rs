@@ -5,6 +5,7 @@
 mod cli;
 mod cluster;
 mod cmd;
+mod hardening;
 mod io;
 mod repository;
 mod sealed_file;
@@ -16,6 +17,10 @@ use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    if let Err(e) = hardening::forbid_core_dumps() {
+        eprintln!("gitseal: cannot turn core dumps off ({e}); not running with secrets in memory");
+        return ExitCode::FAILURE;
+    }
     if let Some(hint) = std::env::args().skip(1).find_map(|a| kubeseal_hint(&a)) {
         eprintln!("gitseal: {hint}");
         return ExitCode::from(2);

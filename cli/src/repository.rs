@@ -3,12 +3,17 @@
 //!
 //! ```text
 //!  -r / -R, --scope, -n ───────────────────────────────────────▶ flags win
-//!  else, from the file's directory up, the nearest of:
+//!  else, from the file's directory up to the repository root, the nearest of:
 //!    .gitseal.yaml        rules in order, `path` a regex on the path relative to it;
 //!                         first match: recipients (+ recipientsFile), scope, namespace
 //!                         (no rule matches: that directory's .gitseal-recipients, if any)
 //!    .gitseal-recipients  the recipients
 //! ```
+//!
+//! The repository root is the nearest directory holding `.git` (a directory, or the file a
+//! worktree or submodule has): as git does for its own files, nothing above it is read,
+//! since a shared parent (a CI workspace, /tmp) may be anyone's. Outside a repository
+//! only the file's own directory is read, and a note says so ([`config_dirs`]).
 //!
 //! `seal -w`, `create -w`, `set`, `unset`, `verify` and `reseal` ask for the file they
 //! write or check, so a file under `envs/staging/` gets its own settings wherever the
@@ -20,6 +25,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use age::x25519;
 use anyhow::{Context, Result, bail};
@@ -32,6 +38,34 @@ use crate::cli::RecipientArgs;
 pub const REPO_RECIPIENTS: &str = ".gitseal-recipients";
 /// Name of the repository configuration file.
 pub const CONFIG_FILE: &str = ".gitseal.yaml";
+
+/// The directories whose repository files apply to a file in `dir` (canonical), nearest
+/// first: `dir` and its parents up to the repository root, the first that holds `.git`.
+/// Outside a repository, `dir` alone, with a note on stderr (once per run). `verify`'s
+/// `.gitsealignore` and the recipients and rules of every command come from these only.
+pub fn config_dirs(dir: &Path) -> Vec<&Path> {
+    let mut dirs = Vec::new();
+    for at in dir.ancestors() {
+        dirs.push(at);
+        // A worktree or submodule has a `.git` file; a symlink counts too, as for git.
+        if fs::symlink_metadata(at.join(".git")).is_ok() {
+            return dirs;
+        }
+    }
+    note_outside_repository(dir);
+    vec![dir]
+}
+
+/// Says once per run that the directories above were not read.
+fn note_outside_repository(dir: &Path) {
+    static NOTED: AtomicBool = AtomicBool::new(false);
+    if !NOTED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "gitseal: note: {} is not inside a Git repository (no .git in it or above): only its own {CONFIG_FILE}, {REPO_RECIPIENTS} and .gitsealignore are read, none from the directories above",
+            dir.display()
+        );
+    }
+}
 
 /// The configuration file's contents.
 #[derive(Debug, Deserialize)]
@@ -117,7 +151,7 @@ struct Parsed {
 
 impl Resolver {
     /// What the repository says for `path` (a file, which need not exist yet): see the
-    /// module docs. `None` when nothing is found up to the root.
+    /// module docs. `None` when nothing is found up to the repository root.
     ///
     /// # Errors
     /// A configuration or recipients file that cannot be read or parsed, naming it.
@@ -125,7 +159,7 @@ impl Resolver {
         let dir = crate::io::dir_of(path);
         let Ok(dir) = fs::canonicalize(&dir) else { return Ok(None) };
         let file = dir.join(path.file_name().unwrap_or_default());
-        for at in dir.ancestors() {
+        for at in config_dirs(&dir) {
             let config = at.join(CONFIG_FILE);
             if config.is_file()
                 && let Some(rule) = self.config_rule(&config, at, &file)?
@@ -237,7 +271,7 @@ impl Resolver {
             (true, Some(rule)) if !rule.recipients.is_empty() => rule.recipients,
             (true, Some(rule)) => bail!("{} gives no recipients; add some, or pass -r age1… or -R FILE", rule.source),
             (true, None) => bail!(
-                "no recipients for {}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file (gitseal fetch-key -w {REPO_RECIPIENTS}) or a {CONFIG_FILE} (gitseal init) beside it or above",
+                "no recipients for {}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file (gitseal fetch-key -w {REPO_RECIPIENTS}) or a {CONFIG_FILE} (gitseal init) beside it or above it in its repository",
                 path.map_or_else(|| "the current directory".to_owned(), |p| p.display().to_string())
             ),
         };

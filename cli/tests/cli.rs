@@ -16,9 +16,11 @@ struct Env {
 }
 
 impl Env {
-    /// A temp dir with a key pair: key.txt and a committed .gitseal-recipients.
+    /// A temp dir with a key pair: key.txt and a committed .gitseal-recipients; a
+    /// repository root (`.git`), as a checkout is, so its files govern the tree below.
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(".git")).unwrap();
         let mut env = Env { dir, recipient: String::new() };
         let out = env.run(&["keygen", "-w", "key.txt"], None);
         assert!(out.status.success(), "{}", stderr(&out));

@@ -231,6 +231,15 @@ async fn export_is_encrypted_and_import_restores_the_same_keys() {
         &target,
         &["keys", "import", "-i", admin_arg, backup_arg, "--expect-key", &old.id, "--expect-key", &new.id],
     );
+    // The namespace has no key: restoring publishes one, so it takes --publish.
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("restoring would make key {} the one", new.id)), "{}", stderr(&out));
+    assert_eq!(keys_now().await, 0);
+    let out = gitseal(
+        &cluster,
+        &target,
+        &["keys", "import", "-i", admin_arg, backup_arg, "--expect-key", &old.id, "--expect-key", &new.id, "--publish"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("2 imported, 0 already present, 0 failed"), "{}", stdout(&out));
 

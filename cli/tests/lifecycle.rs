@@ -113,6 +113,7 @@ async fn rotate_reseal_retire_export_import() {
     let work = tempfile::tempdir().unwrap();
     let repo: PathBuf = work.path().join("repo");
     std::fs::create_dir_all(repo.join("apps")).unwrap();
+    std::fs::create_dir(repo.join(".git")).unwrap(); // the repository root: its files apply below
     let sa = work.path().join("controller.kubeconfig");
     cluster.write_service_account_kubeconfig(NS, "gitseal-controller", &sa).await.unwrap();
     let mut ctl = Some(controller(work.path(), &sa));

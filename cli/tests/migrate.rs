@@ -30,6 +30,7 @@ impl Env {
         let bin = gitseal_e2e::incumbent::incumbent_bin()?;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path();
+        fs::create_dir(path.join(".git")).unwrap(); // a repository root, as a checkout is
         let mut backup = Vec::new();
         for name in ["old", "new"] {
             openssl(

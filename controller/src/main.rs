@@ -6,6 +6,8 @@ mod decide;
 mod decrypt;
 mod events;
 mod fairness;
+#[path = "../../cli/src/hardening.rs"]
+mod hardening;
 mod http;
 mod keys;
 mod leader;
@@ -28,6 +30,10 @@ pub const LEASE_NAME: &str = "gitseal-controller";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    if let Err(e) = hardening::forbid_core_dumps() {
+        eprintln!("gitseal-controller: cannot turn core dumps off ({e}); not running with keys in memory");
+        return std::process::ExitCode::FAILURE;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
     match run::run(args::Args::parse()).await {

@@ -66,7 +66,7 @@ pub enum KeysCommand {
     },
     /// Restore keys from a backup into the cluster: every key it lacks becomes a key Secret again.
     #[command(
-        after_help = "Keys the cluster already holds (same key id) are left alone, so running it twice is safe.\nWorks before or after gitseal-controller starts; it picks the keys up live.\n\nExamples:\n  gitseal keys import -i admin.txt ring.age\n  gitseal keys import -i admin.txt ring.age --context new-cluster"
+        after_help = "Keys the cluster already holds (same key id) are left alone, so running it twice is safe.\nWorks before or after gitseal-controller starts; it picks the keys up live.\nRestored keys unseal, but new seals keep using the cluster's published key unless --publish says otherwise.\n\nExamples:\n  gitseal keys import -i admin.txt ring.age\n  gitseal keys import -i admin.txt ring.age --publish  # ring lost: seal to the newest restored key\n  gitseal keys import -i admin.txt ring.age --context new-cluster"
     )]
     Import {
         /// Identity file of the administrator the backup was encrypted to.
@@ -75,11 +75,17 @@ pub enum KeysCommand {
         /// The backup made by `gitseal keys export`, or - for stdin.
         #[arg(value_name = "FILE")]
         file: String,
-        /// Key id the backup is expected to restore; repeat for each. Without it, the keys
-        /// to restore are shown and confirmed on the terminal. Anyone with your public key
-        /// can make a backup that decrypts: check the ids against your records.
-        #[arg(long = "expect-key", value_name = "KEY_ID")]
+        /// Key id the backup is expected to restore (the full 32-digit id); repeat for each.
+        /// Without it, the keys to restore are shown and confirmed on the terminal. Anyone
+        /// with your public key can make a backup that decrypts: check the ids against your
+        /// records.
+        #[arg(long = "expect-key", value_name = "KEY_ID", value_parser = full_key_id)]
         expect_key: Vec<String>,
+        /// Make the newest restored key the one new seals use. Without it, restored keys
+        /// only unseal: the cluster's published key stays (or, when it has none, nothing
+        /// is restored).
+        #[arg(long)]
+        publish: bool,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -89,4 +95,17 @@ pub enum KeysCommand {
 pub enum ListFormat {
     Table,
     Json,
+}
+
+/// `--expect-key`: a full 128-bit key id. A 64-bit prefix could be matched by a key made
+/// for the purpose (~2^64 work), and the id is what the operator vouches for.
+fn full_key_id(s: &str) -> Result<String, String> {
+    let id = s.trim().to_ascii_lowercase();
+    match gitseal::KeyId::parse(&id) {
+        Some(k) if !k.is_legacy() => Ok(id),
+        _ => Err(format!(
+            "not a full key id: {} hex digits are needed (gitseal keys list shows them)",
+            gitseal::KeyId::LEN
+        )),
+    }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec, ResealResult};
 
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::{Client, ResourceExt};
 
 use crate::cli::ClusterArgs;
@@ -27,6 +27,8 @@ use crate::cluster::{self, Grant, api_error};
 use crate::io;
 use crate::repository::PerFile;
 use crate::sealed_file::SealedFile;
+
+mod answer;
 
 /// How long to wait for the controller's answer to one request.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -62,6 +64,7 @@ pub fn reseal(paths: &[PathBuf], recipients_files: &[PathBuf], cluster_args: &Cl
             }
         }
         let answers = request_all(client, ns, &offered, items, ANSWER_TIMEOUT).await?;
+        answer::check_all(&jobs, &answers, &answer::Expected::new(&published.id, &offered)?)?;
         let mut resealed = 0;
         for job in jobs {
             match write(job, &answers) {
@@ -120,6 +123,7 @@ fn plan(
         for (key, ciphertext) in &object.spec.encrypted_data {
             let ids = object.spec.key_ids.get(key).cloned().unwrap_or_default();
             if !current(&ids) {
+                answer::asked_binding(object, key)?;
                 slots.push((o, key.clone(), items.len()));
                 items.push(ResealItem { ciphertext: ciphertext.clone(), key_ids: ids });
             }
@@ -153,26 +157,37 @@ async fn request_all(
             api_error(e, doing, "create, get and delete on resealrequests.gitseal.dev there", Grant::Resealer)
         })?;
         let name = created.name_any();
+        // Only this object's answer: a same-named one is someone else's request.
+        let uid = created.metadata.uid.clone().with_context(|| format!("ResealRequest {ns}/{name} has no uid"))?;
+        let ours = DeleteParams {
+            preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
+            ..DeleteParams::default()
+        };
         let started = Instant::now();
         let status = loop {
-            let current = api.get(&name).await.with_context(|| format!("cannot read ResealRequest {name}"))?;
+            let current = api.get_opt(&name).await.with_context(|| format!("cannot read ResealRequest {name}"))?;
+            let current = answer::same_request(current, ns, &name, &uid)?;
             if let Some(status) = current.status.filter(|s| !s.conditions.is_empty()) {
                 break status;
             }
             if started.elapsed() > timeout {
-                let _ = api.delete(&name, &DeleteParams::default()).await;
+                let _ = api.delete(&name, &ours).await;
                 bail!(
                     "the controller did not answer ResealRequest {ns}/{name} within {timeout:?}: is gitseal-controller running?"
                 );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let _ = api.delete(&name, &DeleteParams::default()).await;
+        let _ = api.delete(&name, &ours).await;
         if let Some(refused) = status.conditions.iter().find(|c| c.type_ == "Ready" && c.status == "False") {
             bail!("the controller refused ResealRequest {ns}/{name} ({}): {}", refused.reason, refused.message);
         }
         if status.values.len() != batch.len() {
-            bail!("ResealRequest {name}: {} answers for {} values", status.values.len(), batch.len());
+            bail!(
+                "ResealRequest {ns}/{name}: {} answers for {} values; nothing written",
+                status.values.len(),
+                batch.len()
+            );
         }
         answers.extend(status.values);
         progress.advance(batch.len());

@@ -2,6 +2,7 @@
 //! ever written to disk.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -85,6 +86,12 @@ pub fn create(args: CreateArgs) -> Result<()> {
         }
         Ok(())
     };
+    // Typed at a shell: the value is already in its history and was in the process list.
+    if !args.from_literal.is_empty() && std::io::stdin().is_terminal() {
+        eprintln!(
+            "gitseal: warning: --from-literal puts the value in the process list and your shell history; use --from-file KEY=PATH (or KEY=/dev/stdin to type it)"
+        );
+    }
     for literal in &args.from_literal {
         let (key, value) = literal.split_once('=').context("--from-literal takes KEY=VALUE")?;
         insert(key.to_owned(), Zeroizing::new(value.as_bytes().to_vec()))?;

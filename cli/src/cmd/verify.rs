@@ -130,7 +130,8 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
 }
 
 /// The files `verify` leaves out: `--exclude` globs, and those of the nearest
-/// `.gitsealignore` beside or above the path walked (relative to its directory).
+/// `.gitsealignore` beside or above the path walked, up to the repository root (relative
+/// to its directory): one above the repository could hide a committed Secret.
 struct Ignore {
     patterns: Vec<(PathBuf, regex::Regex)>,
 }
@@ -143,7 +144,8 @@ impl Ignore {
         for glob in exclude {
             patterns.push((root.clone(), glob_regex(glob).with_context(|| format!("--exclude {glob:?}"))?));
         }
-        if let Some(file) = root.ancestors().map(|d| d.join(IGNORE_FILE)).find(|f| f.is_file()) {
+        let dirs = crate::repository::config_dirs(&root);
+        if let Some(file) = dirs.iter().map(|d| d.join(IGNORE_FILE)).find(|f| f.is_file()) {
             let dir = io::dir_of(&file);
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {

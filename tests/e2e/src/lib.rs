@@ -33,6 +33,7 @@
 pub mod bench;
 mod cluster;
 mod command;
+pub mod core_dumps;
 mod crd;
 mod error;
 pub mod helm;

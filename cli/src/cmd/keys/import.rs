@@ -4,8 +4,10 @@
 //!
 //! ```text
 //!  FILE ──decrypt_file(-i)──▶ KeyBackup ──┬─ id already in the ring ──▶ already present
-//!                                         └─ missing ──▶ create Secret (original name if free,
-//!                                                        else the next gitseal-key-<n>)
+//!                                         └─ missing ──▶ dated below the published key
+//!                                                        (`publish`), create Secret (original
+//!                                                        name if free, else the next
+//!                                                        gitseal-key-<n>)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +23,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 
+use super::publish::{self, Placement};
 use super::ring;
 use crate::cli::ClusterArgs;
 use crate::cluster::{self, FIELD_MANAGER, Grant, api_error, status_code};
@@ -29,7 +32,7 @@ use crate::io;
 /// How many names to try for one key when others create key Secrets at the same time.
 const ATTEMPTS: usize = 5;
 
-pub fn import(identity: &Path, file: &str, expect: &[String], args: &ClusterArgs) -> Result<()> {
+pub fn import(identity: &Path, file: &str, expect: &[String], publish: bool, args: &ClusterArgs) -> Result<()> {
     let identities = io::read_value(Some(identity))?;
     let identities = std::str::from_utf8(&identities)
         .ok()
@@ -50,7 +53,8 @@ pub fn import(identity: &Path, file: &str, expect: &[String], args: &ClusterArgs
             key.created()
         );
     }
-    let confirm = Confirm { expect: expect.to_vec(), may_prompt: file != "-" && std::io::stdin().is_terminal() };
+    let may_prompt = file != "-" && std::io::stdin().is_terminal();
+    let confirm = Confirm { expect: expect.to_vec(), may_prompt, publish };
     cluster::block_on(restore(&backup, &confirm, args))
 }
 
@@ -62,12 +66,15 @@ struct Confirm {
     expect: Vec<String>,
     /// Whether to ask on the terminal when `expect` is empty.
     may_prompt: bool,
+    /// `--publish`: the newest restored key becomes the one new seals use.
+    publish: bool,
 }
 
 impl Confirm {
-    /// Ok when the operator confirmed restoring `keys` (all from `backup`).
-    fn check(&self, keys: &[&BackupKey], backup: &KeyBackup) -> Result<()> {
-        for key in keys {
+    /// Ok when the operator confirmed restoring the keys `placed` (all from `backup`).
+    fn check(&self, placed: &Placement, backup: &KeyBackup) -> Result<()> {
+        let keys: Vec<&BackupKey> = placed.keys.iter().collect();
+        for key in &keys {
             println!(
                 "to restore: key {} public key {} created {} ({}, was Secret {})",
                 key.id(),
@@ -77,6 +84,7 @@ impl Confirm {
                 key.secret()
             );
         }
+        println!("{}", placed.describe());
         if !self.expect.is_empty() {
             let expected: Vec<KeyId> = self
                 .expect
@@ -89,13 +97,14 @@ impl Confirm {
             if let Some(k) = keys.iter().find(|k| !expected.iter().any(|e| e.names(k.id()))) {
                 bail!("key {} is in the backup but not expected (--expect-key); nothing imported", k.id());
             }
-            return Ok(());
+            return placed.check_asked();
         }
         if !self.may_prompt {
             bail!(
                 "not restoring keys nobody confirmed: check the keys listed above, then pass --expect-key ID for each (or run the command on a terminal to confirm)"
             );
         }
+        placed.check_asked()?;
         eprint!("Restore these {} key(s) into the cluster? Type yes to confirm: ", keys.len());
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer).context("reading the confirmation")?;
@@ -126,18 +135,19 @@ async fn restore(backup: &KeyBackup, confirm: &Confirm, args: &ClusterArgs) -> R
     // Original names of the keys to restore, so a renamed key does not take the name of
     // one restored after it.
     let missing: Vec<&BackupKey> = backup.keys().iter().filter(|k| !present.contains_key(k.id().as_str())).collect();
+    let current = ring.keys.iter().find(|k| k.status() == KeyStatus::Published);
+    let placed = publish::place(&missing, current, confirm.publish, Timestamp::now())?;
     if !missing.is_empty() {
-        confirm.check(&missing, backup)?;
+        confirm.check(&placed, backup)?;
     }
     let mut names = Names { wanted: missing.iter().map(|k| k.secret().to_owned()).collect(), taken };
 
     let (mut imported, mut failed) = (0, 0);
-    for key in backup.keys() {
+    for (id, secret) in backup.keys().iter().filter_map(|k| Some((k.id(), present.get(k.id().as_str())?))) {
+        println!("already present: key {id} ({namespace}/{secret})");
+    }
+    for key in &placed.keys {
         let id = key.id().to_string();
-        if let Some(secret) = present.get(&id) {
-            println!("already present: key {id} ({namespace}/{secret})");
-            continue;
-        }
         match create(&secrets, key, namespace, &mut names).await {
             Ok(name) => {
                 imported += 1;

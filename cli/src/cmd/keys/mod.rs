@@ -6,6 +6,7 @@ mod dependents;
 mod export;
 mod import;
 mod list;
+mod publish;
 mod retire;
 mod ring;
 
@@ -20,8 +21,8 @@ pub fn run(command: KeysCommand) -> Result<()> {
         KeysCommand::Export { to, recipients_files, output, force, cluster } => {
             export::export(&to, &recipients_files, export::Destination { output: output.as_deref(), force }, &cluster)
         }
-        KeysCommand::Import { identity, file, expect_key, cluster } => {
-            import::import(&identity, &file, &expect_key, &cluster)
+        KeysCommand::Import { identity, file, expect_key, publish, cluster } => {
+            import::import(&identity, &file, &expect_key, publish, &cluster)
         }
     }
 }
