@@ -185,6 +185,7 @@ async fn unseal(ctx: &Context, turn: Turn<'_>, sealed: Arc<SealedSecret>) -> Res
             });
         (result, started.elapsed())
     };
+    ctx.shared.metrics.decrypted();
     match ctx.decrypt.run(work).await {
         Some((result, spent)) => {
             turn.finish(spent);
