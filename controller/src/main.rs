@@ -13,6 +13,7 @@ mod metrics;
 mod reconcile;
 mod requests;
 mod reseal;
+mod retry;
 mod rotation;
 mod run;
 mod state;
