@@ -21,6 +21,7 @@ pub mod keyring;
 mod keys;
 pub mod manifest;
 mod seal;
+pub mod template_policy;
 pub mod validate;
 pub mod verify;
 
