@@ -280,7 +280,7 @@ mod tests {
             (
                 "unseal_failures_total",
                 "reason",
-                &["NoMatchingKey", "ScopeMismatch", "DecryptionFailed", "Malformed"][..],
+                &["NoMatchingKey", "ScopeMismatch", "DecryptionFailed", "Malformed", "TemplateRefused"][..],
             ),
             ("key_rotation_failures_total", "reason", &["ApiError", "NameConflict"]),
             ("reconciles_total", "result", &["unsealed", "failed", "error", "deferred", "unchanged"]),

@@ -3,8 +3,11 @@
 //! carries them out.
 //!
 //! ```text
-//!  SealedSecret ──Secret known to be someone else's?──yes──▶ Ready=False SecretNotManaged,
-//!        │ no                                                nothing decrypted, retried with backoff
+//!  SealedSecret ──template breaks the policy?──yes──▶ Ready=False TemplateRefused, nothing decrypted
+//!        │ no
+//!        ▼
+//!  Secret known to be someone else's? ──yes──▶ Ready=False SecretNotManaged,
+//!        │ no                                  nothing decrypted, retried with backoff
 //!        ▼
 //!  unseal (all or nothing) ──▶ desired Secret
 //!        │ fails: Ready=False + Event, Secret untouched
@@ -19,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gitseal::manifest::WipeOnDrop;
+use gitseal::template_policy::TemplatePolicy;
 use gitseal::{SealedSecret, unseal_secret};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -82,6 +86,8 @@ pub struct Context {
     /// SealedSecrets last refused for a reason that is retried on a timer
     /// ([`crate::retry`]): in memory only, out of every tenant's reach.
     pub stuck: Mutex<HashMap<(String, String), Stuck>>,
+    /// What templates may not ask of the Secret (types, label and annotation keys).
+    pub policy: TemplatePolicy,
 }
 
 /// Which SealedSecret, at which generation, a Secret was written for.
@@ -111,17 +117,23 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     let key = (namespace.clone(), sealed.name_any());
     let ring_generation = ctx.shared.ring_generation();
     let inputs = Inputs { uid: sealed.meta().uid.clone(), generation: sealed.meta().generation };
-    if up_to_date(&ctx, &key, &sealed, &inputs, ring_generation) {
+    // The template policy first, even for an object in place: a policy that changed since
+    // (a flag added, an upgrade) is noticed at the next start.
+    let refused = ctx.policy.check(sealed.spec.template.as_ref()).err();
+    if refused.is_none() && up_to_date(&ctx, &key, &sealed, &inputs, ring_generation) {
         ctx.shared.metrics.unchanged();
         return Ok(Action::await_change());
     }
-    // Ownership first: a Secret known to be someone else's is refused before anything is
-    // decrypted, so objects that can never be written cost no worker time.
-    let (sealed, outcome) = match foreign_secret(&ctx, &key, &sealed, &inputs).await? {
-        Some(not_ours) => (sealed, not_ours),
-        None => match unseal_and_write(&ctx, sealed, &namespace).await? {
-            Attempt::Done(sealed, outcome) => (sealed, outcome),
-            Attempt::Later(action) => return Ok(action),
+    // The template policy, then ownership: both read only what is in the clear, so an
+    // object refused by either costs no worker time, and its Secret stays as it is.
+    let (sealed, outcome) = match refused {
+        Some(refusal) => (sealed, Outcome::Refused { reason: Reason::TemplateRefused, message: refusal.to_string() }),
+        None => match foreign_secret(&ctx, &key, &sealed, &inputs).await? {
+            Some(not_ours) => (sealed, not_ours),
+            None => match unseal_and_write(&ctx, sealed, &namespace).await? {
+                Attempt::Done(sealed, outcome) => (sealed, outcome),
+                Attempt::Later(action) => return Ok(action),
+            },
         },
     };
     let next = next_attempt(&ctx, key.clone(), &inputs, &outcome);

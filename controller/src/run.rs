@@ -216,6 +216,7 @@ async fn run_controller(
         fairness,
         written: Default::default(),
         stuck: Default::default(),
+        policy: args.template_policy(),
     });
     controller
         .run(reconcile, error_policy, ctx)
