@@ -23,6 +23,7 @@ mod keys;
 pub mod manifest;
 mod scope_rule;
 mod seal;
+pub mod template_policy;
 pub mod validate;
 pub mod value_spans;
 pub mod verify;

@@ -243,8 +243,12 @@ pub struct Resealed {
 /// anyone the value was not already sealed to, other than `published`: the result can
 /// be opened by no one who could not open the original.
 ///
+/// Its key trials are charged to `budget`, which the caller shares across everything one
+/// requester asked for at once (all the values of a re-seal request), so that a request of
+/// many values costs no more than one object may.
+///
 /// # Errors
-/// As [`open_value`].
+/// As [`open_value`]; [`UnsealError::OverBudget`] once `budget` is spent.
 pub fn reseal_value(
     ciphertext: &str,
     keys: &KeyRing,
@@ -252,8 +256,9 @@ pub fn reseal_value(
     published: &x25519::Recipient,
     candidates: &[x25519::Recipient],
     retired: &[x25519::Recipient],
+    budget: &mut Budget,
 ) -> Result<Resealed, UnsealError> {
-    let opened = open_value(ciphertext, keys, hint)?;
+    let opened = open_within(ciphertext, keys, hint, budget)?;
     let is_retired = |id: &KeyId| retired.iter().any(|r| KeyId::of(r).names(id));
     let mut keep = vec![published.clone()];
     let (mut dropped, mut retired_ids) = (Vec::new(), Vec::new());

@@ -3,6 +3,8 @@
 //! ```text
 //!  Document::Sealed ──check_sealed──▶ [Problem]   (base64, age header, key ids, scope, names)
 //!  Document::Secret ──check_plain───▶ [Problem]   (plaintext committed: a leak)
+//!  Document::Sealed ──check_template_policy──▶ [Problem] as warnings (the controller's
+//!                                             default policy would refuse it)
 //! ```
 
 use crate::binding::Binding;
@@ -10,6 +12,7 @@ use crate::envelope::{self, Limits};
 use crate::error::UnsealError;
 use crate::keys::KeyId;
 use crate::manifest::{PlainSecret, display_name};
+use crate::template_policy::TemplatePolicy;
 use crate::{SealedSecret, validate};
 
 /// The base64 of the first 21 bytes of every binary age v1 file, `age-encryption.org/v1`.
@@ -147,6 +150,16 @@ pub fn moved(sealed_for: &Binding, object_says: &Binding) -> String {
     format!(
         "value is sealed for {sealed_for}, but the object now says {object_says}: spec.scope, the name or the namespace changed since it was sealed, and it will not open there; if the change is intended, seal the values again from their plaintext"
     )
+}
+
+/// What the controller's template `policy` refuses in a SealedSecret's template (at most
+/// one finding: the first field). A warning rather than an error: the policy in force is
+/// the cluster's, which an operator may extend, and the cluster is what refuses.
+pub fn check_template_policy(sealed: &SealedSecret, policy: &TemplatePolicy) -> Vec<Problem> {
+    match policy.check(sealed.spec.template.as_ref()) {
+        Ok(()) => Vec::new(),
+        Err(refusal) => vec![Problem::new(None, format!("{refusal}; the controller will not unseal it"))],
+    }
 }
 
 /// A plaintext Secret that carries data is a leak when committed: one problem naming

@@ -249,7 +249,16 @@ fn reseal_moves_to_the_published_key_and_keeps_only_earlier_recipients() {
     cluster.extend(new_ring.clone());
     let published = new.iter().next().unwrap().1.clone();
     let offered = [break_glass.iter().next().unwrap().1.clone(), stranger.iter().next().unwrap().1.clone()];
-    let result = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &offered, &[]).unwrap();
+    let result = gitseal::reseal_value(
+        &sealed.ciphertext,
+        &cluster,
+        &[],
+        &published,
+        &offered,
+        &[],
+        &mut gitseal::Budget::default(),
+    )
+    .unwrap();
     assert!(result.dropped.is_empty() && result.retired.is_empty());
     let resealed = result.value;
     assert_eq!(resealed.key_ids, [new.ids(), break_glass.ids()].concat(), "published key + break-glass, no stranger");
@@ -261,15 +270,34 @@ fn reseal_moves_to_the_published_key_and_keeps_only_earlier_recipients() {
     assert_eq!(opened.binding, b, "binding comes from the payload");
 
     // Without the break-glass public key on offer it is dropped, and said so.
-    let result = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &[], &[]).unwrap();
+    let result =
+        gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &[], &[], &mut gitseal::Budget::default())
+            .unwrap();
     assert_eq!(result.dropped, break_glass.ids());
     // A retired key is never sealed to again, even when offered; it is named apart.
-    let result = gitseal::reseal_value(&sealed.ciphertext, &cluster, &[], &published, &offered, &offered[..1]).unwrap();
+    let result = gitseal::reseal_value(
+        &sealed.ciphertext,
+        &cluster,
+        &[],
+        &published,
+        &offered,
+        &offered[..1],
+        &mut gitseal::Budget::default(),
+    )
+    .unwrap();
     assert_eq!((result.retired, result.value.key_ids), (break_glass.ids(), new.ids()));
     // A value the cluster cannot open is not resealed.
     let foreign = seal_value(b"v", &b, &stranger).unwrap();
     assert!(matches!(
-        gitseal::reseal_value(&foreign.ciphertext, &cluster, &[], &published, &offered, &[]),
+        gitseal::reseal_value(
+            &foreign.ciphertext,
+            &cluster,
+            &[],
+            &published,
+            &offered,
+            &[],
+            &mut gitseal::Budget::default()
+        ),
         Err(UnsealError::NoMatchingKey(_))
     ));
     let _ = old;
@@ -300,7 +328,9 @@ fn a_64_bit_id_never_decides_whom_a_reseal_keeps() {
     assert_eq!(&unseal_value(&v1, &b, &cluster, &hint).unwrap()[..], b"v", "format 1 still opens, legacy hint");
     let published = new.iter().next().unwrap().1.clone();
     let offered = [glass.iter().next().unwrap().1.clone()];
-    let result = gitseal::reseal_value(&v1, &cluster, &hint, &published, &offered, &[]).unwrap();
+    let result =
+        gitseal::reseal_value(&v1, &cluster, &hint, &published, &offered, &[], &mut gitseal::Budget::default())
+            .unwrap();
     assert_eq!(result.value.key_ids, new.ids(), "the break-glass key is known only by a forgeable 64-bit id");
     assert_eq!(result.dropped.iter().map(|id| id.as_str()).collect::<Vec<_>>(), [legacy[1].as_str()]);
     let opened = gitseal::open_value(&result.value.ciphertext, &cluster, &[]);

@@ -558,6 +558,39 @@ fn inspect_shows_each_values_scope_format_and_keys_without_a_private_key() {
     assert!(table.contains("format 2") && table.contains('*') && !table.contains(CANARY), "{table}");
 }
 
+/// A template that would carry the plaintext out of its scope (a replicator's annotation,
+/// a ServiceAccount token type) seals, but `verify` warns, naming file, document and
+/// field, never the value; the check still passes (the cluster's policy decides).
+#[test]
+fn verify_warns_about_templates_the_controllers_policy_refuses() {
+    let env = Env::new();
+    let replicated = secret_yaml("prod", "db").replace(
+        "  labels: {app: db}\n",
+        &format!("  labels: {{app: db}}\n  annotations: {{replicator.v1.mittwald.de/replicate-to: '{CANARY}'}}\n"),
+    );
+    let token = secret_yaml("prod", "token").replace("kubernetes.io/basic-auth", "kubernetes.io/service-account-token");
+    let sealed =
+        env.ok(&["seal"], Some(format!("{}---\n{replicated}---\n{token}", secret_yaml("prod", "ok")).as_bytes()));
+    env.write("sealed.yaml", &sealed);
+    let out = env.ok(&["verify", "sealed.yaml"], None);
+    assert!(
+        out.contains("sealed.yaml: document 2 (prod/db): warning: spec.template.metadata.annotations[replicator.v1.mittwald.de/replicate-to] is refused by the template policy"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "sealed.yaml: document 3 (prod/token): warning: spec.template.type (kubernetes.io/service-account-token)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("3 SealedSecret(s): 0 problem(s), 2 warning(s)"), "{out}");
+    assert!(!out.contains("document 1"), "an ordinary template passes: {out}");
+    assert!(!out.contains(CANARY), "never a value: {out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["verify", "-o", "json", "sealed.yaml"], None)).unwrap();
+    assert_eq!(json["warnings"].as_array().map(Vec::len), Some(2), "{json}");
+}
+
 #[test]
 fn lists_are_read_everywhere_and_written_back_as_lists() {
     let env = Env::new();

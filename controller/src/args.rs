@@ -31,6 +31,16 @@ pub struct Args {
     /// lacks WatchList.
     #[arg(long, env = "GITSEAL_STREAMING_LISTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub streaming_lists: bool,
+    /// A Secret type templates may not ask for, besides the defaults
+    /// (`kubernetes.io/service-account-token`). Repeatable, or comma-separated in the
+    /// environment variable.
+    #[arg(long, env = "GITSEAL_REFUSE_SECRET_TYPES", value_delimiter = ',')]
+    pub refuse_secret_type: Vec<String>,
+    /// A label or annotation key prefix templates may not use, besides the defaults (the
+    /// replicators' prefixes, `kubernetes.io/service-account.`). Repeatable, or
+    /// comma-separated in the environment variable.
+    #[arg(long, env = "GITSEAL_REFUSE_ANNOTATION_PREFIXES", value_delimiter = ',')]
+    pub refuse_annotation_prefix: Vec<String>,
     /// Seconds a leader's lease lasts without renewal before a standby takes over.
     #[arg(long, default_value_t = 15)]
     pub lease_duration_secs: u64,
@@ -43,6 +53,11 @@ impl Args {
             .clone()
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| format!("gitseal-controller-{}", std::process::id()))
+    }
+
+    /// The template policy: the defaults and the refusals these flags add.
+    pub fn template_policy(&self) -> gitseal::template_policy::TemplatePolicy {
+        gitseal::template_policy::TemplatePolicy::with_extra(&self.refuse_secret_type, &self.refuse_annotation_prefix)
     }
 
     /// How long a lease lasts.

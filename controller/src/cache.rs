@@ -30,8 +30,11 @@ use serde::Deserialize;
 
 /// Largest total of sealed values kept in the cache for one object.
 pub const INLINE_VALUES: usize = 64 * 1024;
-/// Marks a cached object whose values were dropped. Only ever set on the cached copy:
-/// the controller never writes a SealedSecret's metadata or spec.
+/// Marks a cached object whose values were dropped. Only ever set on the cached copy
+/// (the controller never writes a SealedSecret's metadata or spec), and only by
+/// [`trim`], which first removes any a tenant wrote: a marker a tenant could set would
+/// make every reconcile of a small object read it again, reserve the largest object's
+/// memory, and skip the restart check that nothing changed.
 const TRIMMED: &str = "gitseal.dev/cache-values-trimmed";
 /// kubectl's copy of the whole applied object (client-side apply): twice the memory.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -148,6 +151,7 @@ pub fn values_len(sealed: &SealedSecret) -> usize {
 /// never parsed: [`Watched`]).
 pub fn trim(sealed: &mut SealedSecret) {
     sealed.annotations_mut().remove(LAST_APPLIED);
+    sealed.annotations_mut().remove(TRIMMED);
     if values_len(sealed) > INLINE_VALUES {
         sealed.spec.encrypted_data.clear();
         sealed.spec.key_ids.clear();
@@ -275,11 +279,17 @@ mod tests {
     }
 
     #[test]
-    fn small_objects_keep_their_values_large_ones_do_not() {
+    fn small_objects_keep_their_values_large_ones_do_not_whatever_the_tenant_annotates() {
         let mut small = object(3, 500);
         trim(&mut small);
         assert!(!is_trimmed(&small) && small.spec.encrypted_data.len() == 3 && small.spec.key_ids.len() == 3);
         assert_eq!(small.annotations().keys().collect::<Vec<_>>(), ["team"]);
+
+        let mut forged = object(3, 500);
+        forged.annotations_mut().insert(TRIMMED.into(), "true".into());
+        trim(&mut forged);
+        assert!(!is_trimmed(&forged), "a tenant's marker is not the cache's");
+        assert_eq!(forged.spec.encrypted_data.len(), 3);
 
         let mut large = object(2, INLINE_VALUES);
         trim(&mut large);

@@ -54,6 +54,9 @@ with_all! {
         SecretNotManaged,
         /// The API server refused to write the Secret.
         SecretWriteFailed,
+        /// The template asks for a type or a label/annotation key the template policy
+        /// refuses (it would carry the plaintext out of its scope).
+        TemplateRefused,
     }
 }
 
@@ -63,7 +66,11 @@ impl Reason {
     /// not be written is the API's or the cluster's matter, not the SealedSecret's.
     pub fn is_unseal_failure(self) -> bool {
         match self {
-            Reason::NoMatchingKey | Reason::ScopeMismatch | Reason::DecryptionFailed | Reason::Malformed => true,
+            Reason::NoMatchingKey
+            | Reason::ScopeMismatch
+            | Reason::DecryptionFailed
+            | Reason::Malformed
+            | Reason::TemplateRefused => true,
             Reason::Unsealed | Reason::SecretNotManaged | Reason::SecretWriteFailed => false,
         }
     }
@@ -78,6 +85,7 @@ impl Reason {
             Reason::Malformed => "Malformed",
             Reason::SecretNotManaged => "SecretNotManaged",
             Reason::SecretWriteFailed => "SecretWriteFailed",
+            Reason::TemplateRefused => "TemplateRefused",
         }
     }
 
@@ -468,6 +476,7 @@ mod tests {
             Reason::DecryptionFailed,
             Reason::Malformed,
             Reason::SecretNotManaged,
+            Reason::TemplateRefused,
         ] {
             assert_eq!(stalled(r), "True", "{r:?}");
         }

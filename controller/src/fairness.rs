@@ -23,6 +23,18 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::decrypt::DecryptPool;
+
+/// The decrypt pool and each namespace's share of it, as the reconciler and the
+/// ResealRequest server both use them: one share per namespace for all its work.
+#[derive(Clone)]
+pub struct Workers {
+    /// Where unsealing and re-sealing run.
+    pub decrypt: DecryptPool,
+    /// Each namespace's share of the pool.
+    pub fairness: Arc<Fairness>,
+}
+
 /// Namespaces remembered before settled ones are forgotten.
 const REMEMBERED: usize = 256;
 /// How long a reconcile waits for one of its namespace's slots before it is requeued.

@@ -15,6 +15,7 @@ mod metrics;
 mod reconcile;
 mod requests;
 mod reseal;
+mod retry;
 mod rotation;
 mod run;
 mod state;

@@ -62,6 +62,7 @@ pub struct Metrics {
     published_key_created: Gauge,
     leader: Gauge,
     events_suppressed: Counter,
+    decryptions: Counter,
 }
 
 impl Default for Metrics {
@@ -103,6 +104,12 @@ impl Default for Metrics {
             "Normal Events not published because more came at once than the Event budget allows",
             events_suppressed.clone(),
         );
+        let decryptions = Counter::default();
+        registry.register(
+            "decryptions",
+            "SealedSecrets handed to the decrypt workers to be unsealed (each one attempt, whatever its outcome)",
+            decryptions.clone(),
+        );
         let build = Family::<VersionLabel, Gauge>::default();
         build.get_or_create(&VersionLabel { version: env!("CARGO_PKG_VERSION") }).set(1);
         registry.register("build_info", "Build information", build);
@@ -127,6 +134,7 @@ impl Default for Metrics {
             published_key_created,
             leader,
             events_suppressed,
+            decryptions,
         }
     }
 }
@@ -165,6 +173,12 @@ impl Metrics {
     /// Records a key creation that failed, by the error's fixed reason.
     pub fn key_rotation_failed(&self, error: &KeyError) {
         self.key_rotation_failures.get_or_create(&ReasonLabel { reason: error.reason() }).inc();
+    }
+
+    /// Records one SealedSecret handed to the decrypt workers: what a tenant makes the
+    /// controller spend, whatever the outcome.
+    pub fn decrypted(&self) {
+        self.decryptions.inc();
     }
 
     /// Records a Normal Event held back by the Event budget.
@@ -239,10 +253,12 @@ mod tests {
         m.key_rotation_failed(&KeyError::NameConflict { secret: "gitseal-key-2".into() });
         m.set_keys(&KeyState::from_secrets(&[key("gitseal-key-1", "2026-01-01T00:00:00Z")]).0);
         m.event_suppressed();
+        m.decrypted();
         let text = m.render();
         for expected in [
             "gitseal_reconciles_total{result=\"unsealed\"} 1",
             "gitseal_events_suppressed_total 1",
+            "gitseal_decryptions_total 1",
             "gitseal_reconciles_total{result=\"failed\"} 1",
             "gitseal_reconciles_total{result=\"error\"} 1",
             "gitseal_reconciles_total{result=\"deferred\"} 1",
@@ -264,7 +280,7 @@ mod tests {
             (
                 "unseal_failures_total",
                 "reason",
-                &["NoMatchingKey", "ScopeMismatch", "DecryptionFailed", "Malformed"][..],
+                &["NoMatchingKey", "ScopeMismatch", "DecryptionFailed", "Malformed", "TemplateRefused"][..],
             ),
             ("key_rotation_failures_total", "reason", &["ApiError", "NameConflict"]),
             ("reconciles_total", "result", &["unsealed", "failed", "error", "deferred", "unchanged"]),

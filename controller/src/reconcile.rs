@@ -1,8 +1,15 @@
 //! The reconciler: one SealedSecret in, its Secret written (or refused), status and an
-//! Event out. Decisions live in [`crate::decide`]; this module carries them out.
+//! Event out. Decisions live in [`crate::decide`] and [`crate::retry`]; this module
+//! carries them out.
 //!
 //! ```text
-//!  SealedSecret ──unseal (all or nothing)──▶ desired Secret
+//!  SealedSecret ──template breaks the policy?──yes──▶ Ready=False TemplateRefused, nothing decrypted
+//!        │ no
+//!        ▼
+//!  Secret known to be someone else's? ──yes──▶ Ready=False SecretNotManaged,
+//!        │ no                                  nothing decrypted, retried with backoff
+//!        ▼
+//!  unseal (all or nothing) ──▶ desired Secret
 //!        │ fails: Ready=False + Event, Secret untouched
 //!        ▼
 //!  existing Secret? ─none──▶ create
@@ -15,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gitseal::manifest::WipeOnDrop;
+use gitseal::template_policy::TemplatePolicy;
 use gitseal::{SealedSecret, unseal_secret};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -33,11 +41,9 @@ use crate::decide::{
 use crate::decrypt::DecryptPool;
 use crate::events::EventBudget;
 use crate::fairness::{Fairness, Turn};
+use crate::retry::{Stuck, is_retried, refused_again, retry_after};
 use crate::state::Shared;
 use crate::{cache, writes};
-
-/// How often a SealedSecret blocked by an unowned Secret looks for the opt-in again.
-const ADOPTION_RECHECK: Duration = Duration::from_secs(10);
 
 /// Errors that make a reconciliation retry with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +58,9 @@ pub enum Error {
     /// Reading an object whose values the cache does not keep failed.
     #[error("reading the SealedSecret failed: {0}")]
     GetSealedSecret(#[source] kube::Error),
+    /// Reading the metadata of a Secret that was someone else's failed.
+    #[error("reading the Secret's metadata failed: {0}")]
+    GetSecret(#[source] kube::Error),
 }
 
 /// What every reconciliation shares.
@@ -69,11 +78,16 @@ pub struct Context {
     /// Where unsealing runs: off the async runtime, bounded in CPU and memory.
     pub decrypt: DecryptPool,
     /// Each namespace's share of the decrypt workers.
-    pub fairness: Fairness,
+    pub fairness: Arc<Fairness>,
     /// What this replica last wrote, Secret and Ready status, for each SealedSecret, to
     /// skip rewriting a Secret nobody changed since (its own write's watch event triggers
     /// a reconcile too).
     pub written: Mutex<HashMap<(String, String), Stamp>>,
+    /// SealedSecrets last refused for a reason that is retried on a timer
+    /// ([`crate::retry`]): in memory only, out of every tenant's reach.
+    pub stuck: Mutex<HashMap<(String, String), Stuck>>,
+    /// What templates may not ask of the Secret (types, label and annotation keys).
+    pub policy: TemplatePolicy,
 }
 
 /// Which SealedSecret, at which generation, a Secret was written for.
@@ -103,37 +117,26 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     let key = (namespace.clone(), sealed.name_any());
     let ring_generation = ctx.shared.ring_generation();
     let inputs = Inputs { uid: sealed.meta().uid.clone(), generation: sealed.meta().generation };
-    if up_to_date(&ctx, &key, &sealed, &inputs, ring_generation) {
+    // The template policy first, even for an object in place: a policy that changed since
+    // (a flag added, an upgrade) is noticed at the next start.
+    let refused = ctx.policy.check(sealed.spec.template.as_ref()).err();
+    if refused.is_none() && up_to_date(&ctx, &key, &sealed, &inputs, ring_generation) {
         ctx.shared.metrics.unchanged();
         return Ok(Action::await_change());
     }
-    // A namespace that spent more than its share of the workers waits, holding nothing.
-    let turn = match ctx.fairness.admit(&namespace).await {
-        Ok(turn) => turn,
-        Err(wait) => {
-            ctx.shared.metrics.deferred();
-            return Ok(Action::requeue(wait));
-        }
+    // The template policy, then ownership: both read only what is in the clear, so an
+    // object refused by either costs no worker time, and its Secret stays as it is.
+    let (sealed, outcome) = match refused {
+        Some(refusal) => (sealed, Outcome::Refused { reason: Reason::TemplateRefused, message: refusal.to_string() }),
+        None => match foreign_secret(&ctx, &key, &sealed, &inputs).await? {
+            Some(not_ours) => (sealed, not_ours),
+            None => match unseal_and_write(&ctx, sealed, &namespace).await? {
+                Attempt::Done(sealed, outcome) => (sealed, outcome),
+                Attempt::Later(action) => return Ok(action),
+            },
+        },
     };
-    // Memory for the values before they are read: the largest object's when the cache left
-    // them out, so concurrent reads of large objects stay within the budget too.
-    let trimmed = cache::is_trimmed(&sealed);
-    let in_work = if trimmed { gitseal::crds::bounds::MAX_SEALED_BASE64 } else { cache::values_len(&sealed) };
-    let _memory = ctx.decrypt.reserve(in_work).await;
-    let sealed = if trimmed {
-        let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
-        match api.get_opt(&key.1).await.map_err(Error::GetSealedSecret)? {
-            Some(full) if full.meta().uid == sealed.meta().uid => Arc::new(full),
-            // Deleted or replaced meanwhile: its own events bring the new one.
-            _ => return Ok(Action::await_change()),
-        }
-    } else {
-        sealed
-    };
-    let outcome = match unseal(&ctx, turn, sealed.clone()).await {
-        Err((reason, message)) => Outcome::Refused { reason, message },
-        Ok(desired) => write(&ctx, &sealed, &namespace, desired).await,
-    };
+    let next = next_attempt(&ctx, key.clone(), &inputs, &outcome);
     let (reason, name) = (outcome.reason(), sealed.name_any());
     ctx.written.lock().map(|mut w| w.remove(&key)).ok();
     let secret_version = match &outcome {
@@ -161,15 +164,100 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     } else {
         info!(namespace, name = %sealed.name_any(), reason = reason.as_str(), "reconciled");
     }
-    Ok(match reason {
-        // A write the API server refused is retried; everything else waits for a change
-        // (of the object, its Secret, or the key ring).
-        Reason::SecretWriteFailed => Action::requeue(Duration::from_secs(10)),
-        // An unowned Secret is not watched (the watch selects gitseal's label), so look
-        // again for its opt-in annotation now and then.
-        Reason::SecretNotManaged => Action::requeue(ADOPTION_RECHECK),
-        _ => Action::await_change(),
+    Ok(next)
+}
+
+/// Remembers a refusal that is retried and says when to retry, backing off while nothing
+/// changes; forgets it on any other outcome. A write the API server refused may succeed
+/// later, and an unowned Secret is not watched (the watch selects gitseal's label), so
+/// both are looked at again; everything else waits for a change (of the object, its
+/// Secret, or the key ring).
+fn next_attempt(ctx: &Context, key: (String, String), inputs: &Inputs, outcome: &Outcome) -> Action {
+    let Ok(mut stuck) = ctx.stuck.lock() else { return Action::requeue(retry_after(1)) };
+    let reason = outcome.reason();
+    if !is_retried(reason) {
+        stuck.remove(&key);
+        return Action::await_change();
+    }
+    let secret_version = match outcome {
+        Outcome::NotOurs { version, .. } => version.clone(),
+        _ => ctx.managed.get(&ObjectRef::new(&key.1).within(&key.0)).and_then(|m| m.metadata.resource_version.clone()),
+    };
+    let again = refused_again(stuck.get(&key), inputs, secret_version.as_deref(), reason);
+    let wait = retry_after(again.failures);
+    stuck.insert(key, again);
+    Action::requeue(wait)
+}
+
+/// Whether the Secret of `sealed`'s name is known to be someone else's, decided from its
+/// metadata alone: from the managed store when it is there (free), else with a metadata
+/// read when this SealedSecret, unchanged, was refused for that reason before (an unowned
+/// Secret is not watched). A SealedSecret never refused reads nothing: its first attempt
+/// finds out by creating the Secret.
+async fn foreign_secret(
+    ctx: &Context,
+    key: &(String, String),
+    sealed: &SealedSecret,
+    inputs: &Inputs,
+) -> Result<Option<Outcome>, Error> {
+    let known = ctx.managed.get(&ObjectRef::new(&key.1).within(&key.0)).map(|m| m.metadata.clone());
+    let meta = match known {
+        Some(meta) => meta,
+        None => {
+            let refused = ctx.stuck.lock().ok().is_some_and(|s| s.get(key).is_some_and(|s| s.not_ours(inputs)));
+            if !refused {
+                return Ok(None);
+            }
+            let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &key.0);
+            match api.get_metadata_opt(&key.1).await.map_err(Error::GetSecret)? {
+                Some(found) => found.metadata,
+                None => return Ok(None),
+            }
+        }
+    };
+    Ok(match ownership(&meta, sealed) {
+        Ownership::Foreign(message) => Some(Outcome::NotOurs { message, version: meta.resource_version }),
+        _ => None,
     })
+}
+
+/// What came of trying to unseal and write: an outcome (for the object as read, which is
+/// the full one when the cache left its values out), or a later turn.
+enum Attempt {
+    Done(Arc<SealedSecret>, Outcome),
+    Later(Action),
+}
+
+/// Unseals within the namespace's share of the workers and writes the Secret.
+async fn unseal_and_write(ctx: &Context, sealed: Arc<SealedSecret>, namespace: &str) -> Result<Attempt, Error> {
+    // A namespace that spent more than its share of the workers waits, holding nothing.
+    let turn = match ctx.fairness.admit(namespace).await {
+        Ok(turn) => turn,
+        Err(wait) => {
+            ctx.shared.metrics.deferred();
+            return Ok(Attempt::Later(Action::requeue(wait)));
+        }
+    };
+    // Memory for the values before they are read: the largest object's when the cache left
+    // them out, so concurrent reads of large objects stay within the budget too.
+    let trimmed = cache::is_trimmed(&sealed);
+    let in_work = if trimmed { gitseal::crds::bounds::MAX_SEALED_BASE64 } else { cache::values_len(&sealed) };
+    let _memory = ctx.decrypt.reserve(in_work).await;
+    let sealed = if trimmed {
+        let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), namespace);
+        match api.get_opt(&sealed.name_any()).await.map_err(Error::GetSealedSecret)? {
+            Some(full) if full.meta().uid == sealed.meta().uid => Arc::new(full),
+            // Deleted or replaced meanwhile: its own events bring the new one.
+            _ => return Ok(Attempt::Later(Action::await_change())),
+        }
+    } else {
+        sealed
+    };
+    let outcome = match unseal(ctx, turn, sealed.clone()).await {
+        Err((reason, message)) => Outcome::Refused { reason, message },
+        Ok(desired) => write(ctx, &sealed, namespace, desired).await,
+    };
+    Ok(Attempt::Done(sealed, outcome))
 }
 
 /// Unseals on the decrypt pool (the core bounds the work per object), charges the time
@@ -185,6 +273,7 @@ async fn unseal(ctx: &Context, turn: Turn<'_>, sealed: Arc<SealedSecret>) -> Res
             });
         (result, started.elapsed())
     };
+    ctx.shared.metrics.decrypted();
     match ctx.decrypt.run(work).await {
         Some((result, spent)) => {
             turn.finish(spent);
@@ -234,8 +323,8 @@ pub fn error_policy(sealed: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>)
 enum Outcome {
     /// Unsealing or its checks refused it; the Secret is untouched.
     Refused { reason: Reason, message: String },
-    /// A Secret of that name belongs to someone else; it is untouched.
-    NotOurs(String),
+    /// A Secret of that name belongs to someone else (at `version`); it is untouched.
+    NotOurs { message: String, version: Option<String> },
     /// The Secret was written.
     Written { how: Written, version: Option<String> },
     /// The API server refused the write, or could not be reached.
@@ -246,7 +335,7 @@ impl Outcome {
     fn reason(&self) -> Reason {
         match self {
             Outcome::Refused { reason, .. } => *reason,
-            Outcome::NotOurs(_) => Reason::SecretNotManaged,
+            Outcome::NotOurs { .. } => Reason::SecretNotManaged,
             Outcome::Written { .. } => Reason::Unsealed,
             Outcome::WriteFailed(_) => Reason::SecretWriteFailed,
         }
@@ -255,7 +344,7 @@ impl Outcome {
     /// The `Ready` condition's message.
     fn message(&self, name: &str) -> String {
         match self {
-            Outcome::Refused { message, .. } | Outcome::NotOurs(message) => message.clone(),
+            Outcome::Refused { message, .. } | Outcome::NotOurs { message, .. } => message.clone(),
             Outcome::Written { .. } => format!("Secret {name} is up to date"),
             Outcome::WriteFailed(why) => format!("writing the Secret failed: {why}"),
         }
@@ -294,7 +383,7 @@ async fn write(ctx: &Context, sealed: &SealedSecret, namespace: &str, desired: W
         match create_unless_present(&api, &name, &desired, known).await? {
             Found::Created(version) => Ok(Outcome::Written { how: Written::Created, version }),
             Found::Existing(meta) => match ownership(&meta, sealed) {
-                Ownership::Foreign(message) => Ok(Outcome::NotOurs(message)),
+                Ownership::Foreign(message) => Ok(Outcome::NotOurs { message, version: meta.resource_version.clone() }),
                 owned => {
                     let (how, version) = update(&api, &name, desired, owned == Ownership::TakeOver).await?;
                     Ok(Outcome::Written { how, version })
@@ -620,6 +709,7 @@ mod tests {
         let failed = Outcome::WriteFailed("Forbidden (403)".into());
         assert_eq!(failed.reason(), Reason::SecretWriteFailed);
         assert_eq!(failed.note("db"), "writing the Secret failed: Forbidden (403)");
-        assert_eq!(Outcome::NotOurs("someone else's".into()).reason(), Reason::SecretNotManaged);
+        let not_ours = Outcome::NotOurs { message: "someone else's".into(), version: None };
+        assert_eq!(not_ours.reason(), Reason::SecretNotManaged);
     }
 }

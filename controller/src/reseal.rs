@@ -2,8 +2,10 @@
 //!
 //! ```text
 //!  ResealRequest {recipients, values[ciphertext, keyIds]}
+//!     │ namespace's turn (fairness), then one job on the decrypt pool, charged as a whole
 //!     └─ each value: open with the ring ─▶ binding + earlier recipients (from the payload)
 //!                    seal again to published key + offered earlier recipients
+//!                    (key trials from one budget for the whole request)
 //!  status.values[i] = {ciphertext, keyIds, dropped, retired} | {error}
 //! ```
 //!
@@ -12,13 +14,14 @@
 
 use age::x25519;
 use gitseal::crds::{ResealRequest, ResealRequestSpec, ResealRequestStatus, ResealResult};
-use gitseal::{KeyId, KeyRing, Recipients, reseal_value};
+use gitseal::{Budget, KeyId, KeyRing, Recipients, reseal_value};
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 use std::sync::Arc;
+use std::time::Instant;
 use tracing::info;
 
-use crate::decrypt::DecryptPool;
+use crate::fairness::Workers;
 use crate::state::Shared;
 use crate::writes;
 
@@ -28,20 +31,44 @@ use crate::writes;
 const MAX_ANSWER: usize = 1024 * 1024 + 256 * 1024;
 
 /// Answers ResealRequests in the controller's namespace until the watch ends.
-pub async fn serve(client: Client, namespace: String, shared: Arc<Shared>, decrypt: DecryptPool) {
+pub async fn serve(client: Client, namespace: String, shared: Arc<Shared>, workers: Workers) {
     let api: Api<ResealRequest> = Api::namespaced(client, &namespace);
     let pending = |r: &ResealRequest| r.status.as_ref().is_none_or(|s| s.conditions.is_empty());
     crate::requests::serve(api.clone(), pending, |request| {
-        let (api, shared, decrypt) = (&api, &shared, &decrypt);
-        async move { respond(api, shared, decrypt, request).await }
+        let (api, shared, workers, namespace) = (&api, &shared, &workers, &namespace);
+        async move { respond(api, shared, workers, namespace, request).await }
     })
     .await;
+}
+
+/// Runs `work` (one whole request) on the pool once `namespace` has its turn, and charges
+/// the time it took to the namespace in one piece: a request of many values is one job,
+/// not many, and counts against the same share as the namespace's SealedSecrets.
+async fn run_charged<T, F>(workers: &Workers, namespace: &str, work: F) -> Option<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let turn = loop {
+        match workers.fairness.admit(namespace).await {
+            Ok(turn) => break turn,
+            Err(wait) => tokio::time::sleep(wait).await,
+        }
+    };
+    let timed = move || {
+        let started = Instant::now();
+        (work(), started.elapsed())
+    };
+    let (result, spent) = workers.decrypt.run(timed).await?;
+    turn.finish(spent);
+    Some(result)
 }
 
 async fn respond(
     api: &Api<ResealRequest>,
     shared: &Shared,
-    decrypt: &DecryptPool,
+    workers: &Workers,
+    namespace: &str,
     request: ResealRequest,
 ) -> Result<(), String> {
     let keys = shared.keys();
@@ -51,10 +78,10 @@ async fn respond(
         .and_then(|mut r| r.pop())
         .ok_or("no published key yet")?;
     let name = request.name_any();
-    let _memory = decrypt.reserve(request.spec.values.iter().map(|v| v.ciphertext.len()).sum()).await;
+    let _memory = workers.decrypt.reserve(request.spec.values.iter().map(|v| v.ciphertext.len()).sum()).await;
     let (ring, retired, generation) = (keys.ring.clone(), keys.retired(), request.metadata.generation);
-    let status = decrypt
-        .run(move || fit(answer(&request, &ring, &published, &retired), &request.spec, generation))
+    let work = move || fit(answer(&request, &ring, &published, &retired), &request.spec, generation);
+    let status = run_charged(workers, namespace, work)
         .await
         .ok_or("re-encryption failed unexpectedly; see the controller's log")?;
     let failed = status.values.iter().filter(|v| v.error.is_some()).count();
@@ -90,7 +117,8 @@ fn json_len<T: serde::Serialize>(value: &T) -> usize {
 }
 
 /// The answer to one request (pure: the ring, the published key and the retired keys
-/// are passed in).
+/// are passed in). The whole request shares one budget of key trials, as one
+/// SealedSecret's values do: values past it are answered with an error, not opened.
 pub fn answer(
     request: &ResealRequest,
     ring: &KeyRing,
@@ -99,12 +127,14 @@ pub fn answer(
 ) -> ResealRequestStatus {
     let offered: Vec<x25519::Recipient> =
         request.spec.recipients.iter().filter_map(|r| Recipients::parse_each([r.as_str()]).ok()).flatten().collect();
+    let mut budget = Budget::default();
     let values = request
         .spec
         .values
         .iter()
         .map(|item| {
-            match reseal_value(&item.ciphertext, ring, &KeyId::hints(&item.key_ids), published, &offered, retired) {
+            let hints = KeyId::hints(&item.key_ids);
+            match reseal_value(&item.ciphertext, ring, &hints, published, &offered, retired, &mut budget) {
                 Ok(resealed) => ResealResult {
                     ciphertext: Some(resealed.value.ciphertext),
                     key_ids: resealed.value.key_ids.iter().map(KeyId::to_string).collect(),
@@ -126,8 +156,48 @@ pub fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decrypt::DecryptPool;
+    use crate::fairness::Fairness;
     use gitseal::crds::ResealItem;
     use gitseal::{Binding, Scope, generate_identity, seal_value, unseal_value};
+
+    /// An attacker's request: 40 values, each sealed to 63 strangers and, last, the
+    /// cluster's key, without key ids, so that each costs 64 key trials. Budgeted per value
+    /// (as before), all 40 were opened: 2,560 trials, and a request may hold 1,000 values.
+    /// One budget for the request stops it where one SealedSecret would stop.
+    #[test]
+    fn a_request_of_many_values_shares_one_budget_of_key_trials() {
+        let cluster = generate_identity();
+        let mut ring = KeyRing::new();
+        ring.push(cluster.clone());
+        let strangers = (1..gitseal::crds::bounds::MAX_KEY_IDS).map(|_| generate_identity().to_public());
+        let to = Recipients::new(strangers.chain([cluster.to_public()])).unwrap();
+        let b = Binding::new(Scope::NamespaceWide, Some("prod"), None, "k").unwrap();
+        let costly = seal_value(b"v", &b, &to).unwrap().ciphertext;
+        let values = (0..40).map(|_| ResealItem { ciphertext: costly.clone(), key_ids: vec![] }).collect();
+        let request = ResealRequest::new("r", ResealRequestSpec { recipients: vec![], values });
+        let status = answer(&request, &ring, &cluster.to_public(), &[]);
+        let per_value = to.iter().count();
+        let opened = status.values.iter().filter(|v| v.error.is_none()).count();
+        assert_eq!(opened, Budget::PER_OBJECT / per_value, "as many as one budget allows");
+        let refused = status.values.iter().filter_map(|v| v.error.as_deref()).collect::<Vec<_>>();
+        assert!(refused.iter().all(|e| e.contains("key trials")), "{refused:?}");
+        assert_eq!(status.conditions[0].reason, "PartiallyResealed");
+    }
+
+    /// A request's time is charged to its namespace as one piece: after a request that
+    /// took longer than the burst, the namespace waits and another does not.
+    #[tokio::test]
+    async fn a_request_is_charged_to_its_namespace_as_a_whole() {
+        let workers = Workers {
+            decrypt: DecryptPool::new(1),
+            fairness: Arc::new(Fairness::new(1.0, std::time::Duration::from_millis(200), 1)),
+        };
+        let slow = || std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(run_charged(&workers, "gitseal-system", slow).await, Some(()));
+        assert!(workers.fairness.admit("gitseal-system").await.is_err(), "the request's time was charged");
+        assert!(workers.fairness.admit("other").await.is_ok());
+    }
 
     #[test]
     fn an_answer_too_large_to_store_is_a_refusal_not_a_retry() {

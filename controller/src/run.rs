@@ -31,7 +31,7 @@ use crate::cache;
 use crate::decide::MANAGED_SELECTOR;
 use crate::decrypt::DecryptPool;
 use crate::events::EventBudget;
-use crate::fairness::Fairness;
+use crate::fairness::{Fairness, Workers};
 use crate::keys::{self, KEY_SELECTOR, KeyState};
 use crate::leader::Elector;
 use crate::reconcile::{Context, error_policy, reconcile};
@@ -103,7 +103,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let ns = &args.namespace;
     tasks.spawn("key publisher", publish_keys(Api::namespaced(client.clone(), ns), shared.clone(), keys_rx.clone()));
     tasks.spawn("KeyRotation server", rotation::serve_requests(client.clone(), ns.clone(), shared.clone()));
-    tasks.spawn("ResealRequest server", reseal::serve(client.clone(), ns.clone(), shared.clone(), decrypt.clone()));
+    // Per namespace: as many jobs in the pool as there are workers, and half the workers'
+    // time once it has spent 2 s: the rest stay free for other namespaces. Shared by
+    // SealedSecrets and ResealRequests.
+    let workers = DecryptPool::cores();
+    let fairness = Arc::new(Fairness::new(workers as f64 / 2.0, Duration::from_secs(2), workers));
+    let workers = Workers { decrypt, fairness };
+    tasks.spawn("ResealRequest server", reseal::serve(client.clone(), ns.clone(), shared.clone(), workers.clone()));
     if !args.key_rotation_period.is_zero() {
         let period = args.key_rotation_period;
         tasks.spawn(
@@ -113,7 +119,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     tokio::select! {
-        () = run_controller(client, &args, shared.clone(), decrypt, keys_rx, stop_rx.clone(), lost_rx.clone()) => {}
+        () = run_controller(client, &args, shared.clone(), workers, keys_rx, stop_rx.clone(), lost_rx.clone()) => {}
         died = tasks.died() => return failed(&shared, died),
     }
 
@@ -140,7 +146,7 @@ async fn run_controller(
     client: Client,
     args: &Args,
     shared: Arc<Shared>,
-    decrypt: DecryptPool,
+    Workers { decrypt, fairness }: Workers,
     keys_rx: watch::Receiver<u64>,
     stop_rx: watch::Receiver<bool>,
     lost_rx: watch::Receiver<bool>,
@@ -200,10 +206,6 @@ async fn run_controller(
         client.clone(),
         Reporter { controller: "gitseal-controller".into(), instance: Some(args.identity()) },
     );
-    // Per namespace: as many jobs in the pool as there are workers, and half the workers'
-    // time once it has spent 2 s: the rest stay free for other namespaces.
-    let workers = DecryptPool::cores();
-    let fairness = Fairness::new(workers as f64 / 2.0, Duration::from_secs(2), workers);
     let ctx = Arc::new(Context {
         client,
         shared,
@@ -213,6 +215,8 @@ async fn run_controller(
         decrypt,
         fairness,
         written: Default::default(),
+        stuck: Default::default(),
+        policy: args.template_policy(),
     });
     controller
         .run(reconcile, error_policy, ctx)

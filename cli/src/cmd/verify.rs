@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use gitseal::KeyId;
 use gitseal::manifest::{Document, display_name, objects, parse_documents};
-use gitseal::verify::{Known, check_plain, check_sealed};
+use gitseal::template_policy::TemplatePolicy;
+use gitseal::verify::{Known, check_plain, check_sealed, check_template_policy};
 use serde::Serialize;
 
 use crate::cli::Report;
@@ -34,6 +35,10 @@ struct Summary {
     files: usize,
     sealed_secrets: usize,
     problems: Vec<Finding>,
+    /// What does not fail the check but will not work in the cluster: templates the
+    /// controller's default template policy refuses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<Finding>,
 }
 
 /// Returns whether everything checked out.
@@ -58,23 +63,17 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], exclude: &[String
         Report::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
         Report::Human => {
             for f in &summary.problems {
-                let mut place = f.file.clone();
-                if let Some(d) = f.document {
-                    place.push_str(&format!(": document {d}"));
-                }
-                if let Some(i) = f.item {
-                    place.push_str(&format!(", item {i}"));
-                }
-                if let Some(o) = &f.object {
-                    place.push_str(&format!(" ({o})"));
-                }
-                if let Some(k) = &f.key {
-                    place.push_str(&format!(", key {k:?}"));
-                }
-                println!("{place}: {}", f.message);
+                println!("{}: {}", f.place(), f.message);
             }
+            for f in &summary.warnings {
+                println!("{}: warning: {}", f.place(), f.message);
+            }
+            let warnings = match summary.warnings.len() {
+                0 => String::new(),
+                n => format!(", {n} warning(s)"),
+            };
             println!(
-                "checked {} file(s), {} SealedSecret(s): {} problem(s)",
+                "checked {} file(s), {} SealedSecret(s): {} problem(s){warnings}",
                 summary.files,
                 summary.sealed_secrets,
                 summary.problems.len()
@@ -82,6 +81,26 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], exclude: &[String
         }
     }
     Ok(summary.problems.is_empty())
+}
+
+impl Finding {
+    /// File, document, item, object and key, as far as known.
+    fn place(&self) -> String {
+        let mut place = self.file.clone();
+        if let Some(d) = self.document {
+            place.push_str(&format!(": document {d}"));
+        }
+        if let Some(i) = self.item {
+            place.push_str(&format!(", item {i}"));
+        }
+        if let Some(o) = &self.object {
+            place.push_str(&format!(" ({o})"));
+        }
+        if let Some(k) = &self.key {
+            place.push_str(&format!(", key {k:?}"));
+        }
+        place
+    }
 }
 
 fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
@@ -107,12 +126,19 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
     for problem in kustomize::check(file, &text) {
         summary.problems.push(finding(None, None, None, None, problem));
     }
+    // The controller's default template policy: its operator may refuse more, never less.
+    let policy = TemplatePolicy::default();
     // Inside Lists too: `kubectl get secret -o yaml` prints several Secrets as one List.
     for located in objects(&docs) {
         let (object, problems) = match located.object {
             Document::Sealed(s) => {
                 summary.sealed_secrets += 1;
-                (display_name(s.metadata.namespace.as_deref(), s.metadata.name.as_deref()), check_sealed(s, known))
+                let object = display_name(s.metadata.namespace.as_deref(), s.metadata.name.as_deref());
+                let (document, item) = (Some(located.document + 1), located.item.map(|i| i + 1));
+                for w in check_template_policy(s, &policy) {
+                    summary.warnings.push(finding(document, item, object.clone(), w.key, w.message));
+                }
+                (object, check_sealed(s, known))
             }
             Document::Secret(s) => (s.display_name(), check_plain(s)),
             Document::Incumbent(s) => {
