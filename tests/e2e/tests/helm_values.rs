@@ -162,7 +162,9 @@ fn another_release_and_namespace_flow_everywhere() {
     assert!(!text.contains("gitseal-system"), "gitseal-system rendered into a release in secrets-prod");
 
     for object in &objects {
-        let cluster_scoped = ["ClusterRole", "ClusterRoleBinding"].contains(&object["kind"].as_str().unwrap());
+        let cluster_scoped =
+            ["ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+                .contains(&object["kind"].as_str().unwrap());
         let (namespace, name) = (&object["metadata"]["namespace"], object["metadata"]["name"].as_str().unwrap());
         if cluster_scoped {
             assert!(name.starts_with("team-gitseal-"), "cluster-scoped {name} is not named after the release");
@@ -175,6 +177,11 @@ fn another_release_and_namespace_flow_everywhere() {
     let binding = get(&objects, "ClusterRoleBinding", "team-gitseal-controller");
     assert_eq!((&binding["subjects"], &binding["roleRef"]["name"]), (&subject, &json!("team-gitseal-controller")));
     assert_eq!(get(&objects, "RoleBinding", "gitseal-controller")["subjects"], subject);
+    let policy = &get(&objects, "ValidatingAdmissionPolicy", "team-gitseal-controller-secret-writes")["spec"];
+    let user = policy["matchConditions"][0]["expression"].as_str().unwrap();
+    assert!(user.contains("'system:serviceaccount:secrets-prod:gitseal-controller'"), "{user}");
+    let binding = get(&objects, "ValidatingAdmissionPolicyBinding", "team-gitseal-controller-secret-writes");
+    assert_eq!(binding["spec"]["policyName"], "team-gitseal-controller-secret-writes");
     // --namespace comes from POD_NAMESPACE, the pod's own namespace: the release's.
     let env = &container(&objects)["env"];
     let pod_namespace = env.as_array().unwrap().iter().find(|e| e["name"] == "POD_NAMESPACE").unwrap();
@@ -213,3 +220,4 @@ fn task_roles_can_be_left_out_or_bound_and_one_replica_has_no_pdb() {
     assert_eq!(get(&objects, "Deployment", "gitseal-controller")["spec"]["replicas"], 1);
     assert!(find(&objects, "PodDisruptionBudget", "gitseal-controller").is_none(), "a PDB would block every drain");
 }
+
