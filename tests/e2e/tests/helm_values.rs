@@ -221,3 +221,36 @@ fn task_roles_can_be_left_out_or_bound_and_one_replica_has_no_pdb() {
     assert!(find(&objects, "PodDisruptionBudget", "gitseal-controller").is_none(), "a PDB would block every drain");
 }
 
+#[test]
+fn watch_namespaces_grant_roles_only_there_and_nothing_cluster_wide() {
+    let Some(helm) = helm() else { return };
+    let objects = helm.template("gitseal", NS, &["--set", "watchNamespaces={team-a,team-b}"]).unwrap();
+    assert!(find(&objects, "ClusterRole", "gitseal-controller").is_none(), "the controller's ClusterRole is rendered");
+    assert!(find(&objects, "ClusterRoleBinding", "gitseal-controller").is_none());
+    let controller_subject = json!({ "kind": "ServiceAccount", "name": "gitseal-controller", "namespace": NS });
+    let mut watched = Vec::new();
+    for object in &objects {
+        let kind = object["kind"].as_str().unwrap();
+        let binds_controller = object["subjects"].as_array().is_some_and(|s| s.contains(&controller_subject));
+        if kind == "ClusterRoleBinding" {
+            assert!(!binds_controller, "a ClusterRoleBinding binds the controller: {object}");
+        }
+        if kind == "RoleBinding" && binds_controller {
+            watched.push(object["metadata"]["namespace"].as_str().unwrap().to_owned());
+        }
+    }
+    watched.sort();
+    assert_eq!(
+        watched,
+        [NS, "team-a", "team-b"],
+        "the controller is bound in its own namespace and the watched ones only"
+    );
+    let role = get(&objects, "Role", "gitseal-controller-watch");
+    assert_eq!(role["metadata"]["namespace"], "team-a");
+    let secrets = role["rules"].as_array().unwrap().iter().filter(|r| r["resources"] == json!(["secrets"]));
+    assert!(secrets.count() > 0, "the watched namespace's Role grants no Secrets: {role}");
+    assert!(container(&objects)["args"].as_array().unwrap().contains(&json!("--watch-namespaces=team-a,team-b")));
+    let defaults = helm.template("gitseal", NS, &[]).unwrap();
+    assert!(find(&defaults, "Role", "gitseal-controller-watch").is_none(), "a watched Role at default values");
+    assert!(find(&defaults, "ClusterRoleBinding", "gitseal-controller").is_some());
+}
