@@ -132,6 +132,8 @@ async fn the_controllers_token_writes_only_the_secrets_it_manages() {
     token.metadata.annotations =
         Some(BTreeMap::from([("kubernetes.io/service-account.name".into(), "default".into())]));
     refused("a service-account token Secret", attacker.create(&PostParams::default(), &token).await);
+    token.type_ = Some("bootstrap.kubernetes.io/token".into());
+    refused("a bootstrap token Secret", attacker.create(&PostParams::default(), &token).await);
     allowed("delete a managed Secret", attacker.delete("db", &DeleteParams::default()).await);
 
     // An unmanaged Secret: not taken over, not deleted, until its owner opts in.
