@@ -422,3 +422,22 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn scopes_of(flags: &[&str]) -> Vec<Option<String>> {
+        scopes(&Args::parse_from([&["gitseal-controller"], flags].concat()))
+    }
+
+    #[test]
+    fn every_namespace_unless_some_are_named_then_each_once() {
+        assert_eq!(scopes_of(&[]), [None]);
+        assert_eq!(scopes_of(&["--watch-namespaces", ""]), [None], "an empty value is no namespace");
+        let named = scopes_of(&["--watch-namespaces", "b,a, b", "--watch-namespaces", "c"]);
+        assert_eq!(named, ["a", "b", "c"].map(|n| Some(n.to_owned())));
+    }
+}
