@@ -21,14 +21,26 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use support::{CONTROLLER_NS, Env, sealed};
+use support::{CONTROLLER_NS, Env, eventually, sealed};
 
 const POLICY: &str = "gitseal-controller-secret-writes";
 const CANARY: &str = "canary-plaintext-3f9a1c";
 
-/// The controller's token, as a client.
+/// The controller's token, as a client, once the policy is in force: the API server
+/// enforces a policy just created (by `Env::new`'s apply) only after its informer has
+/// seen it, a moment later. Probed with a dry run, so nothing is written meanwhile.
 async fn stolen_token(env: &Env) -> kube::Client {
-    env.cluster.service_account_client(CONTROLLER_NS, "gitseal-controller").await.unwrap()
+    let client = env.cluster.service_account_client(CONTROLLER_NS, "gitseal-controller").await.unwrap();
+    let probe: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    let dry = PostParams { dry_run: true, ..PostParams::default() };
+    eventually("the admission policy refusing a dry-run create in kube-system", || async {
+        match probe.create(&dry, &secret("policy-probe", None)).await {
+            Err(kube::Error::Api(e)) if e.message.contains(POLICY) => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    client
 }
 
 /// Asserts a write was refused by the admission policy: RBAC allows every one of them, so

@@ -68,4 +68,7 @@ async fn watches_only_its_namespaces_under_roles_there() {
     assert!(!log.contains(&b), "the log mentions the unwatched namespace {b}:\n{log}");
     assert!(log.lines().filter(|l| l.contains("WARN")).count() <= 2, "warnings in namespace-scoped mode:\n{log}");
     assert!(ctl.terminate().success());
+    // The release's cluster-scoped objects (its admission policy, its ClusterRoles) would
+    // outlive the namespaces; a failed run's stay for inspection.
+    kubectl(&["delete", "--ignore-not-found", "-f", list.to_str().unwrap()]);
 }
