@@ -44,6 +44,12 @@ pub struct Args {
     /// Seconds a leader's lease lasts without renewal before a standby takes over.
     #[arg(long, default_value_t = 15)]
     pub lease_duration_secs: u64,
+    /// Namespace-scoped mode: watch SealedSecrets and their Secrets only in these
+    /// namespaces (a,b), where Roles grant the controller access; empty: every namespace,
+    /// under the ClusterRole. Its own namespace (--namespace) is always used for the key
+    /// ring, the lease and key requests.
+    #[arg(long, env = "GITSEAL_WATCH_NAMESPACES", value_delimiter = ',')]
+    pub watch_namespaces: Vec<String>,
 }
 
 impl Args {

@@ -5,24 +5,30 @@
 //!            ┌─ key watcher ──▶ Shared (ring, readiness, metrics) ◀── HTTP server
 //!  replica ──┤
 //!            └─ elector ──leader──▶ first key ─▶ publisher (ConfigMap)
-//!                                          └──▶ Controller<SealedSecret>
+//!                                          └──▶ Controller<SealedSecret>, one per scope:
+//!                                                 every namespace, or each of
+//!                                                 --watch-namespaces (a watch covers
+//!                                                 one namespace or all)
 //!                                                 owns: Secret metadata (label-selected)
 //!                                                 reconcile all on: key changes
 //! ```
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use gitseal::keyring::{Read, StoredKey};
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::Client;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
+use kube::{Client, Resource};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -118,8 +124,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
+    let scopes = scopes(&args);
+    match scopes.as_slice() {
+        [None] => info!("watching SealedSecrets in every namespace"),
+        _ => {
+            info!(namespaces = ?scopes.iter().flatten().collect::<Vec<_>>(), "watching SealedSecrets only in these namespaces")
+        }
+    }
+    let unsynced = Arc::new(AtomicUsize::new(scopes.len()));
+    let controllers = scopes.into_iter().map(|namespace| {
+        let scope = Scope { namespace, unsynced: unsynced.clone() };
+        let stop = stopped(stop_rx.clone(), lost_rx.clone());
+        run_controller(client.clone(), &args, scope, shared.clone(), workers.clone(), keys_rx.clone(), stop)
+    });
     tokio::select! {
-        () = run_controller(client, &args, shared.clone(), workers, keys_rx, stop_rx.clone(), lost_rx.clone()) => {}
+        _ = futures::future::join_all(controllers) => {}
         died = tasks.died() => return failed(&shared, died),
     }
 
@@ -142,18 +161,57 @@ fn failed(shared: &Shared, died: String) -> anyhow::Result<()> {
     anyhow::bail!("{died}; exiting rather than running without it")
 }
 
+/// Where one SealedSecret controller looks.
+struct Scope {
+    /// One namespace, or `None` for every namespace.
+    namespace: Option<String>,
+    /// Controllers whose caches have not synced yet: the replica is ready at zero.
+    unsynced: Arc<AtomicUsize>,
+}
+
+/// Every namespace, or each namespace of --watch-namespaces once: in namespace-scoped
+/// mode the controller's Roles grant nothing elsewhere, so it must never watch all.
+fn scopes(args: &Args) -> Vec<Option<String>> {
+    let mut named: Vec<String> =
+        args.watch_namespaces.iter().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect();
+    named.sort();
+    named.dedup();
+    if named.is_empty() { vec![None] } else { named.into_iter().map(Some).collect() }
+}
+
+/// The API of `K` in `namespace`, or in every namespace.
+fn api_in<K>(client: Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    }
+}
+
+/// Resolves when asked to stop or when leadership is lost.
+async fn stopped(mut stop_rx: watch::Receiver<bool>, mut lost_rx: watch::Receiver<bool>) {
+    tokio::select! {
+        _ = stop_rx.wait_for(|s| *s) => {},
+        _ = lost_rx.wait_for(|l| *l) => {},
+    }
+}
+
 async fn run_controller(
     client: Client,
     args: &Args,
+    scope: Scope,
     shared: Arc<Shared>,
     Workers { decrypt, fairness }: Workers,
     keys_rx: watch::Receiver<u64>,
-    stop_rx: watch::Receiver<bool>,
-    lost_rx: watch::Receiver<bool>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let namespace = scope.namespace.as_deref();
     let (managed, writer) = reflector::store();
     let owned = watcher(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        api_in::<PartialObjectMeta<Secret>>(client.clone(), namespace),
         watcher::Config::default().labels(MANAGED_SELECTOR),
     )
     .default_backoff()
@@ -165,20 +223,12 @@ async fn run_controller(
         rx.changed().await.ok()?;
         Some(((), rx))
     });
-    let stop = async move {
-        let mut stop_rx = stop_rx;
-        let mut lost_rx = lost_rx;
-        tokio::select! {
-            _ = stop_rx.wait_for(|s| *s) => {},
-            _ = lost_rx.wait_for(|l| *l) => {},
-        }
-    };
     let (sealed_store, sealed_writer) = reflector::store();
     // One object at a time (a streaming list), or small pages where the API server cannot
     // stream; the cache then keeps only what reconciling needs (crate::cache).
     let config = watcher::Config { page_size: Some(LIST_PAGE), ..watcher::Config::default() };
     let config = if args.streaming_lists { config.streaming_lists() } else { config };
-    let events = watcher(Api::<cache::Watched>::all(client.clone()), config)
+    let events = watcher(api_in::<cache::Watched>(client.clone(), namespace), config)
         .default_backoff()
         .map_ok(cache::Watched::unwrap_event)
         .modify(cache::trim)
@@ -199,8 +249,10 @@ async fn run_controller(
         let round = Duration::from_millis(200);
         while !matches!(tokio::time::timeout(round, sealed_store.wait_until_ready()).await, Ok(Ok(()))) {}
         while !matches!(tokio::time::timeout(round, managed_ready.wait_until_ready()).await, Ok(Ok(()))) {}
-        info!("caches synced");
-        synced.set_controller_synced();
+        if scope.unsynced.fetch_sub(1, Ordering::SeqCst) == 1 {
+            info!("caches synced");
+            synced.set_controller_synced();
+        }
     });
     let recorder = Recorder::new(
         client.clone(),
@@ -373,4 +425,23 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn scopes_of(flags: &[&str]) -> Vec<Option<String>> {
+        scopes(&Args::parse_from([&["gitseal-controller"], flags].concat()))
+    }
+
+    #[test]
+    fn every_namespace_unless_some_are_named_then_each_once() {
+        assert_eq!(scopes_of(&[]), [None]);
+        assert_eq!(scopes_of(&["--watch-namespaces", ""]), [None], "an empty value is no namespace");
+        let named = scopes_of(&["--watch-namespaces", "b,a, b", "--watch-namespaces", "c"]);
+        assert_eq!(named, ["a", "b", "c"].map(|n| Some(n.to_owned())));
+    }
 }

@@ -41,11 +41,17 @@ rather than in a crash-looping pod.
 {{- $period -}}
 {{- end -}}
 
-{{/* The controller's arguments, as a JSON list: the rotation period when set, then extraArgs. */}}
+{{/*
+The controller's arguments, as a JSON list: the rotation period when set, the watched
+namespaces when set, then extraArgs.
+*/}}
 {{- define "gitseal.args" -}}
 {{- $args := list -}}
 {{- if include "gitseal.keyRotationPeriodSet" . -}}
 {{- $args = append $args (printf "--key-rotation-period=%s" (include "gitseal.keyRotationPeriod" .)) -}}
+{{- end -}}
+{{- with .Values.watchNamespaces -}}
+{{- $args = append $args (printf "--watch-namespaces=%s" (join "," .)) -}}
 {{- end -}}
 {{- concat $args (.Values.extraArgs | default list) | toJson -}}
 {{- end -}}
@@ -118,4 +124,50 @@ and PodMonitor label them.
 {{- else -}}
 {{- mul (regexFind "^[0-9]+" $period | atoi) (get $units (trimPrefix (regexFind "^[0-9]+" $period) $period)) -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The controller's rules on SealedSecrets, their Secrets and Events: its ClusterRole, or in
+namespace-scoped mode each watched namespace's Role (deploy/30-rbac.yaml says the same).
+*/}}
+{{- define "gitseal.controllerRules" -}}
+# SealedSecrets are the controller's input: it watches them in every namespace it watches.
+- apiGroups: ["gitseal.dev"]
+  resources: ["sealedsecrets"]
+  verbs: ["get", "list", "watch"]
+# It reports status.observedGeneration and the Ready condition through the status
+# subresource (server-side apply = patch; get/update for read-modify-write fallbacks).
+- apiGroups: ["gitseal.dev"]
+  resources: ["sealedsecrets/status"]
+  verbs: ["get", "patch", "update"]
+# Managed Secrets carry a controller owner reference with blockOwnerDeletion: true.
+# Where the OwnerReferencesPermissionEnforcement admission plugin is on (e.g. OpenShift),
+# setting that needs update on the owner's finalizers. The CRD serves no finalizers
+# subresource, so this grants nothing else.
+- apiGroups: ["gitseal.dev"]
+  resources: ["sealedsecrets/finalizers"]
+  verbs: ["update"]
+# Self-heal and never-clobber: a metadata-only watch of the Secrets it manages (label
+# app.kubernetes.io/managed-by=gitseal-controller) to restore edited or deleted ones, and
+# get to inspect a same-named Secret before taking it over. RBAC cannot filter by label,
+# so this lets the controller read every Secret in the cluster.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+# It writes the unsealed Secret next to each SealedSecret by server-side apply (patch);
+# an apply that creates the object is also authorized as create. It replaces (update)
+# a Secret another writer added keys to, or one it takes over from sealed-secrets.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "patch", "update"]
+# A Secret's type cannot be changed, and an immutable Secret's data cannot: when the
+# SealedSecret asks for such a change the controller deletes and recreates the Secret.
+# It deletes nothing else.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["delete"]
+# Events on SealedSecrets (events.k8s.io/v1): create a new one, patch to count repeats.
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
 {{- end -}}

@@ -66,14 +66,19 @@ impl Env {
 
     /// Starts a controller replica with extra flags.
     pub fn start_with(&self, name: &str, extra: &[&str]) -> Controller {
+        self.start_as(&self.kubeconfig, CONTROLLER_NS, name, extra)
+    }
+
+    /// Starts a controller replica in `namespace`, as the account of `kubeconfig`.
+    pub fn start_as(&self, kubeconfig: &std::path::Path, namespace: &str, name: &str, extra: &[&str]) -> Controller {
         let port = free_port();
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_gitseal-controller"))
-            .args(["--namespace", CONTROLLER_NS, "--pod-name", name, "--lease-duration-secs", "6"])
+            .args(["--namespace", namespace, "--pod-name", name, "--lease-duration-secs", "6"])
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{port}"))
             .args(extra)
-            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -84,7 +89,12 @@ impl Env {
 
     /// The recipients the controller publishes, as `gitseal fetch-key` reads them.
     pub async fn recipients(&self) -> Recipients {
-        let api: Api<ConfigMap> = Api::namespaced(self.client(), CONTROLLER_NS);
+        self.recipients_in(CONTROLLER_NS).await
+    }
+
+    /// The recipients a controller in `namespace` publishes.
+    pub async fn recipients_in(&self, namespace: &str) -> Recipients {
+        let api: Api<ConfigMap> = Api::namespaced(self.client(), namespace);
         let text = eventually("public keys published", || async {
             api.get_opt("gitseal-public-keys")
                 .await

@@ -162,7 +162,9 @@ fn another_release_and_namespace_flow_everywhere() {
     assert!(!text.contains("gitseal-system"), "gitseal-system rendered into a release in secrets-prod");
 
     for object in &objects {
-        let cluster_scoped = ["ClusterRole", "ClusterRoleBinding"].contains(&object["kind"].as_str().unwrap());
+        let cluster_scoped =
+            ["ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+                .contains(&object["kind"].as_str().unwrap());
         let (namespace, name) = (&object["metadata"]["namespace"], object["metadata"]["name"].as_str().unwrap());
         if cluster_scoped {
             assert!(name.starts_with("team-gitseal-"), "cluster-scoped {name} is not named after the release");
@@ -175,6 +177,11 @@ fn another_release_and_namespace_flow_everywhere() {
     let binding = get(&objects, "ClusterRoleBinding", "team-gitseal-controller");
     assert_eq!((&binding["subjects"], &binding["roleRef"]["name"]), (&subject, &json!("team-gitseal-controller")));
     assert_eq!(get(&objects, "RoleBinding", "gitseal-controller")["subjects"], subject);
+    let policy = &get(&objects, "ValidatingAdmissionPolicy", "team-gitseal-controller-secret-writes")["spec"];
+    let user = policy["matchConditions"][0]["expression"].as_str().unwrap();
+    assert!(user.contains("'system:serviceaccount:secrets-prod:gitseal-controller'"), "{user}");
+    let binding = get(&objects, "ValidatingAdmissionPolicyBinding", "team-gitseal-controller-secret-writes");
+    assert_eq!(binding["spec"]["policyName"], "team-gitseal-controller-secret-writes");
     // --namespace comes from POD_NAMESPACE, the pod's own namespace: the release's.
     let env = &container(&objects)["env"];
     let pod_namespace = env.as_array().unwrap().iter().find(|e| e["name"] == "POD_NAMESPACE").unwrap();
@@ -212,4 +219,38 @@ fn task_roles_can_be_left_out_or_bound_and_one_replica_has_no_pdb() {
 
     assert_eq!(get(&objects, "Deployment", "gitseal-controller")["spec"]["replicas"], 1);
     assert!(find(&objects, "PodDisruptionBudget", "gitseal-controller").is_none(), "a PDB would block every drain");
+}
+
+#[test]
+fn watch_namespaces_grant_roles_only_there_and_nothing_cluster_wide() {
+    let Some(helm) = helm() else { return };
+    let objects = helm.template("gitseal", NS, &["--set", "watchNamespaces={team-a,team-b}"]).unwrap();
+    assert!(find(&objects, "ClusterRole", "gitseal-controller").is_none(), "the controller's ClusterRole is rendered");
+    assert!(find(&objects, "ClusterRoleBinding", "gitseal-controller").is_none());
+    let controller_subject = json!({ "kind": "ServiceAccount", "name": "gitseal-controller", "namespace": NS });
+    let mut watched = Vec::new();
+    for object in &objects {
+        let kind = object["kind"].as_str().unwrap();
+        let binds_controller = object["subjects"].as_array().is_some_and(|s| s.contains(&controller_subject));
+        if kind == "ClusterRoleBinding" {
+            assert!(!binds_controller, "a ClusterRoleBinding binds the controller: {object}");
+        }
+        if kind == "RoleBinding" && binds_controller {
+            watched.push(object["metadata"]["namespace"].as_str().unwrap().to_owned());
+        }
+    }
+    watched.sort();
+    assert_eq!(
+        watched,
+        [NS, "team-a", "team-b"],
+        "the controller is bound in its own namespace and the watched ones only"
+    );
+    let role = get(&objects, "Role", "gitseal-controller-watch");
+    assert_eq!(role["metadata"]["namespace"], "team-a");
+    let secrets = role["rules"].as_array().unwrap().iter().filter(|r| r["resources"] == json!(["secrets"]));
+    assert!(secrets.count() > 0, "the watched namespace's Role grants no Secrets: {role}");
+    assert!(container(&objects)["args"].as_array().unwrap().contains(&json!("--watch-namespaces=team-a,team-b")));
+    let defaults = helm.template("gitseal", NS, &[]).unwrap();
+    assert!(find(&defaults, "Role", "gitseal-controller-watch").is_none(), "a watched Role at default values");
+    assert!(find(&defaults, "ClusterRoleBinding", "gitseal-controller").is_some());
 }
