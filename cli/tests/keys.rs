@@ -454,23 +454,8 @@ async fn an_imported_key_is_published_only_when_asked_and_the_confirmation_names
     let ns = cluster.fresh_namespace("import-publish").await.unwrap();
     let secrets = Api::<Secret>::namespaced(cluster.client(), &ns);
     // The cluster's key, made as the controller makes one.
-    let current = gitseal::generate_identity();
     let created = "2026-06-01T00:00:00Z";
-    let file = gitseal::identity_file(&current, created);
-    let key_secret = Secret {
-        metadata: ObjectMeta {
-            name: Some("gitseal-key-1".into()),
-            labels: Some(BTreeMap::from([("gitseal.dev/key".into(), "true".into())])),
-            annotations: Some(BTreeMap::from([("gitseal.dev/created".into(), created.into())])),
-            ..ObjectMeta::default()
-        },
-        type_: Some("gitseal.dev/age-key".into()),
-        immutable: Some(true),
-        data: Some(BTreeMap::from([("key.txt".into(), ByteString(file.expose_secret().as_bytes().to_vec()))])),
-        ..Secret::default()
-    };
-    secrets.create(&PostParams::default(), &key_secret).await.unwrap();
-    let current_id = KeyId::of(&current.to_public()).to_string();
+    let current_id = make_key(&cluster, &ns, 1, created).await.id;
     assert_eq!(published(&secrets).await, current_id);
 
     let dir = tempfile::tempdir().unwrap();
