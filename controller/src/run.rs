@@ -236,6 +236,16 @@ async fn run_controller(
     // Status writes (our own) do not change the generation: no reconcile for them.
     let sealed =
         cache::settled(events, sealed_store.clone()).predicate_filter(predicates::generation, Default::default());
+    // Not one SealedSecret before the Secrets are listed: reconciled earlier, an object in
+    // place looks as if its Secret were missing, and is decrypted again for nothing. The
+    // controller holds its runner until the SealedSecret cache is complete, so this holds
+    // every reconcile; the Secrets' watch runs meanwhile, as one of its triggers.
+    let managed_listed = managed.clone();
+    let sealed = futures::stream::once(async move {
+        listed(&managed_listed).await;
+        sealed
+    })
+    .flatten();
     let controller = Controller::for_stream(sealed, sealed_store.clone())
         .owns_stream(owned)
         .reconcile_all_on(key_changes)
@@ -244,11 +254,8 @@ async fn run_controller(
     let synced = shared.clone();
     let managed_ready = managed.clone();
     tokio::spawn(async move {
-        // The controller waits on the same store, and a store wakes only its latest waiter,
-        // so poll in short rounds rather than park on it.
-        let round = Duration::from_millis(200);
-        while !matches!(tokio::time::timeout(round, sealed_store.wait_until_ready()).await, Ok(Ok(()))) {}
-        while !matches!(tokio::time::timeout(round, managed_ready.wait_until_ready()).await, Ok(Ok(()))) {}
+        listed(&sealed_store).await;
+        listed(&managed_ready).await;
         if scope.unsynced.fetch_sub(1, Ordering::SeqCst) == 1 {
             info!("caches synced");
             synced.set_controller_synced();
@@ -278,6 +285,18 @@ async fn run_controller(
             }
         })
         .await;
+}
+
+/// Resolves once `store` holds its first complete list. The controller waits on the
+/// SealedSecret store too, and a store wakes only its latest waiter, so this polls in
+/// short rounds rather than park on it.
+async fn listed<K>(store: &reflector::Store<K>)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let round = Duration::from_millis(200);
+    while !matches!(tokio::time::timeout(round, store.wait_until_ready()).await, Ok(Ok(()))) {}
 }
 
 /// Loads the key ring from its Secrets and keeps it current. Each key Secret is read
