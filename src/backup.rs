@@ -26,8 +26,9 @@ use k8s_openapi::jiff::Timestamp;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
+use gitseal_crds::storage::{KeyStatus, PublishedKey};
+
 use crate::error::{Error, Result};
-use crate::keyring::KeyStatus;
 use crate::keys::{KeyId, KeyRing, Recipients};
 use crate::validate;
 
@@ -104,6 +105,17 @@ impl BackupKey {
     /// Changes its state (the ring marks its newest active key published).
     pub fn set_status(&mut self, status: KeyStatus) {
         self.status = status;
+    }
+
+    /// What `keys.json` says about it: public facts only.
+    pub fn published(&self) -> PublishedKey {
+        PublishedKey {
+            id: self.id.to_string(),
+            recipient: self.recipient().to_string(),
+            created: self.created.to_string(),
+            secret: self.secret.clone(),
+            state: Some(self.status),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use crate::cli::ClusterArgs;
 
 /// Field manager of every write the CLI makes.
 pub const FIELD_MANAGER: &str = "gitseal-cli";
-pub use gitseal::keyring::{KEY_SELECTOR, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE, STATE_ANNOTATION};
+pub use gitseal::crds::storage::{KEY_SELECTOR, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE, STATE_ANNOTATION};
 
 /// Runs one command's cluster work on a single-threaded runtime.
 pub fn block_on<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
@@ -138,7 +138,7 @@ pub async fn public_keys(client: Client, namespace: &str) -> Result<ConfigMap> {
 ///
 /// # Errors
 /// As [`public_keys`], or when `keys.json` is missing or malformed.
-pub async fn published_keys(client: Client, namespace: &str) -> Result<Vec<gitseal::keyring::PublishedKey>> {
+pub async fn published_keys(client: Client, namespace: &str) -> Result<Vec<gitseal::crds::storage::PublishedKey>> {
     let cm = public_keys(client, namespace).await?;
     let json = cm.data.and_then(|mut d| d.remove(KEYS_JSON)).with_context(|| {
         format!("ConfigMap {namespace}/{PUBLIC_KEYS_CONFIGMAP} has no {KEYS_JSON}: upgrade gitseal-controller")

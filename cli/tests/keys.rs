@@ -432,7 +432,7 @@ fn usage_errors_exit_2() {
 
 /// The key the ring publishes, read as the controller reads it.
 async fn published(secrets: &Api<Secret>) -> String {
-    let list = secrets.list(&ListParams::default().labels(gitseal::keyring::KEY_SELECTOR)).await.unwrap();
+    let list = secrets.list(&ListParams::default().labels(gitseal::crds::storage::KEY_SELECTOR)).await.unwrap();
     let (keys, _) = gitseal::keyring::read_ring(&list.items);
     keys.iter().find(|k| k.status() == KeyStatus::Published).unwrap().id().to_string()
 }
@@ -488,7 +488,8 @@ async fn an_imported_key_is_published_only_when_asked_and_the_confirmation_names
     let short = gitseal(&cluster, &ns, &["keys", "import", "-i", admin_arg, &third, "--expect-key", &third_id[..16]]);
     assert_eq!(short.status.code(), Some(2), "{}", String::from_utf8_lossy(&short.stderr));
     assert!(String::from_utf8_lossy(&short.stderr).contains("not a full key id"));
-    let list = secrets.list_metadata(&ListParams::default().labels(gitseal::keyring::KEY_SELECTOR)).await.unwrap();
+    let list =
+        secrets.list_metadata(&ListParams::default().labels(gitseal::crds::storage::KEY_SELECTOR)).await.unwrap();
     assert_eq!(list.items.len(), 3, "the cluster's key and the two imported, nothing more");
     cluster.delete_namespace(&ns).await.unwrap();
 }

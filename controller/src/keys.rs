@@ -14,7 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use gitseal::keyring::{self, PublishedKey, Read};
+use gitseal::crds::storage::{self, PublishedKey};
+use gitseal::keyring::{self, Read};
 use gitseal::manifest::WipeOnDrop;
 use gitseal::{BackupKey, KeyRing, KeyStatus, generate_identity};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -25,7 +26,7 @@ use kube::api::{Api, ListParams, Patch};
 use crate::decide::{MANAGED_LABEL, MANAGED_VALUE};
 use crate::writes;
 
-pub use gitseal::keyring::{
+pub use gitseal::crds::storage::{
     KEY_SELECTOR, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE, ROTATION_ANNOTATION, is_key,
 };
 
@@ -65,7 +66,7 @@ impl KeyState {
         for key in keys.iter().filter(|k| k.status() != KeyStatus::Retired) {
             ring.push(key.identity().clone());
         }
-        (KeyState { ring, public: keys.iter().map(PublishedKey::of).collect() }, skipped)
+        (KeyState { ring, public: keys.iter().map(BackupKey::published).collect() }, skipped)
     }
 
     /// The key new seals use: the newest one that is not retired.
@@ -179,7 +180,7 @@ pub fn made_by<'a>(taken: &'a [TakenName], made_by: &str) -> Option<&'a str> {
 /// # Errors
 /// [`KeyError::NameConflict`] naming the Secret whose number has no successor.
 pub fn next_key_name(taken: &[TakenName]) -> Result<String, KeyError> {
-    keyring::next_key_name(taken.iter().map(|t| t.name.as_str()))
+    storage::next_key_name(taken.iter().map(|t| t.name.as_str()))
         .map_err(|name| KeyError::NameConflict { secret: name.to_owned() })
 }
 
@@ -205,7 +206,7 @@ async fn claim(api: &Api<Secret>, secret: Secret) -> Result<Option<PublishedKey>
 fn key_of(secret: Secret) -> PublishedKey {
     let secret = WipeOnDrop(secret);
     let (keys, _) = keyring::read_ring([&*secret]);
-    keys.first().map(PublishedKey::of).unwrap_or_else(|| PublishedKey {
+    keys.first().map(BackupKey::published).unwrap_or_else(|| PublishedKey {
         id: String::new(),
         recipient: String::new(),
         created: String::new(),
@@ -290,7 +291,7 @@ pub async fn publish(api: &Api<ConfigMap>, state: &KeyState) -> kube::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gitseal::keyring::{KEY_FILE, KEY_LABEL, STATE_ANNOTATION};
+    use gitseal::crds::storage::{KEY_FILE, KEY_LABEL, STATE_ANNOTATION};
     use k8s_openapi::ByteString;
 
     #[test]

@@ -213,7 +213,7 @@ impl Metrics {
 mod tests {
     use super::*;
     use crate::keys::new_key_secret;
-    use gitseal::keyring::STATE_ANNOTATION;
+    use gitseal::crds::storage::STATE_ANNOTATION;
     use k8s_openapi::api::core::v1::Secret;
 
     fn key(name: &str, created: &str) -> Secret {

@@ -175,8 +175,8 @@ async fn the_controllers_token_creates_key_secrets_only_in_its_namespace() {
     // Dry runs pass admission like any write, and keep this test's keys out of the ring.
     let dry = PostParams { dry_run: true, ..PostParams::default() };
     let mut key = secret("gitseal-key-dry-run", None);
-    key.type_ = Some(gitseal::keyring::KEY_TYPE.into());
-    key.metadata.labels = Some(BTreeMap::from([(gitseal::keyring::KEY_LABEL.into(), "true".into())]));
+    key.type_ = Some(gitseal::crds::storage::KEY_TYPE.into());
+    key.metadata.labels = Some(BTreeMap::from([(gitseal::crds::storage::KEY_LABEL.into(), "true".into())]));
     allowed("create a key Secret in its namespace", own.create(&dry, &key).await);
     refused("create another Secret in its namespace", own.create(&dry, &secret("not-a-key", None)).await);
 

@@ -5,14 +5,16 @@
 //!                           (these types)
 //! ```
 //!
-//! This crate holds only the API types: no client, no I/O. The CRD YAML in this
-//! directory is generated from them by `cargo run -p gitseal-crds --bin crdgen`
-//! and CI fails when the committed copy drifts.
+//! This crate holds only the API types and the names of what gitseal keeps in the cluster
+//! ([`storage`]): no client, no I/O, no cryptography. The CRD YAML in this directory is
+//! generated from the types by `cargo run -p gitseal-crds --bin crdgen` and CI fails when
+//! the committed copy drifts.
 
 // `printcolumn(type_ = "string")` repeats by design; clippy reads it as a duplicated attribute.
 #![allow(clippy::duplicated_attributes)]
 
 pub mod bounds;
+pub mod storage;
 
 use std::collections::BTreeMap;
 

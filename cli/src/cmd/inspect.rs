@@ -47,7 +47,7 @@ pub fn inspect(
             crate::cluster::published_keys(crate::cluster::client(args).await?, &args.controller_namespace).await
         })?,
     };
-    let states = gitseal::keyring::states(&published);
+    let states = gitseal::crds::storage::states(&published);
     let mut files = Vec::new();
     for path in paths {
         io::collect_manifests(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;

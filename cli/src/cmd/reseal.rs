@@ -45,7 +45,7 @@ pub fn reseal(paths: &[PathBuf], recipients_files: &[PathBuf], cluster_args: &Cl
         let client = cluster::client(cluster_args).await?;
         let ns = &cluster_args.controller_namespace;
         let keys = cluster::published_keys(client.clone(), ns).await?;
-        let published = gitseal::keyring::published(&keys).context("the controller publishes no key yet")?;
+        let published = gitseal::crds::storage::published(&keys).context("the controller publishes no key yet")?;
         let cluster_ids: BTreeSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
         let mut files = Vec::new();
         for path in paths {

@@ -191,7 +191,7 @@ impl Names {
         }
         let names = self.taken.iter().chain(&self.wanted).map(String::as_str);
         // A number with no successor leaves the original name; the create then says why.
-        gitseal::keyring::next_key_name(names).unwrap_or_else(|_| original.to_owned())
+        gitseal::crds::storage::next_key_name(names).unwrap_or_else(|_| original.to_owned())
     }
 }
 

@@ -9,7 +9,7 @@ use super::dependents::{self, Dependents};
 use crate::cli::{ClusterArgs, ListFormat};
 use crate::cluster;
 use crate::io;
-use gitseal::keyring::PublishedKey;
+use gitseal::crds::storage::PublishedKey;
 
 /// One row of the listing, and one object of `-o json`.
 #[derive(Debug, PartialEq, Eq, Serialize)]
@@ -45,7 +45,7 @@ pub fn list(output: ListFormat, args: &ClusterArgs) -> Result<()> {
 
 /// The rows, oldest key first. Pure.
 pub fn rows(keys: &[PublishedKey], sealed: &[SealedSecret]) -> (Vec<Row>, Dependents) {
-    let states = gitseal::keyring::states(keys);
+    let states = gitseal::crds::storage::states(keys);
     let deps = dependents::dependents(keys.iter().map(|k| k.id.as_str()).zip(states.iter().copied()), sealed);
     let rows = keys
         .iter()
@@ -136,9 +136,9 @@ mod tests {
     fn published_states_win() {
         let keys =
             [key("1111111111111111", Some(KeyStatus::Published)), key("2222222222222222", Some(KeyStatus::Retired))];
-        assert_eq!(gitseal::keyring::states(&keys), [KeyStatus::Published, KeyStatus::Retired]);
-        assert_eq!(gitseal::keyring::published(&keys).map(|k| k.id.as_str()), Some("1111111111111111"));
+        assert_eq!(gitseal::crds::storage::states(&keys), [KeyStatus::Published, KeyStatus::Retired]);
+        assert_eq!(gitseal::crds::storage::published(&keys).map(|k| k.id.as_str()), Some("1111111111111111"));
         let retired_last = [key("1111111111111111", None), key("2222222222222222", Some(KeyStatus::Retired))];
-        assert_eq!(gitseal::keyring::published(&retired_last).map(|k| k.id.as_str()), Some("1111111111111111"));
+        assert_eq!(gitseal::crds::storage::published(&retired_last).map(|k| k.id.as_str()), Some("1111111111111111"));
     }
 }

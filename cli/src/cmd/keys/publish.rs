@@ -100,7 +100,7 @@ mod tests {
     /// The ring's own order over the cluster's keys and the restored ones.
     fn published_of(current: &BackupKey, restored: &[BackupKey]) -> KeyId {
         let mut all: Vec<&BackupKey> = restored.iter().chain([current]).collect();
-        all.sort_by_key(|k| (k.created(), gitseal::keyring::key_number(k.secret())));
+        all.sort_by_key(|k| (k.created(), gitseal::crds::storage::key_number(k.secret())));
         all.iter().rev().find(|k| k.status() != KeyStatus::Retired).unwrap().id().clone()
     }
 
