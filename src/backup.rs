@@ -2,7 +2,7 @@
 //! a comment line, and the plain age encryption that keeps it off disk in the clear.
 //!
 //! ```text
-//!  key Secrets ──▶ KeyBackup ──render──▶ identity file ──encrypt_file──▶ backup.age
+//!  ClusterKeys ──▶ KeyBackup ──render──▶ identity file ──encrypt_file──▶ backup.age
 //!                     ▲                                                     │
 //!                     └──────parse◀── identity file ◀──decrypt_file─────────┘
 //! ```
@@ -17,7 +17,6 @@
 //! AGE-SECRET-KEY-1…
 //! ```
 
-use std::fmt;
 use std::io::{Read, Write};
 use std::str::FromStr;
 
@@ -26,11 +25,11 @@ use k8s_openapi::jiff::Timestamp;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
-use gitseal_crds::storage::{KeyStatus, PublishedKey};
+use gitseal_crds::storage::KeyStatus;
 
+use crate::cluster_key::{ClusterKey, check_secret};
 use crate::error::{Error, Result};
 use crate::keys::{KeyId, KeyRing, Recipients};
-use crate::validate;
 
 /// How far a backup's creation times may lie ahead of the restoring machine's clock.
 pub const CLOCK_SKEW_SECS: i64 = 300;
@@ -38,106 +37,21 @@ pub const CLOCK_SKEW_SECS: i64 = 300;
 /// Start of the comment line that carries a key's metadata.
 const KEY_LINE: &str = "# gitseal-key ";
 
-/// One key of a backup: the private key and where it lived.
-///
-/// Guarantees: the private key is zeroized on drop and `Debug` shows only public facts.
-#[derive(Clone)]
-pub struct BackupKey {
-    id: KeyId,
-    identity: x25519::Identity,
-    secret: String,
-    created: Timestamp,
-    status: KeyStatus,
-}
-
-impl fmt::Debug for BackupKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BackupKey")
-            .field("id", &self.id)
-            .field("secret", &self.secret)
-            .field("created", &self.created)
-            .field("status", &self.status)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BackupKey {
-    /// A key with its metadata.
-    ///
-    /// # Errors
-    /// [`Error::Backup`] when `secret` is not a valid object name.
-    pub fn new(identity: x25519::Identity, secret: &str, created: Timestamp, status: KeyStatus) -> Result<BackupKey> {
-        check_secret(secret).map_err(|message| Error::Backup { line: 0, message })?;
-        let id = KeyId::of(&identity.to_public());
-        Ok(BackupKey { id, identity, secret: secret.to_owned(), created, status })
-    }
-
-    /// The key id.
-    pub fn id(&self) -> &KeyId {
-        &self.id
-    }
-
-    /// The private key.
-    pub fn identity(&self) -> &x25519::Identity {
-        &self.identity
-    }
-
-    /// The public `age1…` recipient.
-    pub fn recipient(&self) -> x25519::Recipient {
-        self.identity.to_public()
-    }
-
-    /// Name of the Secret the key was stored in.
-    pub fn secret(&self) -> &str {
-        &self.secret
-    }
-
-    /// When the key was created.
-    pub fn created(&self) -> Timestamp {
-        self.created
-    }
-
-    /// Its state when it was backed up.
-    pub fn status(&self) -> KeyStatus {
-        self.status
-    }
-
-    /// Changes its state (the ring marks its newest active key published).
-    pub fn set_status(&mut self, status: KeyStatus) {
-        self.status = status;
-    }
-
-    /// What `keys.json` says about it: public facts only.
-    pub fn published(&self) -> PublishedKey {
-        PublishedKey {
-            id: self.id.to_string(),
-            recipient: self.recipient().to_string(),
-            created: self.created.to_string(),
-            secret: self.secret.clone(),
-            state: Some(self.status),
-        }
-    }
-}
-
-fn check_secret(secret: &str) -> Result<(), &'static str> {
-    validate::object_name(secret).map_err(|_| "secret= is not a valid Secret name")
-}
-
 /// A whole key ring with each key's metadata. Never empty; key ids are unique.
 #[derive(Clone, Debug)]
-pub struct KeyBackup(Vec<BackupKey>);
+pub struct KeyBackup(Vec<ClusterKey>);
 
 impl KeyBackup {
     /// A backup of these keys, in this order.
     ///
     /// # Errors
     /// [`Error::Backup`] when `keys` is empty or holds the same key twice.
-    pub fn new(keys: Vec<BackupKey>) -> Result<KeyBackup> {
+    pub fn new(keys: Vec<ClusterKey>) -> Result<KeyBackup> {
         if keys.is_empty() {
             return Err(Error::Backup { line: 0, message: "the backup holds no key" });
         }
         for (i, key) in keys.iter().enumerate() {
-            if keys[..i].iter().any(|k| k.id == key.id) {
+            if keys[..i].iter().any(|k| k.id() == key.id()) {
                 return Err(Error::Backup { line: 0, message: "the same key appears twice" });
             }
         }
@@ -145,16 +59,16 @@ impl KeyBackup {
     }
 
     /// The keys, in order.
-    pub fn keys(&self) -> &[BackupKey] {
+    pub fn keys(&self) -> &[ClusterKey] {
         &self.0
     }
 
     /// The first key said to be created after `now` (plus a few minutes of clock skew): a
     /// key from the future would sort after every key made until then and stay the
     /// published key, so a restore refuses it. The core has no clock: the caller passes it.
-    pub fn created_after(&self, now: Timestamp) -> Option<&BackupKey> {
+    pub fn created_after(&self, now: Timestamp) -> Option<&ClusterKey> {
         let skew = k8s_openapi::jiff::SignedDuration::from_secs(CLOCK_SKEW_SECS);
-        self.0.iter().find(|k| k.created.duration_since(now) > skew)
+        self.0.iter().find(|k| k.created().duration_since(now) > skew)
     }
 
     /// Renders the backup as an age identity file (see the module docs).
@@ -166,13 +80,13 @@ impl KeyBackup {
         for key in &self.0 {
             out.push_str(&format!(
                 "\n{KEY_LINE}id={} secret={} created={} state={}\n# public key: {}\n",
-                key.id,
-                key.secret,
-                key.created,
-                key.status,
+                key.id(),
+                key.secret(),
+                key.created(),
+                key.status(),
                 key.recipient()
             ));
-            out.push_str(key.identity.to_string().expose_secret());
+            out.push_str(key.identity().to_string().expose_secret());
             out.push('\n');
         }
         out
@@ -183,7 +97,7 @@ impl KeyBackup {
     /// # Errors
     /// [`Error::Backup`] naming the line that is wrong; the line itself is never echoed.
     pub fn parse(text: &str) -> Result<KeyBackup> {
-        let mut keys: Vec<BackupKey> = Vec::new();
+        let mut keys: Vec<ClusterKey> = Vec::new();
         let mut pending: Option<(usize, Meta)> = None;
         for (i, line) in text.lines().enumerate() {
             let n = i + 1;
@@ -206,11 +120,11 @@ impl KeyBackup {
                     fail("an AGE-SECRET-KEY-1… line with no `# gitseal-key` line before it; is this a gitseal key backup?")
                 })?;
                 let key =
-                    BackupKey::new(identity, &meta.secret, meta.created, meta.status).map_err(|_| fail("bad key"))?;
-                if key.id != meta.id {
+                    ClusterKey::new(identity, &meta.secret, meta.created, meta.status).map_err(|_| fail("bad key"))?;
+                if *key.id() != meta.id {
                     return Err(fail("this key's id differs from the id= recorded on its `# gitseal-key` line"));
                 }
-                if keys.iter().any(|k| k.id == key.id) {
+                if keys.iter().any(|k| k.id() == key.id()) {
                     return Err(fail("the same key appears twice"));
                 }
                 keys.push(key);
@@ -226,7 +140,7 @@ impl KeyBackup {
     pub fn ring(&self) -> KeyRing {
         let mut ring = KeyRing::new();
         for key in &self.0 {
-            ring.push(key.identity.clone());
+            ring.push(key.identity().clone());
         }
         ring
     }
@@ -320,14 +234,14 @@ mod tests {
 
     fn backup() -> KeyBackup {
         let keys = vec![
-            BackupKey::new(
+            ClusterKey::new(
                 generate_identity(),
                 "gitseal-key-1",
                 "2026-01-01T00:00:00Z".parse().unwrap(),
                 KeyStatus::Retired,
             )
             .unwrap(),
-            BackupKey::new(
+            ClusterKey::new(
                 generate_identity(),
                 "gitseal-key-2",
                 "2026-02-01T00:00:00Z".parse().unwrap(),
@@ -338,7 +252,7 @@ mod tests {
         KeyBackup::new(keys).unwrap()
     }
 
-    fn secret_of(key: &BackupKey) -> String {
+    fn secret_of(key: &ClusterKey) -> String {
         key.identity().to_string().expose_secret().to_owned()
     }
 
@@ -448,10 +362,11 @@ mod tests {
     #[test]
     fn duplicates_and_bad_fields_are_refused() {
         let id = generate_identity();
-        let a = BackupKey::new(id.clone(), "gitseal-key-1", "2026-01-01T00:00:00Z".parse().unwrap(), KeyStatus::Active)
-            .unwrap();
+        let a =
+            ClusterKey::new(id.clone(), "gitseal-key-1", "2026-01-01T00:00:00Z".parse().unwrap(), KeyStatus::Active)
+                .unwrap();
         let b =
-            BackupKey::new(id, "gitseal-key-2", "2026-01-01T00:00:00Z".parse().unwrap(), KeyStatus::Active).unwrap();
+            ClusterKey::new(id, "gitseal-key-2", "2026-01-01T00:00:00Z".parse().unwrap(), KeyStatus::Active).unwrap();
         assert!(KeyBackup::new(vec![a.clone(), b]).is_err());
         let twice = format!(
             "{}{}",
@@ -460,12 +375,12 @@ mod tests {
         );
         assert!(KeyBackup::parse(&twice).unwrap_err().to_string().contains("twice"));
         let created = "2026-01-01T00:00:00Z".parse().unwrap();
-        assert!(BackupKey::new(generate_identity(), "Not A Name", created, KeyStatus::Active).is_err());
+        assert!(ClusterKey::new(generate_identity(), "Not A Name", created, KeyStatus::Active).is_err());
     }
 
     #[test]
     fn keys_from_the_future_are_found() {
-        let at = |t: &str| BackupKey::new(generate_identity(), "k", t.parse().unwrap(), KeyStatus::Active).unwrap();
+        let at = |t: &str| ClusterKey::new(generate_identity(), "k", t.parse().unwrap(), KeyStatus::Active).unwrap();
         let now: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
         let honest = KeyBackup::new(vec![at("2026-01-01T00:00:00Z"), at("2026-06-01T12:04:00Z")]).unwrap();
         assert!(honest.created_after(now).is_none(), "four minutes of clock skew are tolerated");

@@ -13,11 +13,12 @@
 
 mod backup;
 mod binding;
+mod cluster_key;
 pub mod documents;
 pub mod envelope;
 mod error;
 pub mod incumbent;
-pub mod keyring;
+pub mod key_secrets;
 mod keys;
 #[macro_use]
 pub mod manifest;
@@ -28,8 +29,9 @@ pub mod validate;
 pub mod value_spans;
 pub mod verify;
 
-pub use backup::{BackupKey, KeyBackup, decrypt_file, encrypt_file};
+pub use backup::{KeyBackup, decrypt_file, encrypt_file};
 pub use binding::{Binding, BindingError, Payload, SealedTo};
+pub use cluster_key::ClusterKey;
 pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;
 pub use gitseal_crds::storage::KeyStatus;

@@ -23,7 +23,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use gitseal::manifest::{OutputFormat, render};
 use gitseal::{
-    BackupKey, KeyBackup, KeyRing, KeyStatus, PlainSecret, Recipients, Scope, encrypt_file, generate_identity,
+    ClusterKey, KeyBackup, KeyRing, KeyStatus, PlainSecret, Recipients, Scope, encrypt_file, generate_identity,
     identity_file, seal_secret,
 };
 use secrecy::ExposeSecret as _;
@@ -161,14 +161,14 @@ fn seed() {
 
     // Key backups: rendered, and encrypted to the fuzz ring as `keys export` writes them.
     let keys = vec![
-        BackupKey::new(
+        ClusterKey::new(
             identity(targets::TEST_IDENTITY),
             "gitseal-key-1",
             "2026-01-01T00:00:00Z".parse().unwrap(),
             KeyStatus::Retired,
         )
         .unwrap(),
-        BackupKey::new(
+        ClusterKey::new(
             generate_identity(),
             "gitseal-key-2",
             "2026-02-01T00:00:00Z".parse().unwrap(),

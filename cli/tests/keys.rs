@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use age::x25519;
-use gitseal::{BackupKey, KeyBackup, KeyId, KeyRing, KeyStatus, Recipients, Scope};
+use gitseal::{ClusterKey, KeyBackup, KeyId, KeyRing, KeyStatus, Recipients, Scope};
 use gitseal_e2e::{Cluster, workspace_root};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -204,7 +204,7 @@ async fn export_is_encrypted_and_import_restores_the_same_keys() {
     assert_eq!(keys_now().await, 0, "nothing restored without confirmation");
     // A backup from the future (created=9999-…) is refused before anything is shown.
     let forged = gitseal::KeyBackup::new(vec![
-        gitseal::BackupKey::new(
+        gitseal::ClusterKey::new(
             gitseal::generate_identity(),
             "gitseal-key-9",
             "9999-01-01T00:00:00Z".parse().unwrap(),
@@ -428,19 +428,19 @@ fn usage_errors_exit_2() {
 // not say who made a backup: anyone with the administrator's public key can make one
 // whose key is dated "now", which the ring's order (newest key not retired) would
 // publish. The test plays the controller's ring in a namespace of its own and reads it
-// back with `gitseal::keyring::read_ring`, the order the controller itself applies.
+// back with `gitseal::key_secrets::read_ring`, the order the controller itself applies.
 
 /// The key the ring publishes, read as the controller reads it.
 async fn published(secrets: &Api<Secret>) -> String {
     let list = secrets.list(&ListParams::default().labels(gitseal::crds::storage::KEY_SELECTOR)).await.unwrap();
-    let (keys, _) = gitseal::keyring::read_ring(&list.items);
+    let (keys, _) = gitseal::key_secrets::read_ring(&list.items);
     keys.iter().find(|k| k.status() == KeyStatus::Published).unwrap().id().to_string()
 }
 
 /// A backup of one new key dated now, encrypted to the administrator: what anyone holding
 /// the administrator's public key can make.
 fn forged_backup(dir: &Path, name: &str, admin: &age::x25519::Recipient) -> (String, String) {
-    let key = BackupKey::new(gitseal::generate_identity(), "gitseal-key-9", Timestamp::now(), KeyStatus::Active);
+    let key = ClusterKey::new(gitseal::generate_identity(), "gitseal-key-9", Timestamp::now(), KeyStatus::Active);
     let backup = KeyBackup::new(vec![key.unwrap()]).unwrap();
     let file = dir.join(name);
     let sealed = gitseal::encrypt_file(backup.render().as_bytes(), &Recipients::new([admin.clone()]).unwrap());

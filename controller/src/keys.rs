@@ -15,9 +15,9 @@
 use std::collections::BTreeMap;
 
 use gitseal::crds::storage::{self, PublishedKey};
-use gitseal::keyring::{self, Read};
+use gitseal::key_secrets::{self, Read};
 use gitseal::manifest::WipeOnDrop;
-use gitseal::{BackupKey, KeyRing, KeyStatus, generate_identity};
+use gitseal::{ClusterKey, KeyRing, KeyStatus, generate_identity};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
@@ -45,7 +45,7 @@ impl KeyState {
     /// content). Secrets without the key label are no keys at all and are ignored.
     #[cfg(test)]
     pub fn from_secrets(secrets: &[Secret]) -> (KeyState, Vec<String>) {
-        let read: Vec<Read> = secrets.iter().map(keyring::StoredKey::read).collect();
+        let read: Vec<Read> = secrets.iter().map(key_secrets::StoredKey::read).collect();
         KeyState::from_read(&read)
     }
 
@@ -60,13 +60,13 @@ impl KeyState {
                 Read::NotAKey => {}
             }
         }
-        let (keys, unusable) = keyring::order(stored);
+        let (keys, unusable) = key_secrets::order(stored);
         skipped.extend(unusable);
         let mut ring = KeyRing::new();
         for key in keys.iter().filter(|k| k.status() != KeyStatus::Retired) {
             ring.push(key.identity().clone());
         }
-        (KeyState { ring, public: keys.iter().map(BackupKey::published).collect() }, skipped)
+        (KeyState { ring, public: keys.iter().map(ClusterKey::published).collect() }, skipped)
     }
 
     /// The key new seals use: the newest one that is not retired.
@@ -97,9 +97,9 @@ impl KeyState {
 
 /// A new key Secret holding a fresh identity.
 pub fn new_key_secret(name: &str, namespace: &str, created: Timestamp) -> Secret {
-    let key = BackupKey::new(generate_identity(), name, created, KeyStatus::Active);
+    let key = ClusterKey::new(generate_identity(), name, created, KeyStatus::Active);
     // A name the API server would refuse gets refused there, with its own message.
-    let mut secret = key.map(|k| keyring::key_secret(&k, name)).unwrap_or_default();
+    let mut secret = key.map(|k| key_secrets::key_secret(&k, name)).unwrap_or_default();
     secret.metadata.name = Some(name.to_owned());
     secret.metadata.namespace = Some(namespace.to_owned());
     secret
@@ -205,8 +205,8 @@ async fn claim(api: &Api<Secret>, secret: Secret) -> Result<Option<PublishedKey>
 /// The public facts of the key a Secret holds, its data zeroized.
 fn key_of(secret: Secret) -> PublishedKey {
     let secret = WipeOnDrop(secret);
-    let (keys, _) = keyring::read_ring([&*secret]);
-    keys.first().map(BackupKey::published).unwrap_or_else(|| PublishedKey {
+    let (keys, _) = key_secrets::read_ring([&*secret]);
+    keys.first().map(ClusterKey::published).unwrap_or_else(|| PublishedKey {
         id: String::new(),
         recipient: String::new(),
         created: String::new(),

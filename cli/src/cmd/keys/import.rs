@@ -17,7 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::io::IsTerminal as _;
 
 use gitseal::manifest::WipeOnDrop;
-use gitseal::{BackupKey, KeyBackup, KeyId, KeyRing, KeyStatus};
+use gitseal::{ClusterKey, KeyBackup, KeyId, KeyRing, KeyStatus};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
@@ -73,7 +73,7 @@ struct Confirm {
 impl Confirm {
     /// Ok when the operator confirmed restoring the keys `placed` (all from `backup`).
     fn check(&self, placed: &Placement, backup: &KeyBackup) -> Result<()> {
-        let keys: Vec<&BackupKey> = placed.keys.iter().collect();
+        let keys: Vec<&ClusterKey> = placed.keys.iter().collect();
         for key in &keys {
             println!(
                 "to restore: key {} public key {} created {} ({}, was Secret {})",
@@ -134,7 +134,7 @@ async fn restore(backup: &KeyBackup, confirm: &Confirm, args: &ClusterArgs) -> R
         .collect();
     // Original names of the keys to restore, so a renamed key does not take the name of
     // one restored after it.
-    let missing: Vec<&BackupKey> = backup.keys().iter().filter(|k| !present.contains_key(k.id().as_str())).collect();
+    let missing: Vec<&ClusterKey> = backup.keys().iter().filter(|k| !present.contains_key(k.id().as_str())).collect();
     let current = ring.keys.iter().find(|k| k.status() == KeyStatus::Published);
     let placed = publish::place(&missing, current, confirm.publish, Timestamp::now())?;
     if !missing.is_empty() {
@@ -172,7 +172,7 @@ async fn restore(backup: &KeyBackup, confirm: &Confirm, args: &ClusterArgs) -> R
 
 /// What the key will be in the cluster: retired stays retired; the controller decides
 /// which of the others is published.
-fn imported_state(key: &BackupKey) -> &'static str {
+fn imported_state(key: &ClusterKey) -> &'static str {
     if key.status() == KeyStatus::Retired { "retired" } else { "in use" }
 }
 
@@ -196,11 +196,11 @@ impl Names {
 }
 
 /// Creates the key Secret under the name [`Names::pick`] gives; returns that name.
-async fn create(api: &Api<Secret>, key: &BackupKey, namespace: &str, names: &mut Names) -> Result<String> {
+async fn create(api: &Api<Secret>, key: &ClusterKey, namespace: &str, names: &mut Names) -> Result<String> {
     let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
     for _ in 0..ATTEMPTS {
         let name = names.pick(key.secret());
-        match api.create(&params, &WipeOnDrop(gitseal::keyring::key_secret(key, &name))).await {
+        match api.create(&params, &WipeOnDrop(gitseal::key_secrets::key_secret(key, &name))).await {
             Ok(created) => {
                 drop(WipeOnDrop(created)); // the answer holds the private key too
                 names.taken.insert(name.clone());

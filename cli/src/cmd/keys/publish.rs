@@ -1,5 +1,5 @@
 //! Which key new seals use after a restore. The ring publishes its newest key that is
-//! not retired (`gitseal::keyring::order`, which the controller uses too), and a backup
+//! not retired (`gitseal::key_secrets::order`, which the controller uses too), and a backup
 //! says when its keys were made; but age does not say who made a backup, so a forged
 //! one dated "now" would take the published place. A restored key never does unless the
 //! operator asks: it is dated before the cluster's published key, or after it when asked.
@@ -11,12 +11,12 @@
 //! ```
 
 use anyhow::{Result, bail};
-use gitseal::{BackupKey, KeyId, KeyStatus};
+use gitseal::{ClusterKey, KeyId, KeyStatus};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 /// The keys to restore, dated so the ring publishes what the operator chose.
 pub struct Placement {
-    pub keys: Vec<BackupKey>,
+    pub keys: Vec<ClusterKey>,
     /// The key new seals use after the restore, and whether it is a restored one.
     pub published: Option<(KeyId, bool)>,
     /// The restored key that would be published without being asked for (`--publish`).
@@ -56,7 +56,12 @@ impl Placement {
 ///
 /// # Errors
 /// `publish` with no restored key that could be published.
-pub fn place(missing: &[&BackupKey], current: Option<&BackupKey>, publish: bool, now: Timestamp) -> Result<Placement> {
+pub fn place(
+    missing: &[&ClusterKey],
+    current: Option<&ClusterKey>,
+    publish: bool,
+    now: Timestamp,
+) -> Result<Placement> {
     let newest = missing.iter().filter(|k| k.status() != KeyStatus::Retired).max_by_key(|k| k.created());
     let chosen = match (newest, publish) {
         (Some(k), true) => Some(k.id().clone()),
@@ -73,7 +78,7 @@ pub fn place(missing: &[&BackupKey], current: Option<&BackupKey>, publish: bool,
             (Some(p), false) => key.created().min(p.created() - second),
             (None, _) => key.created(),
         };
-        keys.push(BackupKey::new(key.identity().clone(), key.secret(), created, key.status())?);
+        keys.push(ClusterKey::new(key.identity().clone(), key.secret(), created, key.status())?);
     }
     let published = match (&chosen, current) {
         (Some(id), _) => Some((id.clone(), true)),
@@ -93,13 +98,13 @@ mod tests {
     use super::*;
     use gitseal::generate_identity;
 
-    fn key(secret: &str, created: &str, status: KeyStatus) -> BackupKey {
-        BackupKey::new(generate_identity(), secret, created.parse().unwrap(), status).unwrap()
+    fn key(secret: &str, created: &str, status: KeyStatus) -> ClusterKey {
+        ClusterKey::new(generate_identity(), secret, created.parse().unwrap(), status).unwrap()
     }
 
     /// The ring's own order over the cluster's keys and the restored ones.
-    fn published_of(current: &BackupKey, restored: &[BackupKey]) -> KeyId {
-        let mut all: Vec<&BackupKey> = restored.iter().chain([current]).collect();
+    fn published_of(current: &ClusterKey, restored: &[ClusterKey]) -> KeyId {
+        let mut all: Vec<&ClusterKey> = restored.iter().chain([current]).collect();
         all.sort_by_key(|k| (k.created(), gitseal::crds::storage::key_number(k.secret())));
         all.iter().rev().find(|k| k.status() != KeyStatus::Retired).unwrap().id().clone()
     }

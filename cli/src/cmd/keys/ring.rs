@@ -1,9 +1,9 @@
 //! The key ring of a cluster, for `gitseal keys …`: listed from the controller's
-//! namespace and read by [`gitseal::keyring`], exactly as the controller reads it; and the
+//! namespace and read by [`gitseal::key_secrets`], exactly as the controller reads it; and the
 //! key a command-line id names.
 
 use anyhow::{Result, bail};
-use gitseal::BackupKey;
+use gitseal::ClusterKey;
 use gitseal::manifest::WipeOnDrop;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -17,7 +17,7 @@ const MIN_PREFIX: usize = 6;
 /// The keys of a namespace, oldest first with states, and the labelled Secrets that are
 /// not keys (named, never shown).
 pub struct Ring {
-    pub keys: Vec<BackupKey>,
+    pub keys: Vec<ClusterKey>,
     pub skipped: Vec<String>,
 }
 
@@ -31,7 +31,7 @@ pub async fn load(api: &Api<Secret>, namespace: &str) -> Result<Ring> {
         api_error(e, doing, "list on secrets there", Grant::KeyCustodian)
     })?;
     let secrets: Vec<WipeOnDrop> = list.items.into_iter().map(WipeOnDrop).collect();
-    let (keys, skipped) = gitseal::keyring::read_ring(secrets.iter().map(|s| &**s));
+    let (keys, skipped) = gitseal::key_secrets::read_ring(secrets.iter().map(|s| &**s));
     Ok(Ring { keys, skipped })
 }
 
@@ -39,7 +39,7 @@ pub async fn load(api: &Api<Secret>, namespace: &str) -> Result<Ring> {
 ///
 /// # Errors
 /// Unknown, ambiguous or too short, listing the known ids.
-pub fn resolve<'a>(keys: &'a [BackupKey], query: &str, namespace: &str) -> Result<&'a BackupKey> {
+pub fn resolve<'a>(keys: &'a [ClusterKey], query: &str, namespace: &str) -> Result<&'a ClusterKey> {
     let query = query.trim().to_ascii_lowercase();
     if let Some(key) = keys.iter().find(|k| k.id().as_str() == query) {
         return Ok(key);
@@ -53,7 +53,7 @@ pub fn resolve<'a>(keys: &'a [BackupKey], query: &str, namespace: &str) -> Resul
             "{query:?} is too short: give the key id or at least {MIN_PREFIX} of its first digits (gitseal keys list)"
         );
     }
-    let matches: Vec<&BackupKey> = keys.iter().filter(|k| k.id().as_str().starts_with(&query)).collect();
+    let matches: Vec<&ClusterKey> = keys.iter().filter(|k| k.id().as_str().starts_with(&query)).collect();
     match matches.as_slice() {
         [one] => Ok(one),
         [] => bail!("no key {query} in namespace {namespace}; known keys: {}", known()),
@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn ids_resolve_by_unique_prefix() {
         let key = |secret: &str| {
-            BackupKey::new(
+            ClusterKey::new(
                 gitseal::generate_identity(),
                 secret,
                 "2026-01-01T00:00:00Z".parse().unwrap(),

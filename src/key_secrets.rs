@@ -4,9 +4,9 @@
 //! [`gitseal_crds::storage`].
 //!
 //! ```text
-//!  Secret ──StoredKey::read──▶ StoredKey ──order──▶ [BackupKey] oldest first, with states:
+//!  Secret ──StoredKey::read──▶ StoredKey ──order──▶ [ClusterKey] oldest first, with states:
 //!                                                     the newest key not retired is published
-//!  BackupKey ──key_secret──▶ Secret          BackupKey ──published──▶ keys.json entry
+//!  ClusterKey ──key_secret──▶ Secret          ClusterKey ──published──▶ keys.json entry
 //! ```
 
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ use gitseal_crds::storage::{
     CREATED_ANNOTATION, KEY_FILE, KEY_LABEL, KEY_TYPE, KeyStatus, STATE_ANNOTATION, is_key, key_created, key_number,
 };
 
-use crate::backup::BackupKey;
+use crate::cluster_key::ClusterKey;
 use crate::keys::{KeyId, identity_file};
 
 /// One key Secret, read but not yet ordered.
@@ -85,7 +85,7 @@ impl StoredKey {
 /// Reads the ring from the Secrets of the controller's namespace: the keys, ordered
 /// with their states ([`order`]), and the names of Secrets labelled as keys that hold
 /// none (never their content).
-pub fn read_ring<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> (Vec<BackupKey>, Vec<String>) {
+pub fn read_ring<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> (Vec<ClusterKey>, Vec<String>) {
     let mut stored = Vec::new();
     let mut skipped = Vec::new();
     for secret in secrets {
@@ -103,9 +103,9 @@ pub fn read_ring<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> (Vec<Back
 /// Orders keys by creation time, then by the number in the Secret's name; drops a key
 /// id seen before; marks the newest key that is not retired as published. Returns the
 /// keys and the Secrets whose name cannot be recorded.
-pub fn order(mut stored: Vec<StoredKey>) -> (Vec<BackupKey>, Vec<String>) {
+pub fn order(mut stored: Vec<StoredKey>) -> (Vec<ClusterKey>, Vec<String>) {
     stored.sort_by_key(|s| (s.created, key_number(&s.secret)));
-    let mut keys: Vec<BackupKey> = Vec::new();
+    let mut keys: Vec<ClusterKey> = Vec::new();
     let mut unusable = Vec::new();
     for s in stored {
         let status = if s.retired { KeyStatus::Retired } else { KeyStatus::Active };
@@ -113,7 +113,7 @@ pub fn order(mut stored: Vec<StoredKey>) -> (Vec<BackupKey>, Vec<String>) {
             if keys.iter().any(|k| *k.id() == KeyId::of(&identity.to_public())) {
                 continue;
             }
-            match BackupKey::new(identity, &s.secret, s.created, status) {
+            match ClusterKey::new(identity, &s.secret, s.created, status) {
                 Ok(key) => keys.push(key),
                 Err(_) => unusable.push(s.secret.clone()),
             }
@@ -127,7 +127,7 @@ pub fn order(mut stored: Vec<StoredKey>) -> (Vec<BackupKey>, Vec<String>) {
 
 /// The key Secret that stores `key` under `name`, as the controller writes one and a
 /// restore recreates it.
-pub fn key_secret(key: &BackupKey, name: &str) -> Secret {
+pub fn key_secret(key: &ClusterKey, name: &str) -> Secret {
     let created = key.created().to_string();
     let mut annotations = BTreeMap::from([(CREATED_ANNOTATION.to_owned(), created.clone())]);
     if key.status() == KeyStatus::Retired {
@@ -163,7 +163,7 @@ mod tests {
         }
     }
 
-    fn summary(keys: &[BackupKey]) -> Vec<(&str, KeyStatus)> {
+    fn summary(keys: &[ClusterKey]) -> Vec<(&str, KeyStatus)> {
         keys.iter().map(|k| (k.secret(), k.status())).collect()
     }
 
@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_key_secret_reads_back_as_the_key_it_stores() {
-        let key = BackupKey::new(
+        let key = ClusterKey::new(
             generate_identity(),
             "gitseal-key-3",
             "2026-01-01T00:00:00Z".parse().unwrap(),
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn only_labelled_secrets_of_the_key_type_owned_by_nobody_are_keys() {
-        let key = BackupKey::new(
+        let key = ClusterKey::new(
             generate_identity(),
             "gitseal-key-1",
             "2026-01-01T00:00:00Z".parse().unwrap(),
