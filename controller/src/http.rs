@@ -71,7 +71,7 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>, mut shutdown: watch::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{KeyState, new_key_secret};
+    use crate::keys::{LoadedKeys, new_key_secret};
 
     #[test]
     fn routes_and_readiness() {
@@ -79,7 +79,7 @@ mod tests {
         assert_eq!(route(&shared, &Method::GET, "/healthz").0, StatusCode::OK);
         assert_eq!(route(&shared, &Method::GET, "/readyz").0, StatusCode::SERVICE_UNAVAILABLE);
         let (state, _) =
-            KeyState::from_secrets(&[new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z".parse().unwrap())]);
+            LoadedKeys::from_secrets(&[new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z".parse().unwrap())]);
         let recipient = state.public[0].recipient.clone();
         shared.set_keys(state);
         assert_eq!(route(&shared, &Method::GET, "/readyz").0, StatusCode::OK, "a standby is ready with keys");

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  Secret gitseal-key-1 ┐ label gitseal.dev/key=true
-//!  Secret gitseal-key-2 ┴──watch──▶ KeyState (ring + public view) ──▶ /v1/recipients
-//!                                        │                         └─▶ ConfigMap gitseal-public-keys
+//!  Secret gitseal-key-2 ┴──watch──▶ LoadedKeys (ring + public view) ──▶ /v1/recipients
+//!                                        │                           └─▶ ConfigMap gitseal-public-keys
 //!                                        └──▶ every SealedSecret reconciled again
 //! ```
 //!
@@ -30,27 +30,28 @@ pub use gitseal::crds::storage::{
     KEY_SELECTOR, KEYS_JSON, PUBLIC_KEYS_CONFIGMAP, RECIPIENTS_FILE, ROTATION_ANNOTATION, is_key,
 };
 
-/// The ring as loaded from the key Secrets.
+/// The keys as loaded from the key Secrets: the private ring that unseals, and the
+/// public view that is published.
 #[derive(Clone, Debug, Default)]
-pub struct KeyState {
+pub struct LoadedKeys {
     /// Private keys, for unsealing: every key that is not retired.
     pub ring: KeyRing,
     /// Public view, oldest first, with each key's state.
     pub public: Vec<PublishedKey>,
 }
 
-impl KeyState {
+impl LoadedKeys {
     /// Builds the state from key Secrets; Secrets labelled as keys that do not hold a
     /// valid identity are skipped and named in the returned list (never with their
     /// content). Secrets without the key label are no keys at all and are ignored.
     #[cfg(test)]
-    pub fn from_secrets(secrets: &[Secret]) -> (KeyState, Vec<String>) {
+    pub fn from_secrets(secrets: &[Secret]) -> (LoadedKeys, Vec<String>) {
         let read: Vec<Read> = secrets.iter().map(key_secrets::StoredKey::read).collect();
-        KeyState::from_read(&read)
+        LoadedKeys::from_read(&read)
     }
 
     /// Builds the state from Secrets already read ([`StoredKey::read`]).
-    pub fn from_read<'a>(read: impl IntoIterator<Item = &'a Read>) -> (KeyState, Vec<String>) {
+    pub fn from_read<'a>(read: impl IntoIterator<Item = &'a Read>) -> (LoadedKeys, Vec<String>) {
         let mut stored = Vec::new();
         let mut skipped = Vec::new();
         for r in read {
@@ -66,7 +67,7 @@ impl KeyState {
         for key in keys.iter().filter(|k| k.status() != KeyStatus::Retired) {
             ring.push(key.identity().clone());
         }
-        (KeyState { ring, public: keys.iter().map(ClusterKey::published).collect() }, skipped)
+        (LoadedKeys { ring, public: keys.iter().map(ClusterKey::published).collect() }, skipped)
     }
 
     /// The key new seals use: the newest one that is not retired.
@@ -272,7 +273,7 @@ pub fn now() -> Timestamp {
 }
 
 /// Writes the public keys into the ConfigMap every authenticated user may read.
-pub async fn publish(api: &Api<ConfigMap>, state: &KeyState) -> kube::Result<()> {
+pub async fn publish(api: &Api<ConfigMap>, state: &LoadedKeys) -> kube::Result<()> {
     let cm = ConfigMap {
         metadata: ObjectMeta {
             name: Some(PUBLIC_KEYS_CONFIGMAP.to_owned()),
@@ -300,7 +301,7 @@ mod tests {
         let first = new_key_secret("gitseal-key-1", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
         let mut broken = new_key_secret("gitseal-key-3", "ns", "2026-03-01T00:00:00Z".parse().unwrap());
         broken.data = Some(BTreeMap::from([(KEY_FILE.to_owned(), ByteString(b"AGE-SECRET-KEY-1NOPE".to_vec()))]));
-        let (state, skipped) = KeyState::from_secrets(&[second, broken, first]);
+        let (state, skipped) = LoadedKeys::from_secrets(&[second, broken, first]);
         assert_eq!(skipped, vec!["gitseal-key-3".to_owned()]);
         assert_eq!(state.ring.len(), 2);
         assert_eq!(
@@ -320,7 +321,7 @@ mod tests {
         made(&mut forged, "2026-01-01T00:00:00Z");
         let mut rotated = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z".parse().unwrap());
         made(&mut rotated, "2026-02-01T00:00:00Z");
-        let (state, _) = KeyState::from_secrets(&[forged, rotated]);
+        let (state, _) = LoadedKeys::from_secrets(&[forged, rotated]);
         let published = state.published().unwrap();
         assert_eq!((published.secret.as_str(), published.created.as_str()), ("gitseal-key-2", "2026-02-01T00:00:00Z"));
         assert_eq!(state.public[0].created, "2026-01-01T00:00:00Z");
@@ -332,7 +333,7 @@ mod tests {
         planted.metadata.owner_references = Some(vec![Default::default()]);
         let mut opaque = new_key_secret("gitseal-key-8", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
         opaque.type_ = Some("Opaque".into());
-        let (state, skipped) = KeyState::from_secrets(&[planted, opaque]);
+        let (state, skipped) = LoadedKeys::from_secrets(&[planted, opaque]);
         assert!(state.ring.is_empty());
         assert_eq!(skipped.len(), 2);
     }
@@ -344,7 +345,7 @@ mod tests {
         look_alike.metadata.labels = None;
         let mut unset = new_key_secret("gitseal-key-3", "ns", "2026-03-01T00:00:00Z".parse().unwrap());
         unset.metadata.labels = Some(BTreeMap::from([(KEY_LABEL.to_owned(), "false".to_owned())]));
-        let (state, skipped) = KeyState::from_secrets(&[key, look_alike, unset]);
+        let (state, skipped) = LoadedKeys::from_secrets(&[key, look_alike, unset]);
         assert_eq!(state.ring.len(), 1);
         assert_eq!(state.public.iter().map(|k| k.secret.as_str()).collect::<Vec<_>>(), ["gitseal-key-1"]);
         assert!(skipped.is_empty(), "not keys, so not reported as broken keys: {skipped:?}");
@@ -412,7 +413,7 @@ mod tests {
         let mut newest = new_key_secret("gitseal-key-2", "ns", "2026-02-01T00:00:00Z".parse().unwrap());
         let mut retired = old.clone();
         retired.metadata.annotations.get_or_insert_default().insert(STATE_ANNOTATION.into(), "retired".into());
-        let (state, _) = KeyState::from_secrets(&[retired, newest.clone()]);
+        let (state, _) = LoadedKeys::from_secrets(&[retired, newest.clone()]);
         assert_eq!(state.ring.len(), 1);
         assert_eq!(
             state.public.iter().map(|k| k.state).collect::<Vec<_>>(),
@@ -420,7 +421,7 @@ mod tests {
         );
         // Retiring the newest key publishes the one before it.
         newest.metadata.annotations.get_or_insert_default().insert(STATE_ANNOTATION.into(), "retired".into());
-        let (state, _) = KeyState::from_secrets(&[old, newest]);
+        let (state, _) = LoadedKeys::from_secrets(&[old, newest]);
         assert_eq!(state.published().map(|k| k.secret.as_str()), Some("gitseal-key-1"));
     }
 
@@ -428,7 +429,7 @@ mod tests {
     fn same_second_keys_keep_numeric_order() {
         let a = new_key_secret("gitseal-key-10", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
         let b = new_key_secret("gitseal-key-9", "ns", "2026-01-01T00:00:00Z".parse().unwrap());
-        let (state, _) = KeyState::from_secrets(&[a, b]);
+        let (state, _) = LoadedKeys::from_secrets(&[a, b]);
         assert_eq!(state.public[1].secret, "gitseal-key-10");
     }
 }

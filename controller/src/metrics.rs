@@ -10,7 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::decide::{Reason, with_all};
-use crate::keys::{KeyError, KeyState};
+use crate::keys::{KeyError, LoadedKeys};
 
 with_all! {
     /// How a reconciliation ended: the `result` of `gitseal_reconciles_total`.
@@ -188,7 +188,7 @@ impl Metrics {
 
     /// Sets the key gauges from the ring as loaded: its size, and when its published key
     /// was created (the time the scheduled rotation measures the period from).
-    pub fn set_keys(&self, keys: &KeyState) {
+    pub fn set_keys(&self, keys: &LoadedKeys) {
         self.keys.set(i64::try_from(keys.ring.len()).unwrap_or(i64::MAX));
         let created = keys.published().and_then(|k| k.created.parse::<Timestamp>().ok());
         self.published_key_created.set(created.map_or(0, Timestamp::as_second));
@@ -230,15 +230,15 @@ mod tests {
         let gauge = "gitseal_published_key_created_timestamp_seconds";
         assert_eq!(sample(&m.render(), gauge), Some("0"), "no key yet");
         let (old, new) = (key("gitseal-key-1", "2026-01-01T00:00:00Z"), key("gitseal-key-2", "2026-02-01T00:00:00Z"));
-        m.set_keys(&KeyState::from_secrets(&[new.clone(), old.clone()]).0);
+        m.set_keys(&LoadedKeys::from_secrets(&[new.clone(), old.clone()]).0);
         let text = m.render();
         assert_eq!((sample(&text, gauge), sample(&text, "gitseal_keys")), (Some("1769904000"), Some("2")));
         // Retiring the newest key publishes the one before it, and the gauge follows.
         let mut retired = new;
         retired.metadata.annotations.get_or_insert_default().insert(STATE_ANNOTATION.into(), "retired".into());
-        m.set_keys(&KeyState::from_secrets(&[old, retired]).0);
+        m.set_keys(&LoadedKeys::from_secrets(&[old, retired]).0);
         assert_eq!(sample(&m.render(), gauge), Some("1767225600"));
-        m.set_keys(&KeyState::default());
+        m.set_keys(&LoadedKeys::default());
         assert_eq!(sample(&m.render(), gauge), Some("0"), "the ring emptied");
     }
 
@@ -251,7 +251,7 @@ mod tests {
         m.deferred();
         m.unchanged();
         m.key_rotation_failed(&KeyError::NameConflict { secret: "gitseal-key-2".into() });
-        m.set_keys(&KeyState::from_secrets(&[key("gitseal-key-1", "2026-01-01T00:00:00Z")]).0);
+        m.set_keys(&LoadedKeys::from_secrets(&[key("gitseal-key-1", "2026-01-01T00:00:00Z")]).0);
         m.event_suppressed();
         m.decrypted();
         let text = m.render();

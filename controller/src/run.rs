@@ -38,7 +38,7 @@ use crate::decide::MANAGED_SELECTOR;
 use crate::decrypt::DecryptPool;
 use crate::events::EventBudget;
 use crate::fairness::{Fairness, Workers};
-use crate::keys::{self, KEY_SELECTOR, KeyState};
+use crate::keys::{self, KEY_SELECTOR, LoadedKeys};
 use crate::leader::Elector;
 use crate::reconcile::{Context, error_policy, reconcile};
 use crate::state::Shared;
@@ -343,7 +343,7 @@ async fn watch_keys(api: Api<Secret>, shared: Arc<Shared>, changed: watch::Sende
             }
         };
         if settled {
-            let (state, skipped) = KeyState::from_read(keys.values());
+            let (state, skipped) = LoadedKeys::from_read(keys.values());
             for name in skipped {
                 warn!(secret = %name, "key Secret holds no valid identity; skipped");
             }

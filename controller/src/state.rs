@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use gitseal::KeyRing;
 
-use crate::keys::KeyState;
+use crate::keys::LoadedKeys;
 use crate::metrics::Metrics;
 
 /// Keys, readiness and metrics of this replica.
 #[derive(Default)]
 pub struct Shared {
-    keys: RwLock<KeyState>,
+    keys: RwLock<LoadedKeys>,
     keys_loaded: AtomicBool,
     ring_generation: AtomicU64,
     controller_synced: AtomicBool,
@@ -33,12 +33,12 @@ impl Shared {
     }
 
     /// A copy of the whole key state.
-    pub fn keys(&self) -> KeyState {
+    pub fn keys(&self) -> LoadedKeys {
         self.keys.read().map(|k| k.clone()).unwrap_or_default()
     }
 
     /// Replaces the key state after the key Secrets changed.
-    pub fn set_keys(&self, state: KeyState) {
+    pub fn set_keys(&self, state: LoadedKeys) {
         self.metrics.set_keys(&state);
         let loaded = !state.ring.is_empty();
         if let Ok(mut k) = self.keys.write() {
