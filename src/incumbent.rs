@@ -35,22 +35,17 @@ use rsa::{Oaep, RsaPrivateKey};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+pub use gitseal_crds::migration::INCUMBENT_API_VERSION as API_VERSION;
+pub use gitseal_crds::migration::{MIGRATED_FROM, SEALED_SECRETS};
+
 use crate::error::{Error, Result};
 use crate::manifest::display_name;
 use crate::{PlainSecret, Recipients, Scope, SealedSecret, seal_secret};
 
-/// The incumbent's `apiVersion`.
-pub const API_VERSION: &str = "bitnami.com/v1alpha1";
 /// Its annotation for values any namespace may open.
 pub const CLUSTER_WIDE: &str = "sealedsecrets.bitnami.com/cluster-wide";
 /// Its annotation for values any name in the namespace may open.
 pub const NAMESPACE_WIDE: &str = "sealedsecrets.bitnami.com/namespace-wide";
-/// Annotation `gitseal migrate` puts on each SealedSecret it writes: the object replaces
-/// the incumbent's SealedSecret of the same name, whose Secret gitseal-controller may
-/// therefore take over (docs/migrating-from-sealed-secrets.md).
-pub const MIGRATED_FROM: &str = "gitseal.dev/migrated-from";
-/// The value of [`MIGRATED_FROM`] for the incumbent.
-pub const SEALED_SECRETS: &str = "sealed-secrets";
 /// What commands other than `migrate` say of one of the incumbent's SealedSecrets.
 pub const MIGRATE_IT: &str = "a sealed-secrets (bitnami.com) SealedSecret, which gitseal does not unseal as it is; migrate it with `gitseal migrate --bitnami-keys KEYS FILE…` (docs/migrating-from-sealed-secrets.md)";
 /// The incumbent's annotations that tell its controller how to treat the Secret; gitseal

@@ -17,6 +17,7 @@ mod cluster_key;
 pub mod documents;
 pub mod envelope;
 mod error;
+#[cfg(feature = "incumbent")]
 pub mod incumbent;
 pub mod key_secrets;
 mod keys;

@@ -1,7 +1,7 @@
 //! Pure decisions of the reconciler: no client, no clock beyond what is passed in.
 //! Everything here is unit-tested; `reconcile` only carries the decisions out.
 
-use gitseal::incumbent;
+use gitseal::crds::migration;
 use gitseal::manifest::secret_type;
 use gitseal::{Error as CoreError, KeyId, PlainSecret, SealedSecret, UnsealError};
 use k8s_openapi::api::core::v1::Secret;
@@ -131,15 +131,15 @@ pub fn ownership(existing: &ObjectMeta, sealed: &SealedSecret) -> Ownership {
             return Ownership::Ours;
         }
         Some(o) if is_incumbent(o, sealed) => {
-            let migrated = sealed.meta().annotations.as_ref().and_then(|a| a.get(incumbent::MIGRATED_FROM));
+            let migrated = sealed.meta().annotations.as_ref().and_then(|a| a.get(migration::MIGRATED_FROM));
             return match migrated.map(String::as_str) {
-                Some(incumbent::SEALED_SECRETS) => Ownership::TakeOver,
+                Some(migration::SEALED_SECRETS) => Ownership::TakeOver,
                 _ => Ownership::Foreign(format!(
                     "Secret {} exists and is controlled by the sealed-secrets (bitnami.com) SealedSecret {}; gitseal takes it over only for a SealedSecret annotated {}: {} (gitseal migrate writes it)",
                     existing.name.as_deref().unwrap_or_default(),
                     o.name,
-                    incumbent::MIGRATED_FROM,
-                    incumbent::SEALED_SECRETS,
+                    migration::MIGRATED_FROM,
+                    migration::SEALED_SECRETS,
                 )),
             };
         }
@@ -363,16 +363,16 @@ mod tests {
         let bitnami = |name: &str| {
             let mut meta = owned_by("b1", name, false);
             let owner = &mut meta.owner_references.as_mut().unwrap()[0];
-            owner.api_version = incumbent::API_VERSION.into();
+            owner.api_version = migration::INCUMBENT_API_VERSION.into();
             meta
         };
         let mut s = sealed("u1");
         let refused = ownership(&bitnami("db"), &s);
-        assert!(matches!(&refused, Ownership::Foreign(m) if m.contains(incumbent::MIGRATED_FROM)), "{refused:?}");
-        s.metadata.annotations = Some(BTreeMap::from([(incumbent::MIGRATED_FROM.into(), "something-else".into())]));
+        assert!(matches!(&refused, Ownership::Foreign(m) if m.contains(migration::MIGRATED_FROM)), "{refused:?}");
+        s.metadata.annotations = Some(BTreeMap::from([(migration::MIGRATED_FROM.into(), "something-else".into())]));
         assert!(matches!(ownership(&bitnami("db"), &s), Ownership::Foreign(_)));
         s.metadata.annotations =
-            Some(BTreeMap::from([(incumbent::MIGRATED_FROM.into(), incumbent::SEALED_SECRETS.into())]));
+            Some(BTreeMap::from([(migration::MIGRATED_FROM.into(), migration::SEALED_SECRETS.into())]));
         assert_eq!(ownership(&bitnami("db"), &s), Ownership::TakeOver);
         assert!(matches!(ownership(&bitnami("other"), &s), Ownership::Foreign(_)), "another name is not taken over");
         let mut other_kind = bitnami("db");

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! This crate holds only the API types and the names of what gitseal keeps in the cluster
-//! ([`storage`]): no client, no I/O, no cryptography. The CRD YAML in this directory is
+//! ([`storage`], [`migration`]): no client, no I/O, no cryptography. The CRD YAML in this directory is
 //! generated from the types by `cargo run -p gitseal-crds --bin crdgen` and CI fails when
 //! the committed copy drifts.
 
@@ -14,6 +14,7 @@
 #![allow(clippy::duplicated_attributes)]
 
 pub mod bounds;
+pub mod migration;
 pub mod storage;
 
 use std::collections::BTreeMap;
