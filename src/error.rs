@@ -107,6 +107,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A private key (`AGE-SECRET-KEY-1…`) was given where a recipient belongs. Never
+    /// echoed; each binary says how to get its public key.
+    #[error(
+        "recipient {line}: this is a private key, not a recipient: pass its public key, and keep the private key out of command lines and shell history"
+    )]
+    PrivateKeyAsRecipient {
+        /// Where: `given` or `on line N`.
+        line: String,
+    },
     /// An identity file could not be read.
     #[error("identity file, line {line}: {message}")]
     Identity {

@@ -46,8 +46,6 @@ use crate::{PlainSecret, Recipients, Scope, SealedSecret, seal_secret};
 pub const CLUSTER_WIDE: &str = "sealedsecrets.bitnami.com/cluster-wide";
 /// Its annotation for values any name in the namespace may open.
 pub const NAMESPACE_WIDE: &str = "sealedsecrets.bitnami.com/namespace-wide";
-/// What commands other than `migrate` say of one of the incumbent's SealedSecrets.
-pub const MIGRATE_IT: &str = "a sealed-secrets (bitnami.com) SealedSecret, which gitseal does not unseal as it is; migrate it with `gitseal migrate --bitnami-keys KEYS FILE…` (docs/migrating-from-sealed-secrets.md)";
 /// The incumbent's annotations that tell its controller how to treat the Secret; gitseal
 /// has no faithful equivalent of any, so an object using one is refused.
 const CONTROLLER_ANNOTATIONS: [(&str, &str); 3] = [

@@ -78,7 +78,8 @@ impl Recipients {
     /// Parses recipients given one by one (e.g. `-r age1…` flags).
     ///
     /// # Errors
-    /// [`Error::Recipient`] naming the recipient that is not an X25519 `age1…` key.
+    /// [`Error::Recipient`] naming the recipient that is not an X25519 `age1…` key;
+    /// [`Error::PrivateKeyAsRecipient`] for a private key.
     pub fn parse_each<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Vec<x25519::Recipient>> {
         items.into_iter().map(parse_recipient).collect()
     }
@@ -86,7 +87,8 @@ impl Recipients {
     /// Parses an age recipients file: one `age1…` per line, `#` comments, blank lines.
     ///
     /// # Errors
-    /// [`Error::Recipient`] naming the line that is not an X25519 recipient.
+    /// [`Error::Recipient`] naming the line that is not an X25519 recipient;
+    /// [`Error::PrivateKeyAsRecipient`] naming the line that holds a private key.
     pub fn parse_file(text: &str) -> Result<Vec<x25519::Recipient>> {
         let mut out = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -94,8 +96,10 @@ impl Recipients {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            let at = || format!("on line {}", i + 1);
             out.push(parse_recipient(line).map_err(|e| match e {
-                Error::Recipient { message, .. } => Error::Recipient { line: format!("on line {}", i + 1), message },
+                Error::Recipient { message, .. } => Error::Recipient { line: at(), message },
+                Error::PrivateKeyAsRecipient { .. } => Error::PrivateKeyAsRecipient { line: at() },
                 other => other,
             })?);
         }
@@ -116,10 +120,7 @@ impl Recipients {
             }
         }
         if out.is_empty() {
-            return Err(Error::Recipient {
-                line: "list".into(),
-                message: "no recipients given: pass -r age1…, -R FILE, or commit a .gitseal-recipients file".into(),
-            });
+            return Err(Error::Recipient { line: "list".into(), message: "no recipients given".into() });
         }
         if out.len() > MAX_KEY_IDS {
             return Err(Error::Recipient {
@@ -153,10 +154,7 @@ fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
     let s = s.trim();
     if s.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
         // Never echoed: it is a private key.
-        return Err(Error::Recipient {
-            line: "given".into(),
-            message: "this is a private key, not a recipient: pass its public key (gitseal keygen -y FILE, or age-keygen -y FILE), and keep the private key out of command lines and shell history".into(),
-        });
+        return Err(Error::PrivateKeyAsRecipient { line: "given".into() });
     }
     x25519::Recipient::from_str(s).map_err(|e| Error::Recipient {
         line: format!("{s:?}"),

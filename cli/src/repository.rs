@@ -118,7 +118,18 @@ impl Rule {
 /// When it cannot be read, or a line is not an X25519 recipient (named by number).
 pub fn read_file(path: &Path) -> Result<Vec<x25519::Recipient>> {
     let text = fs::read_to_string(path).with_context(|| format!("cannot read recipients file {}", path.display()))?;
-    Recipients::parse_file(&text).with_context(|| format!("recipients file {}", path.display()))
+    Recipients::parse_file(&text).map_err(worded).with_context(|| format!("recipients file {}", path.display()))
+}
+
+/// A core error about recipients, in the command line's words: a private key given as a
+/// recipient is told how to get its public key.
+fn worded(e: gitseal::Error) -> anyhow::Error {
+    match e {
+        gitseal::Error::PrivateKeyAsRecipient { line } => anyhow::anyhow!(
+            "recipient {line}: this is a private key, not a recipient: pass its public key (gitseal keygen -y FILE, or age-keygen -y FILE), and keep the private key out of command lines and shell history"
+        ),
+        other => other.into(),
+    }
 }
 
 /// The recipients the flags name (`-r`, then each `-R` file), in order; empty without
@@ -127,7 +138,7 @@ pub fn read_file(path: &Path) -> Result<Vec<x25519::Recipient>> {
 /// # Errors
 /// As [`read_file`], or a `-r` that is not an X25519 recipient.
 pub fn from_flags(recipients: &[String], files: &[PathBuf]) -> Result<Vec<x25519::Recipient>> {
-    let mut list = Recipients::parse_each(recipients.iter().map(String::as_str))?;
+    let mut list = Recipients::parse_each(recipients.iter().map(String::as_str)).map_err(worded)?;
     for file in files {
         list.extend(read_file(file)?);
     }
@@ -186,8 +197,9 @@ impl Resolver {
             if !pattern.is_match(&relative) {
                 continue;
             }
-            let mut recipients =
-                Recipients::parse_each(spec.recipients.iter().map(String::as_str)).context(at.clone())?;
+            let mut recipients = Recipients::parse_each(spec.recipients.iter().map(String::as_str))
+                .map_err(worded)
+                .context(at.clone())?;
             if let Some(extra) = &spec.recipients_file {
                 recipients.extend(self.recipients_file(&dir.join(extra)).context(at.clone())?);
             }

@@ -27,6 +27,9 @@ use crate::io;
 use crate::repository::{self, Resolver};
 use crate::sealed_file::SealedFile;
 
+/// What commands other than `migrate` say of one of the incumbent's SealedSecrets.
+pub const MIGRATE_IT: &str = "a sealed-secrets (bitnami.com) SealedSecret, which gitseal does not unseal as it is; migrate it with `gitseal migrate --bitnami-keys KEYS FILE…` (docs/migrating-from-sealed-secrets.md)";
+
 /// One SealedSecret migrated (or, in a dry run, that would be).
 #[derive(Serialize)]
 struct Migrated {

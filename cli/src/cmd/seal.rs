@@ -56,7 +56,7 @@ pub fn seal(args: SealArgs) -> Result<()> {
                 input.label,
                 s.metadata.name.as_deref().unwrap_or("<unnamed>")
             ),
-            Document::Incumbent(_) => bail!("{}: {place} is {}", input.label, gitseal::incumbent::MIGRATE_IT),
+            Document::Incumbent(_) => bail!("{}: {place} is {}", input.label, crate::cmd::migrate::MIGRATE_IT),
             Document::Other { kind: Some(kind), .. } | Document::List { kind, .. } => {
                 bail!("{}: {place} is a {kind}, not a Secret; gitseal seal takes Secrets only", input.label)
             }

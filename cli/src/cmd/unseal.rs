@@ -29,7 +29,7 @@ pub fn unseal(identity: &Path, file: &str, format: OutputFormat) -> Result<()> {
                 secrets.push(secret.to_k8s());
             }
             Document::Incumbent(_) => {
-                bail!("{}: {} is {}", input.label, located.place(), gitseal::incumbent::MIGRATE_IT)
+                bail!("{}: {} is {}", input.label, located.place(), crate::cmd::migrate::MIGRATE_IT)
             }
             _ => {}
         }

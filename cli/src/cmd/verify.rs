@@ -143,7 +143,7 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
             Document::Secret(s) => (s.display_name(), check_plain(s)),
             Document::Incumbent(s) => {
                 let meta = |f: &str| s["metadata"][f].as_str();
-                let problem = gitseal::verify::Problem { key: None, message: gitseal::incumbent::MIGRATE_IT.into() };
+                let problem = gitseal::verify::Problem { key: None, message: crate::cmd::migrate::MIGRATE_IT.into() };
                 (display_name(meta("namespace"), meta("name")), vec![problem])
             }
             Document::Other { .. } | Document::List { .. } => continue,

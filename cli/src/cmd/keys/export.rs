@@ -81,10 +81,11 @@ pub fn export(to: &[String], recipients_files: &[PathBuf], dest: Destination<'_>
 /// The administrators' recipients: `--to` and `-R`, never a default (above all not the
 /// repository's `.gitseal-recipients`, which names the cluster itself).
 fn recipients(to: &[String], files: &[PathBuf]) -> Result<Recipients> {
-    if to.is_empty() && files.is_empty() {
+    let list = crate::repository::from_flags(to, files)?;
+    if list.is_empty() {
         bail!(
             "say whom to encrypt the backup to: --to age1… (an administrator's key, e.g. from gitseal keygen -w admin.txt) or -R FILE"
         );
     }
-    Ok(Recipients::new(crate::repository::from_flags(to, files)?)?)
+    Ok(Recipients::new(list)?)
 }
