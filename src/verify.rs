@@ -24,13 +24,31 @@ pub struct Problem {
     /// The data key concerned, if the problem is about one value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// What is wrong and what to do; never contains a secret value.
+    /// What is wrong and, unless [`Problem::remedy`] says it, what to do; never contains
+    /// a secret value.
     pub message: String,
+    /// What to do, when that is running a command: each binary words it.
+    #[serde(skip)]
+    pub remedy: Option<Remedy>,
+}
+
+/// What fixes a problem, when the fix is one of gitseal's commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Seal the value again, to the keys it should be sealed to.
+    Reseal,
+    /// Seal the plaintext Secret, delete the plaintext and rotate its values.
+    SealAndRotate,
 }
 
 impl Problem {
     fn new(key: Option<&str>, message: impl Into<String>) -> Problem {
-        Problem { key: key.map(str::to_owned), message: message.into() }
+        Problem { key: key.map(str::to_owned), message: message.into(), remedy: None }
+    }
+
+    fn remedy(self, remedy: Remedy) -> Problem {
+        Problem { remedy: Some(remedy), ..self }
     }
 }
 
@@ -69,8 +87,8 @@ pub fn check_sealed(sealed: &SealedSecret, known: Option<&Known<'_>>) -> Vec<Pro
             problems.push(Problem::new(Some(key), m));
         }
         let ids = spec.key_ids.get(key).map(Vec::as_slice).unwrap_or_default();
-        if let Err(m) = check_value(value, ids, known) {
-            problems.push(Problem::new(Some(key), m));
+        if let Err(problem) = check_value(key, value, ids, known) {
+            problems.push(problem);
         }
         let expected = Binding::new(spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), key);
         if let (Ok(Some(sealed_for)), Ok(expected)) = (crate::seal::visible_binding(value), expected)
@@ -82,7 +100,15 @@ pub fn check_sealed(sealed: &SealedSecret, known: Option<&Known<'_>>) -> Vec<Pro
     problems
 }
 
-fn check_value(value: &str, ids: &[String], known: Option<&Known<'_>>) -> Result<(), String> {
+fn check_value(key: &str, value: &str, ids: &[String], known: Option<&Known<'_>>) -> Result<(), Problem> {
+    check_form(value, ids).map_err(|m| Problem::new(Some(key), m))?;
+    let Some(known) = known else { return Ok(()) };
+    check_known(key, ids, known)
+}
+
+/// The value's own form: base64, an age header of X25519 recipients, and as many
+/// well-formed recorded key ids as recipients.
+fn check_form(value: &str, ids: &[String]) -> Result<(), String> {
     let (bytes, envelope) = envelope::decode(value, &Limits::VALUE).map_err(|e| match e {
         UnsealError::Base64 => "value is not valid base64".to_owned(),
         _ if !value.trim().starts_with(AGE_MAGIC_BASE64) => "value is not a binary age v1 file".to_owned(),
@@ -102,32 +128,32 @@ fn check_value(value: &str, ids: &[String], known: Option<&Known<'_>>) -> Result
     if ids.len() != stanzas.len() {
         return Err(format!("keyIds lists {} keys but the value has {} recipients", ids.len(), stanzas.len()));
     }
-    let Some(known) = known else { return Ok(()) };
+    Ok(())
+}
+
+/// Whether the recorded key ids are those `known` asks for.
+fn check_known(key: &str, ids: &[String], known: &Known<'_>) -> Result<(), Problem> {
+    let problem = |message: String| Problem::new(Some(key), message);
     let recorded: Vec<KeyId> = KeyId::hints(ids);
     if known.exact {
         let missing: Vec<&str> =
             known.ids.iter().filter(|k| !recorded.iter().any(|id| id.names(k))).map(KeyId::as_str).collect();
         if !missing.is_empty() {
-            return Err(format!(
-                "value is not sealed to {} ({}); re-seal it (gitseal reseal, or seal again)",
-                missing.join(", "),
-                known.source
-            ));
+            let message = format!("value is not sealed to {} ({})", missing.join(", "), known.source);
+            return Err(problem(message).remedy(Remedy::Reseal));
         }
         let strangers: Vec<&str> =
             recorded.iter().filter(|id| !known.ids.iter().any(|k| k.names(id))).map(KeyId::as_str).collect();
         if !strangers.is_empty() {
-            return Err(format!(
+            return Err(problem(format!(
                 "value is also sealed to {}, which {} does not list",
                 strangers.join(", "),
                 known.source
-            ));
+            )));
         }
     } else if !recorded.iter().any(|id| known.ids.iter().any(|k| k.names(id))) {
-        return Err(format!(
-            "value is sealed to no known key (its key ids: {}); re-seal it with gitseal reseal or seal",
-            ids.join(", ")
-        ));
+        let message = format!("value is sealed to no known key (its key ids: {})", ids.join(", "));
+        return Err(problem(message).remedy(Remedy::Reseal));
     }
     Ok(())
 }
@@ -169,12 +195,13 @@ pub fn check_plain(secret: &PlainSecret) -> Vec<Problem> {
         return Vec::new();
     }
     let keys: Vec<&str> = secret.data.keys().map(String::as_str).collect();
-    vec![Problem::new(
+    let problem = Problem::new(
         None,
         format!(
-            "plaintext Secret {} with data keys [{}] is committed: seal it with `gitseal seal`, delete the plaintext and rotate those values",
+            "plaintext Secret {} with data keys [{}] is committed",
             display_name(secret.namespace.as_deref(), secret.name.as_deref()).unwrap_or_else(|| "<unnamed>".into()),
             keys.join(", ")
         ),
-    )]
+    );
+    vec![problem.remedy(Remedy::SealAndRotate)]
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use gitseal::KeyId;
 use gitseal::manifest::{Document, display_name, objects, parse_documents};
 use gitseal::template_policy::TemplatePolicy;
-use gitseal::verify::{Known, check_plain, check_sealed, check_template_policy};
+use gitseal::verify::{Known, Problem, Remedy, check_plain, check_sealed, check_template_policy};
 use serde::Serialize;
 
 use crate::cli::Report;
@@ -143,15 +143,28 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
             Document::Secret(s) => (s.display_name(), check_plain(s)),
             Document::Incumbent(s) => {
                 let meta = |f: &str| s["metadata"][f].as_str();
-                let problem = gitseal::verify::Problem { key: None, message: crate::cmd::migrate::MIGRATE_IT.into() };
+                let problem = Problem { key: None, message: crate::cmd::migrate::MIGRATE_IT.into(), remedy: None };
                 (display_name(meta("namespace"), meta("name")), vec![problem])
             }
             Document::Other { .. } | Document::List { .. } => continue,
         };
         let (document, item) = (Some(located.document + 1), located.item.map(|i| i + 1));
         for p in problems {
-            summary.problems.push(finding(document, item, object.clone(), p.key, p.message));
+            let message = worded(&p);
+            summary.problems.push(finding(document, item, object.clone(), p.key, message));
         }
+    }
+}
+
+/// A problem's message with its remedy in the command line's words.
+fn worded(problem: &Problem) -> String {
+    let message = &problem.message;
+    match problem.remedy {
+        Some(Remedy::Reseal) => format!("{message}; re-seal it (gitseal reseal, or seal again)"),
+        Some(Remedy::SealAndRotate) => {
+            format!("{message}: seal it with `gitseal seal`, delete the plaintext and rotate those values")
+        }
+        _ => message.clone(),
     }
 }
 
