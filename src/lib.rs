@@ -9,7 +9,9 @@
 //!
 //! This crate does no I/O: it works on bytes, strings and typed values. Files, terminals,
 //! clocks and the Kubernetes API belong to the `gitseal` CLI and `gitseal-controller`.
-//! The on-the-wire format is specified in `docs/FORMAT.md`.
+//! The on-the-wire format is specified in `docs/FORMAT.md`. The feature `incumbent` (on
+//! by default; the controller goes without) adds opening and migrating the incumbent's
+//! (bitnami sealed-secrets) values, and with it RSA and AES-GCM.
 
 mod backup;
 mod binding;
