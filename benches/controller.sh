@@ -9,18 +9,18 @@
 #                                                             (default N: 1000 10000)
 #
 # --own-cluster  make a git worktree of HEAD under /tmp, start its own control plane
-#                (tests/cluster/up there: free ports, its own state), run there, and
+#                (dev/cluster/up there: free ports, its own state), run there, and
 #                take it down and remove the worktree at the end. Without it the cluster
-#                is $GITSEAL_KUBECONFIG, or else this checkout's tests/cluster/.state;
+#                is $GITSEAL_KUBECONFIG, or else this checkout's dev/cluster/.state;
 #                nothing else may run a gitseal-controller there while it measures.
 # --request-costs  also time single request kinds (Secret create + status apply, Secret
 #                apply after create, no-op apply, status apply, Event) N times each.
 # --incumbent    also cold-start the incumbent's controller at each N with client
 #                throttling off, and once at its default flags with M objects (default
 #                200, extrapolated); time `kubeseal --cert` against `gitseal seal` on a
-#                ten-key Secret R times each (default 25); then fill docs/BENCHMARKS.md's
-#                generated section and write docs/benchmarks-cold-start.svg. Needs Go
-#                (tests/incumbent/build, about 1 1/2 minutes the first time).
+#                ten-key Secret R times each (default 25); then fill benches/RESULTS.md's
+#                generated section and write benches/cold-start.svg. Needs Go
+#                (dev/tools/incumbent/build, about 1 1/2 minutes the first time).
 #
 # Environment: BENCH_TIMEOUT (seconds per waiting step, default 1800), BENCH_KEEP=1
 # (keep the last size's namespaces, and the --own-cluster worktree and cluster, for
@@ -61,6 +61,6 @@ if ((incumbent)); then
     cargo build --release --quiet -p gitseal-cli --bin gitseal
     target="${CARGO_TARGET_DIR:-${root}/target}"
     args+=(--incumbent --gitseal-cli "${target}/release/gitseal" --invocation "${invocation}"
-        --report "${root}/docs/BENCHMARKS.md" --chart "${root}/docs/benchmarks-cold-start.svg")
+        --report "${root}/benches/RESULTS.md" --chart "${root}/benches/cold-start.svg")
 fi
 "${bench}" "${args[@]}"

@@ -9,9 +9,9 @@
 #   benches/hostile-memory.sh [--own-cluster] [--ordinary N] [N_LARGE]   (default N_LARGE: 100)
 #
 # --own-cluster  make a git worktree of HEAD under /tmp, start its own control plane
-#                (tests/cluster/up there: free ports, its own state), run there, and
+#                (dev/cluster/up there: free ports, its own state), run there, and
 #                take it down and remove the worktree at the end. Without it the cluster
-#                is $GITSEAL_KUBECONFIG, or else this checkout's tests/cluster/.state;
+#                is $GITSEAL_KUBECONFIG, or else this checkout's dev/cluster/.state;
 #                nothing else may run a gitseal-controller there while it measures.
 # --ordinary N   ordinary SealedSecrets in each phase (default 1000).
 #

@@ -7,7 +7,7 @@
 # Builds the release gitseal-controller and BENCH_BINARY; with OWN_CLUSTER=1 makes a git
 # worktree of HEAD under /tmp and starts its own control plane there (taken down and
 # removed on exit unless BENCH_KEEP=1), else uses $GITSEAL_KUBECONFIG or this checkout's
-# tests/cluster/.state; applies deploy/. Sets: root, bench, controller, state, kubectl
+# dev/cluster/.state; applies deploy/. Sets: root, bench, controller, state, kubectl
 # (an array), bench_args (the flags every bench binary takes), and log().
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +20,7 @@ bench_prepare() { # <name> <bench binary> <own cluster: 0|1>
     bench_name="$1"
     cd "${root}" || exit 1
     log "building release binaries"
-    cargo build --release --quiet -p gitseal-controller -p gitseal-e2e --bin gitseal-controller --bin "${binary}"
+    cargo build --release --quiet -p gitseal-controller -p gitseal-bench --bin gitseal-controller --bin "${binary}"
     local target="${CARGO_TARGET_DIR:-${root}/target}"
     # shellcheck disable=SC2034 # bench, controller, bench_args: for the calling script
     bench="${target}/release/${binary}"
@@ -32,19 +32,19 @@ bench_prepare() { # <name> <bench binary> <own cluster: 0|1>
         git -C "${root}" worktree add --detach --quiet "${checkout}" HEAD
         trap bench_cleanup EXIT
         log "starting a control plane in ${checkout}"
-        GITSEAL_KUBECONFIG="$("${checkout}/tests/cluster/up" | tail -n1)"
+        GITSEAL_KUBECONFIG="$("${checkout}/dev/cluster/up" | tail -n1)"
         export GITSEAL_KUBECONFIG
-        cluster_dir="${checkout}/tests/cluster"
+        cluster_dir="${checkout}/dev/cluster"
     elif [[ -n "${GITSEAL_KUBECONFIG:-}" ]]; then
-        # A kubeconfig inside some checkout's tests/cluster/.state: use that checkout's kubectl.
+        # A kubeconfig inside some checkout's dev/cluster/.state: use that checkout's kubectl.
         cluster_dir="$(cd "$(dirname "${GITSEAL_KUBECONFIG}")/.." && pwd)"
     else
-        cluster_dir="${root}/tests/cluster"
+        cluster_dir="${root}/dev/cluster"
         export GITSEAL_KUBECONFIG="${cluster_dir}/.state/kubeconfig"
     fi
     state="${cluster_dir}/.state"
     [[ -f "${GITSEAL_KUBECONFIG}" ]] || {
-        log "no kubeconfig at ${GITSEAL_KUBECONFIG}; start a cluster (tests/cluster/up) or pass --own-cluster"
+        log "no kubeconfig at ${GITSEAL_KUBECONFIG}; start a cluster (dev/cluster/up) or pass --own-cluster"
         exit 1
     }
     if [[ -f "${state}/bin" ]]; then
@@ -64,9 +64,9 @@ bench_prepare() { # <name> <bench binary> <own cluster: 0|1>
 
 bench_cleanup() {
     if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
-        log "kept ${checkout} and its cluster: ${checkout}/tests/cluster/down; git -C ${root} worktree remove --force ${checkout}"
+        log "kept ${checkout} and its cluster: ${checkout}/dev/cluster/down; git -C ${root} worktree remove --force ${checkout}"
         return
     fi
-    "${checkout}/tests/cluster/down" >&2 || true
+    "${checkout}/dev/cluster/down" >&2 || true
     git -C "${root}" worktree remove --force "${checkout}" || true
 }

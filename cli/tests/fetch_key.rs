@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use gitseal_e2e::{Cluster, workspace_root};
+use gitseal_test_support::{Cluster, workspace_root};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 
@@ -15,10 +15,11 @@ fn gitseal(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_gitseal")).args(args).output().unwrap()
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn any_authenticated_user_fetches_the_published_key() {
-    let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
-    let status = Command::new(workspace_root().join("tests/cluster/kubectl"))
+    let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
+    let status = Command::new(workspace_root().join("dev/cluster/kubectl"))
         .args(["apply", "-f"])
         .arg(workspace_root().join("deploy/00-namespace.yaml"))
         .arg("-f")

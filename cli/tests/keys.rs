@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 
 use age::x25519;
 use gitseal::{ClusterKey, KeyBackup, KeyId, KeyRing, KeyStatus, Recipients, Scope};
-use gitseal_e2e::{Cluster, workspace_root};
+use gitseal_test_support::{Cluster, workspace_root};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -110,9 +110,10 @@ fn stock_age() -> &'static str {
     if Path::new("/usr/bin/age").exists() { "/usr/bin/age" } else { "age" }
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn export_is_encrypted_and_import_restores_the_same_keys() {
-    let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+    let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
     let source = cluster.fresh_namespace("keys").await.unwrap();
     let old = make_key(&cluster, &source, 1, "2026-01-01T00:00:00Z").await;
     let new = make_key(&cluster, &source, 2, "2026-02-01T00:00:00Z").await;
@@ -272,9 +273,10 @@ async fn export_is_encrypted_and_import_restores_the_same_keys() {
     assert!(stderr(&out).contains("none of the given identities can open it"), "{}", stderr(&out));
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn retire_refuses_while_a_sealed_secret_depends_on_the_key_alone() {
-    let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+    let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
     cluster.install_crd(&workspace_root().join("crds/sealedsecret.yaml")).await.unwrap();
     let ns = cluster.fresh_namespace("keys").await.unwrap();
     let old = make_key(&cluster, &ns, 1, "2026-01-01T00:00:00Z").await;
@@ -343,9 +345,10 @@ async fn retire_refuses_while_a_sealed_secret_depends_on_the_key_alone() {
     assert!(out.status.success() && stdout(&out).contains("already retired"), "{}", stderr(&out));
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn rotate_without_a_controller_times_out_and_says_why() {
-    let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+    let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
     cluster.install_crd(&workspace_root().join("crds/keyrotation.yaml")).await.unwrap();
     let ns = cluster.fresh_namespace("keys-rotate").await.unwrap();
     let started = std::time::Instant::now();
@@ -372,9 +375,10 @@ fn key_rotations() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("gitseal.dev", "v1alpha1", "KeyRotation"), "keyrotations")
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn rotate_reports_the_key_the_controller_made() {
-    let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+    let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
     cluster.install_crd(&workspace_root().join("crds/keyrotation.yaml")).await.unwrap();
     let ns = cluster.fresh_namespace("keys-rotate").await.unwrap();
     let first = make_key(&cluster, &ns, 1, "2026-01-01T00:00:00Z").await;
@@ -448,9 +452,10 @@ fn forged_backup(dir: &Path, name: &str, admin: &age::x25519::Recipient) -> (Str
     (file.to_str().unwrap().to_owned(), backup.keys()[0].id().to_string())
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn an_imported_key_is_published_only_when_asked_and_the_confirmation_names_it() {
-    let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+    let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
     let ns = cluster.fresh_namespace("import-publish").await.unwrap();
     let secrets = Api::<Secret>::namespaced(cluster.client(), &ns);
     // The cluster's key, made as the controller makes one.

@@ -6,7 +6,7 @@
 use std::fs::{self, File};
 use std::process::{Command, Output, Stdio};
 
-use gitseal_e2e::core_dumps;
+use gitseal_test_support::core_dumps;
 
 fn recipient() -> String {
     gitseal::generate_identity().to_public().to_string()

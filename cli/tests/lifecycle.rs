@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use gitseal::SealedSecret;
-use gitseal_e2e::{Cluster, workspace_root};
+use gitseal_test_support::{Cluster, workspace_root};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams};
 
@@ -42,7 +42,7 @@ fn ok(kubeconfig: &Path, dir: &Path, args: &[&str]) -> String {
 }
 
 fn kubectl(args: &[&str]) {
-    let out = Command::new(workspace_root().join("tests/cluster/kubectl")).args(args).output().unwrap();
+    let out = Command::new(workspace_root().join("dev/cluster/kubectl")).args(args).output().unwrap();
     assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -92,9 +92,10 @@ fn key_id_line(list_json: &str, state: &str) -> String {
     keys.as_array().unwrap().iter().find(|k| k["state"] == state).unwrap()["id"].as_str().unwrap().to_owned()
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn rotate_reseal_retire_export_import() {
-    let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+    let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
     let admin = cluster.kubeconfig_path().to_path_buf();
     kubectl(&["apply", "-R", "-f", workspace_root().join("deploy").to_str().unwrap()]);
     let secrets_system: Api<Secret> = Api::namespaced(cluster.client(), NS);

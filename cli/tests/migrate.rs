@@ -27,7 +27,7 @@ impl Env {
     /// Two incumbent keys (`old`, then `new`, current) backed up as its users do, and a
     /// gitseal key whose recipient the repository names. `None` without Go outside CI.
     fn new() -> Option<Env> {
-        let bin = gitseal_e2e::incumbent::incumbent_bin()?;
+        let bin = gitseal_test_support::incumbent::incumbent_bin()?;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path();
         fs::create_dir(path.join(".git")).unwrap(); // a repository root, as a checkout is

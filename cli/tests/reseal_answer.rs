@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec};
 use gitseal::{Binding, Recipients, Scope, seal_value};
-use gitseal_e2e::{Cluster, workspace_root};
+use gitseal_test_support::{Cluster, workspace_root};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -68,7 +68,7 @@ fn ok(kubeconfig: &Path, dir: &Path, args: &[&str]) -> String {
 }
 
 fn kubectl(args: &[&str]) {
-    let out = Command::new(workspace_root().join("tests/cluster/kubectl")).args(args).output().unwrap();
+    let out = Command::new(workspace_root().join("dev/cluster/kubectl")).args(args).output().unwrap();
     assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -122,9 +122,10 @@ async fn swap(attacker: &Client, before: &BTreeSet<String>, forged: String) -> S
     name
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn a_replaced_reseal_request_is_refused_and_nothing_is_written() {
-    let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+    let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
     let admin = cluster.kubeconfig_path().to_path_buf();
     kubectl(&["apply", "-R", "-f", workspace_root().join("deploy").to_str().unwrap()]);
     kubectl(&["wait", "--for=condition=Established", "crd/resealrequests.gitseal.dev", "--timeout=60s"]);

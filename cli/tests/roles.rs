@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use gitseal_e2e::{Cluster, workspace_root};
+use gitseal_test_support::{Cluster, workspace_root};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -110,7 +110,7 @@ const TASKS: [Task; 3] = [
 ];
 
 fn kubectl(args: &[&str]) {
-    let out = Command::new(workspace_root().join("tests/cluster/kubectl")).args(args).output().unwrap();
+    let out = Command::new(workspace_root().join("dev/cluster/kubectl")).args(args).output().unwrap();
     assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -206,9 +206,10 @@ async fn check(client: &Client, task: &Task) {
     }
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn each_key_task_role_grants_that_task_only() {
-    let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+    let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
     kubectl(&["apply", "-R", "-f", workspace_root().join("deploy").to_str().unwrap()]);
     for task in &TASKS {
         let found = Api::<Role>::namespaced(cluster.client(), NS).get_opt(task.role).await.unwrap();

@@ -97,6 +97,7 @@ fn apply_as_controller() -> PatchParams {
     PatchParams::apply("gitseal-controller").force()
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn the_controllers_token_cannot_write_kube_systems_secrets() {
     let env = Env::new().await;
@@ -118,6 +119,7 @@ async fn the_controllers_token_cannot_write_kube_systems_secrets() {
     admin.delete(&name, &DeleteParams::default()).await.unwrap();
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn the_controllers_token_writes_only_the_secrets_it_manages() {
     let env = Env::new().await;
@@ -168,6 +170,7 @@ async fn the_controllers_token_writes_only_the_secrets_it_manages() {
     );
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn the_controllers_token_creates_key_secrets_only_in_its_namespace() {
     let env = Env::new().await;

@@ -1,6 +1,6 @@
 //! Every metric charts/gitseal's alerts and dashboard query is one gitseal-controller
 //! exports: the names are taken from the PromQL of the PrometheusRule and the dashboard as
-//! the real helm (tests/helm/build) renders them, and looked up in a running controller's
+//! the real helm (dev/tools/helm/build) renders them, and looked up in a running controller's
 //! /metrics on the local control plane. Also: the chart's assumed rotation period is the
 //! controller's default. Without Go (outside CI) they skip with a note.
 //!
@@ -18,7 +18,7 @@ use std::process::Command;
 
 use gitseal::Recipients;
 use gitseal::crds::KeyRotation;
-use gitseal_e2e::helm::{Helm, find};
+use gitseal_test_support::helm::{Helm, find};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -229,6 +229,7 @@ impl Drop for InTheWay {
     }
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn the_chart_queries_only_metrics_the_controller_exports() {
     let Some(helm) = Helm::build().unwrap() else {

@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
-use gitseal_e2e::core_dumps;
+use gitseal_test_support::core_dumps;
 
 #[test]
 fn the_controller_turns_core_dumps_off_at_start() {

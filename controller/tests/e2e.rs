@@ -1,4 +1,4 @@
-//! gitseal-controller end to end, on the local control plane (tests/cluster), running as
+//! gitseal-controller end to end, on the local control plane (dev/cluster), running as
 //! a process under deploy/'s RBAC.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
@@ -40,6 +40,7 @@ async fn secret_value(api: &Api<Secret>, name: &str, key: &str) -> Option<String
     api.get_opt(name).await.ok()?.and_then(|s| value(&s, key))
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn unseals_updates_and_garbage_collects() {
     let (env, ctl, r) = Env::with_controller().await;
@@ -84,6 +85,7 @@ async fn unseals_updates_and_garbage_collects() {
     assert!(ctl.terminate().success(), "clean exit on SIGTERM");
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn restores_secrets_deleted_or_edited_by_hand() {
     let (env, ctl, r) = Env::with_controller().await;
@@ -113,6 +115,7 @@ async fn restores_secrets_deleted_or_edited_by_hand() {
     ctl.terminate();
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn never_clobbers_an_unowned_secret_unless_it_opts_in() {
     let (env, ctl, r) = Env::with_controller().await;
@@ -141,6 +144,7 @@ async fn never_clobbers_an_unowned_secret_unless_it_opts_in() {
     ctl.terminate();
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn refuses_tampered_and_moved_values_keeping_the_existing_secret() {
     let (env, ctl, r) = Env::with_controller().await;
@@ -185,6 +189,7 @@ async fn refuses_tampered_and_moved_values_keeping_the_existing_secret() {
     ctl.terminate();
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn one_key_across_restarts_replicas_and_failover() {
     let env = Env::new().await;
@@ -225,6 +230,7 @@ async fn one_key_across_restarts_replicas_and_failover() {
 
 /// A background task that dies stops the process rather than leaving it half-blind: here
 /// the HTTP server, whose port is already taken.
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn a_background_task_that_dies_stops_the_process() {
     let env = Env::new().await;

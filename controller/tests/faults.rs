@@ -1,5 +1,5 @@
 //! Faults end to end, on the local control plane: the API server, etcd or the controller
-//! itself goes away mid-work and comes back (`tests/cluster/component` stops and starts one
+//! itself goes away mid-work and comes back (`dev/cluster/component` stops and starts one
 //! component and keeps its state). The controller runs supervised, restarted whenever it
 //! exits, as a kubelet would: losing the lease during an outage ends it by design.
 //!
@@ -236,6 +236,7 @@ fn complaints(log: &str) -> String {
     counts.iter().map(|(m, n)| format!("  {n:>4} × {m}\n")).collect()
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn api_server_restart_during_a_cold_start() {
     let env = Env::new().await;
@@ -254,6 +255,7 @@ async fn api_server_restart_during_a_cold_start() {
     finish(&env, &ns, ctl).await;
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn etcd_restart_while_running() {
     let env = Env::new().await;
@@ -278,6 +280,7 @@ async fn etcd_restart_while_running() {
     finish(&env, &ns, ctl).await;
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn controller_killed_mid_cold_start_clobbers_nothing() {
     let env = Env::new().await;
@@ -313,6 +316,7 @@ async fn controller_killed_mid_cold_start_clobbers_nothing() {
     finish(&env, &ns, ctl).await;
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn controller_killed_right_after_a_rotation_request() {
     let env = Env::new().await;
@@ -360,6 +364,7 @@ async fn controller_killed_right_after_a_rotation_request() {
 // triggered page by page read the old cache (new objects "not found", updated ones at
 // their old generation) and were lost. They are now triggered by the complete re-list
 // (controller/src/cache.rs, `settled`); this test is what found the bug.
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn watches_recover_from_an_api_server_restart_in_one_process() {
     let env = Env::new().await;

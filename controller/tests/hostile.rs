@@ -90,7 +90,7 @@ impl HealthProbe {
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 let started = Instant::now();
-                let (status, _) = gitseal_e2e::http_get(port, "/healthz");
+                let (status, _) = gitseal_test_support::http_get(port, "/healthz");
                 let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 w.fetch_max(if status == 200 { ms } else { u64::MAX }, Ordering::SeqCst);
                 a.fetch_add(1, Ordering::SeqCst);
@@ -113,6 +113,7 @@ async fn renew_time(env: &Env) -> Option<String> {
     lease.spec?.renew_time.map(|t| t.0.to_string())
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn a_tenant_cannot_halt_unsealing_probes_the_lease_or_shutdown() {
     let (env, ctl, r) = Env::with_controller().await;
@@ -205,6 +206,7 @@ async fn a_tenant_cannot_halt_unsealing_probes_the_lease_or_shutdown() {
 /// trial budget stops it (about 27 s of worker time in all), created before another
 /// namespace's ordinary SealedSecret: first come, first served, the ordinary one would
 /// wait for all of them; each namespace's share of the workers lets it through at once.
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn one_namespace_cannot_starve_another() {
     let (env, ctl, r) = Env::with_controller().await;
@@ -258,6 +260,7 @@ async fn one_namespace_cannot_starve_another() {
 
 /// The CRD's schema bounds: the API server refuses absurd objects before the controller
 /// ever sees them.
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn the_api_server_refuses_objects_over_the_schema_bounds() {
     let env = Env::new().await;
@@ -292,6 +295,7 @@ async fn the_api_server_refuses_objects_over_the_schema_bounds() {
 
 /// A ResealRequest whose answer could never be stored fails alone, with a clear status,
 /// and the next request is answered.
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn an_unanswerable_reseal_request_fails_alone() {
     use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec};

@@ -43,6 +43,7 @@ async fn readiness(api: &Api<SealedSecret>) -> Vec<(String, String)> {
 /// gitseal does not own (`SecretNotManaged`): retried every 10 s for ever, and decrypted
 /// each time, they kept the workers busy. After each one's first attempt they must cost no
 /// decryption, while another namespace's SealedSecret becomes its Secret promptly.
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn objects_whose_secret_is_someone_elses_cost_no_decryption_after_the_first_attempt() {
     let env = Env::new().await;
@@ -101,6 +102,7 @@ async fn objects_whose_secret_is_someone_elses_cost_no_decryption_after_the_firs
 /// reserve the largest object's memory, and a restarted controller decrypt and apply it
 /// again instead of finding it in place. It must change nothing: after a restart the
 /// marked objects, Ready and in place, cost no decryption.
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn a_tenants_cache_marker_changes_nothing() {
     let env = Env::new().await;
@@ -158,6 +160,7 @@ fn templated(
 /// (the cluster mints a token into it), or a prefix the operator refuses. Each is refused
 /// with `Ready=False TemplateRefused` and a Warning Event naming the field, never its
 /// value, and the Secret already in place is left as it was.
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn templates_that_would_carry_plaintext_out_of_scope_are_refused() {
     use k8s_openapi::api::events::v1::Event;

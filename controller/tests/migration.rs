@@ -28,7 +28,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use gitseal::SealedSecret;
-use gitseal_e2e::incumbent::{Incumbent, incumbent_bin};
+use gitseal_test_support::incumbent::{Incumbent, incumbent_bin};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use support::{Env, eventually, kubectl};
@@ -103,6 +103,7 @@ fn controller_of(s: &Secret) -> Option<(String, String)> {
     controllers.first().map(|o| (o.api_version.clone(), o.name.clone()))
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn both_controllers_running_the_switch_over_never_deletes_or_changes_a_secret() {
     if incumbent_bin().is_none() {

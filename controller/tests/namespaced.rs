@@ -7,7 +7,7 @@
 //!  controller --namespace home --watch-namespaces a ──▶ Secret in a; b untouched, no 403s
 //! ```
 //!
-//! Needs helm (tests/helm/build, so Go); without Go it skips with a note, as the chart's
+//! Needs helm (dev/tools/helm/build, so Go); without Go it skips with a note, as the chart's
 //! tests do.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
@@ -17,7 +17,7 @@ mod support;
 use std::time::Duration;
 
 use gitseal::SealedSecret;
-use gitseal_e2e::helm::Helm;
+use gitseal_test_support::helm::Helm;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use support::{Env, eventually, kubectl, sealed};
@@ -27,6 +27,7 @@ fn installable(object: &serde_json::Value) -> bool {
     !["Deployment", "PodDisruptionBudget", "Service"].contains(&object["kind"].as_str().unwrap_or_default())
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn watches_only_its_namespaces_under_roles_there() {
     let Some(helm) = Helm::build().unwrap() else {

@@ -95,6 +95,7 @@ async fn ready_reason(api: &Api<SealedSecret>, name: &str) -> Option<String> {
     Some(c.reason)
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn rotate_publish_live_keep_old_values_then_retire() {
     let (env, ctl, first) = Env::with_controller().await;
@@ -155,6 +156,7 @@ async fn rotate_publish_live_keep_old_values_then_retire() {
     assert!(keys_json.contains("\"retired\"") && keys_json.contains("\"published\""), "{keys_json}");
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn interrupted_and_raced_rotations_make_one_key_each() {
     let env = Env::new().await;
@@ -180,6 +182,7 @@ async fn interrupted_and_raced_rotations_make_one_key_each() {
     assert_eq!(keys_made_by(&env, &format!("rotation/{}", raced.uid().unwrap())).await.len(), 1);
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn scheduled_rotation_publishes_a_new_key() {
     let env = Env::new().await;
@@ -200,6 +203,7 @@ async fn scheduled_rotation_publishes_a_new_key() {
     assert!(made.iter().any(|m| m == &format!("scheduled/{published}")), "{made:?}");
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn a_look_alike_secret_is_stepped_over_and_left_alone() {
     let (env, ctl, _) = Env::with_controller().await;
@@ -224,6 +228,7 @@ async fn a_look_alike_secret_is_stepped_over_and_left_alone() {
     assert!(!env.key_secrets().await.contains(&look_alike.name));
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn a_key_name_that_cannot_be_passed_is_reported_not_retried() {
     let (env, ctl, _) = Env::with_controller().await;
@@ -245,6 +250,7 @@ async fn a_key_name_that_cannot_be_passed_is_reported_not_retried() {
     rotated_key(&requests, &again.name_any()).await;
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn a_look_alike_of_the_first_key_is_stepped_over() {
     let env = Env::new().await;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use gitseal::SealedSecret;
-use gitseal_e2e::bench::{delta, request_counts, scrape_apiserver, sealing_writes};
+use gitseal_test_support::{delta, request_counts, scrape_apiserver, sealing_writes};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -101,6 +101,7 @@ async fn restart(env: &Env, ns: &str, name: &str, restored: Option<&str>) -> Res
     }
 }
 
+#[gitseal_test_support::needs_cluster]
 #[tokio::test]
 async fn a_restart_over_objects_in_place_writes_nothing() {
     let (env, first, recipients) = Env::with_controller().await;

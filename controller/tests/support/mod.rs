@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use gitseal::{Recipients, Scope, SealedSecret, seal_secret};
-use gitseal_e2e::{Cluster, workspace_root};
+use gitseal_test_support::{Cluster, workspace_root};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 
@@ -37,7 +37,7 @@ impl Env {
     #[allow(clippy::await_holding_lock)]
     pub async fn new() -> Env {
         let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let cluster = Cluster::connect().await.expect("the local control plane (tests/cluster/up)");
+        let cluster = Cluster::connect().await.expect("the local control plane (dev/cluster/up)");
         cluster.install_crd(&workspace_root().join("crds/sealedsecret.yaml")).await.unwrap();
         kubectl(&["apply", "-R", "-f", workspace_root().join("deploy").to_str().unwrap()]);
         let dir = tempfile::tempdir().unwrap();
@@ -145,7 +145,7 @@ pub struct Controller {
 
 impl Controller {
     pub fn get(&self, path: &str) -> (u16, String) {
-        gitseal_e2e::http_get(self.port, path)
+        gitseal_test_support::http_get(self.port, path)
     }
 
     pub async fn wait_ready(&self) {
@@ -210,7 +210,7 @@ pub fn sealed(ns: &str, name: &str, values: &[(&str, &str)], recipients: &Recipi
 }
 
 pub fn kubectl(args: &[&str]) -> String {
-    let out = Command::new(workspace_root().join("tests/cluster/kubectl")).args(args).output().unwrap();
+    let out = Command::new(workspace_root().join("dev/cluster/kubectl")).args(args).output().unwrap();
     assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -240,14 +240,14 @@ where
 }
 
 impl Env {
-    /// `tests/cluster/component <action> <name>` on the control plane this Env uses, e.g.
+    /// `dev/cluster/component <action> <name>` on the control plane this Env uses, e.g.
     /// `("stop", "kube-apiserver")`; `start` returns once the component is healthy.
     ///
     /// # Panics
-    /// When the Env's kubeconfig is not one that `tests/cluster/up` wrote in this checkout
+    /// When the Env's kubeconfig is not one that `dev/cluster/up` wrote in this checkout
     /// (then there is no component to stop), or when the script fails.
     pub fn component(&self, action: &str, name: &str) {
-        let cluster_dir = workspace_root().join("tests/cluster");
+        let cluster_dir = workspace_root().join("dev/cluster");
         let state = self.cluster.kubeconfig_path().parent().and_then(|p| p.canonicalize().ok());
         let cluster_name = state
             .as_deref()
@@ -257,7 +257,7 @@ impl Env {
             .unwrap_or_else(|| {
                 panic!(
                     "fault tests stop and start components of this checkout's control plane \
-                     (tests/cluster/up); {} is not its kubeconfig",
+                     (dev/cluster/up); {} is not its kubeconfig",
                     self.cluster.kubeconfig_path().display()
                 )
             });
@@ -268,7 +268,7 @@ impl Env {
             .stdout(Stdio::null())
             .status()
             .unwrap();
-        assert!(status.success(), "tests/cluster/component {action} {name}: {status}");
+        assert!(status.success(), "dev/cluster/component {action} {name}: {status}");
         eprintln!("component {action} {name}: {:.1}s", started.elapsed().as_secs_f64());
     }
 
@@ -344,7 +344,7 @@ pub struct Supervised {
 
 impl Supervised {
     pub fn get(&self, path: &str) -> (u16, String) {
-        gitseal_e2e::http_get(self.port, path)
+        gitseal_test_support::http_get(self.port, path)
     }
 
     pub async fn wait_ready(&self) {
