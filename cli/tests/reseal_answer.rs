@@ -91,15 +91,8 @@ async fn bind_resealer(cluster: &Cluster, home: &str, account: &str) {
 }
 
 /// Waits for `what` for up to a minute.
-async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut probe: F) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn eventually<T>(what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
+    gitseal_test_support::poll_until(what, Duration::from_secs(60), Duration::from_millis(20), probe).await
 }
 
 /// The attacker's move: the victim's request replaced by one of the same name whose

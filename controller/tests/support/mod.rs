@@ -184,19 +184,8 @@ impl Drop for Controller {
 }
 
 /// Polls `probe` every 200 ms until it returns `Some`, for at most 60 s.
-pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+pub async fn eventually<T>(what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
+    gitseal_test_support::poll_until(what, Duration::from_secs(60), Duration::from_millis(200), probe).await
 }
 
 /// A SealedSecret for `ns/name` with the given string values.
@@ -216,7 +205,7 @@ pub fn kubectl(args: &[&str]) -> String {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    gitseal_test_support::free_port().unwrap()
 }
 
 use std::sync::Arc;
@@ -224,19 +213,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Polls `probe` every second until it returns `Some`, for at most `limit`: for waits on
 /// many objects, where a 200 ms poll would load the API server it waits for.
-pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, probe: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+pub async fn eventually_within<T>(limit: Duration, what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
+    gitseal_test_support::poll_until(what, limit, Duration::from_secs(1), probe).await
 }
 
 impl Env {

@@ -58,7 +58,7 @@ pub use gitseal_test_macros::needs_cluster;
 pub use http::{free_port, http_get, http_get_at};
 pub use metrics_text::{Sample, parse_metrics};
 pub use service_account::TOKEN_LIFETIME;
-pub use wait::eventually;
+pub use wait::{eventually, poll_until};
 pub use workload::{KEYS, create_sealed, first_error, is_ready, name, ready_status, seal_all, value};
 
 /// Label of the Secrets gitseal-controller writes.

@@ -22,3 +22,19 @@ where
     }
     Ok(())
 }
+
+/// Polls `probe` every `every` until it gives a value, and returns it; panics naming
+/// `what` after `limit`. For tests, which state their expectations by panicking.
+///
+/// # Panics
+/// When `probe` gives nothing within `limit`.
+pub async fn poll_until<T>(what: &str, limit: Duration, every: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
+        tokio::time::sleep(every).await;
+    }
+}
