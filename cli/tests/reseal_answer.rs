@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec};
 use gitseal::{Binding, Recipients, Scope, seal_value};

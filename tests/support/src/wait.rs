@@ -28,7 +28,12 @@ where
 ///
 /// # Panics
 /// When `probe` gives nothing within `limit`.
-pub async fn poll_until<T>(what: &str, limit: Duration, every: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+pub async fn poll_until<T>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(found) = probe().await {
