@@ -44,7 +44,7 @@ pub const CONTROLLER_SA: &str = "gitseal-controller";
 /// The controller's leader-election Lease.
 pub const LEASE: &str = "gitseal-controller";
 /// The ConfigMap the controller publishes its public keys in.
-pub const PUBLIC_KEYS: &str = "gitseal-public-keys";
+pub use gitseal::crds::storage::PUBLIC_KEYS_CONFIGMAP as PUBLIC_KEYS;
 /// Identity of the controller a bench starts (leader election, Events).
 pub const IDENTITY: &str = "gitseal-bench";
 /// Prefix of every namespace a bench makes; leftovers are deleted at start.
