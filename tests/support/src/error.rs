@@ -209,6 +209,18 @@ pub enum Error {
     )]
     LeaseHeld { holder: String, namespace: String, name: String },
 
+    /// A tool's build script (dev/tools/<tool>/build) failed.
+    #[error("{script} failed:\n{stderr}")]
+    BuildTool { script: &'static str, stderr: String },
+
+    /// A Lua health check could not run or failed.
+    #[error("lua: {0}")]
+    Lua(String),
+
+    /// The Git server of the GitOps tests could not start or set up a repository.
+    #[error("git server: {0}")]
+    GitServer(String),
+
     #[error("a watch did not start")]
     WatchNotStarted,
 

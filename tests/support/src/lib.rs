@@ -29,7 +29,9 @@
 //! share both). [`incumbent`] runs the
 //! real bitnami sealed-secrets controller and `kubeseal` on the same control plane;
 //! [`helm`] runs the real helm on `charts/gitseal`, [`prometheus`] the real promtool on its
-//! alerts. [`node`] reaches the control plane with
+//! alerts; [`git_server`] serves bare repositories over smart HTTP to a GitOps engine, and
+//! [`lua`] runs Argo CD's health checks in its own Lua.
+//! [`node`] reaches the control plane with
 //! a node (`dev/cluster/up --node`) and the controller's containers on it.
 
 mod apiserver;
@@ -38,9 +40,11 @@ mod command;
 pub mod core_dumps;
 mod crd;
 mod error;
+pub mod git_server;
 pub mod helm;
 mod http;
 pub mod incumbent;
+pub mod lua;
 mod metrics_text;
 pub mod node;
 pub mod prometheus;
