@@ -781,6 +781,120 @@ fn edit_reseals_what_changed_keeps_the_rest_and_leaves_no_plaintext_behind() {
     fs::remove_file(env.path("shown.txt")).unwrap();
 }
 
+/// An editor script for `gitseal edit`: its runs are counted in `runs`, what it was shown
+/// is kept in `shown-<run>.txt`, and run N executes the N-th of `bodies` (the last repeats).
+fn counting_editor(env: &Env, bodies: &[&str]) -> String {
+    let dir = env.dir.path().display();
+    let mut script = format!(
+        "#!/bin/sh\nn=$(( $(cat {dir}/runs 2>/dev/null || echo 0) + 1 ))\necho $n > {dir}/runs\ncp \"$1\" {dir}/shown-$n.txt\n"
+    );
+    for (i, body) in bodies.iter().enumerate() {
+        let test = if i + 1 == bodies.len() { "true".to_owned() } else { format!("[ $n -eq {} ]", i + 1) };
+        script.push_str(&format!("if {test}; then\n{body}\nexit 0\nfi\n"));
+    }
+    let path = env.write("editor.sh", &script);
+    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let _ = fs::remove_file(env.path("runs"));
+    path.display().to_string()
+}
+
+fn edit_with(env: &Env, editor: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gitseal"))
+        .args(args)
+        .current_dir(env.dir.path())
+        .env("EDITOR", editor)
+        .env_remove("VISUAL")
+        .output()
+        .unwrap()
+}
+
+fn opened(env: &Env, file: &str) -> serde_json::Value {
+    let opened = env.ok(&["unseal", "-i", "key.txt", "-f", file, "-o", "json"], None);
+    serde_json::from_str::<serde_json::Value>(&opened).unwrap()["data"].clone()
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn edit_seals_what_was_typed_even_when_yaml_reads_it_as_a_number_or_boolean() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    // Placeholders: unquoted values YAML would read as an octal number, a number, a
+    // boolean and null-like text are stored as typed, each one said on stderr.
+    let editor = counting_editor(
+        &env,
+        &[
+            "sed -i -e 's/^password: .*/password: 042/' -e 's/^username: .*/username: no/' \"$1\"\nprintf 'n: 42 # the answer\\nt: ~\\n' >> \"$1\"",
+        ],
+    );
+    let out = edit_with(&env, &editor, &["edit", "db.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let data = opened(&env, "db.yaml");
+    for (key, typed) in [("password", "042"), ("username", "no"), ("n", "42"), ("t", "~")] {
+        assert_eq!(data[key], b64(typed), "{key}: {data}");
+    }
+    assert!(stderr(&out).contains("db.yaml: sealed n, password, t, username"), "{}", stderr(&out));
+    // With -i, the same: 0x1F stays 0x1F, and the values not touched keep theirs.
+    let editor = counting_editor(&env, &["sed -i -e 's/^password: .*/password: 0x1F/' \"$1\""]);
+    let out = edit_with(&env, &editor, &["edit", "-i", "key.txt", "db.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let data = opened(&env, "db.yaml");
+    assert_eq!((data["password"].clone(), data["n"].clone()), (b64("0x1F").into(), b64("42").into()), "{data}");
+    assert!(stderr(&out).contains("db.yaml: sealed password\n"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_edit_that_cannot_be_taken_reopens_the_editor_with_the_reason_and_loses_nothing() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    // First save: a bad key beside a good change; reopened with the reason on top, the
+    // user fixes the key and both changes are taken.
+    let editor = counting_editor(
+        &env,
+        &[
+            "sed -i -e 's/^password: .*/password: kept-across-the-retry/' \"$1\"\necho 'bad key!: x' >> \"$1\"",
+            "sed -i -e 's/^bad key!: x/good-key: x/' \"$1\"",
+        ],
+    );
+    let out = edit_with(&env, &editor, &["edit", "db.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("reopening the editor"), "{}", stderr(&out));
+    assert_eq!(env.read("runs").trim(), "2");
+    let second = env.read("shown-2.txt");
+    assert!(second.starts_with("# gitseal edit: refused: ") && second.contains("\"bad key!\""), "{second}");
+    assert!(second.contains("password: kept-across-the-retry"), "the first edit is shown again: {second}");
+    let data = opened(&env, "db.yaml");
+    assert_eq!(
+        (data["password"].clone(), data["good-key"].clone()),
+        (b64("kept-across-the-retry").into(), b64("x").into())
+    );
+    assert!(data.get("bad key!").is_none());
+
+    // Saved again unchanged after a refusal: gives up, exit 1, the file as it was. An
+    // empty value, a new key kept <unchanged> and a value that is not text are refused
+    // the same way.
+    for bad in ["password:", "extra: <unchanged>", "password: [1, 2]"] {
+        let before = env.read("db.yaml");
+        let body = format!(
+            "grep -v -e '^password:' -e '^extra:' -e '^# gitseal' \"$1\" > \"$1.new\"\necho '{bad}' >> \"$1.new\"\nmv \"$1.new\" \"$1\""
+        );
+        let editor = counting_editor(&env, &[&body]);
+        let out = edit_with(&env, &editor, &["edit", "db.yaml"]);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains("saved again unchanged, so nothing was written"), "{bad}: {}", stderr(&out));
+        assert_eq!(env.read("runs").trim(), "2", "{bad}");
+        assert_eq!(env.read("db.yaml"), before, "{bad}: nothing written");
+    }
+    // Nothing changed is said too, and writes nothing.
+    let before = env.read("db.yaml");
+    let out = edit_with(&env, &counting_editor(&env, &["true"]), &["edit", "db.yaml"]);
+    assert!(out.status.success() && stderr(&out).contains("no value changed"), "{}", stderr(&out));
+    assert_eq!(env.read("db.yaml"), before);
+}
+
 #[test]
 fn man_pages_completions_and_the_kubectl_plugin_name() {
     let env = Env::new();

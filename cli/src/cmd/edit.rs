@@ -121,7 +121,7 @@ pub fn edit(file: &Path, identity: Option<&Path>, recipients: &RecipientArgs) ->
     let mut text = Zeroizing::new(format!(
         "# gitseal edit {who}: change a value to seal it again, delete a line to remove its key,\n\
          # add `key: value` lines to add keys. {UNCHANGED} keeps a value as it is sealed.\n\
-         # Values are YAML strings: quote one that reads as a number or boolean.\n"
+         # A value is the text typed after `key: ` (quote it to keep spaces or a leading `#`).\n"
     ));
     for key in sealed.spec.encrypted_data.keys() {
         let plain = shown.as_ref().and_then(|s| s.data.get(key)).and_then(|v| std::str::from_utf8(v).ok());
@@ -130,37 +130,146 @@ pub fn edit(file: &Path, identity: Option<&Path>, recipients: &RecipientArgs) ->
             None => text.push_str(&format!("{key}: {UNCHANGED}\n")),
         }
     }
-    let edited = run_editor(&text)?;
-    let values: BTreeMap<String, Edited> = serde_saphyr::from_str(&edited)
-        .map_err(|e| anyhow::anyhow!("the edited values are not `key: value` lines: {}", first_line(&e.to_string())))?;
-    let mut recipients_for = None;
-    let before: Vec<String> = sealed.spec.encrypted_data.keys().cloned().collect();
-    for key in before.iter().filter(|k| !values.contains_key(*k)) {
+    // As kubectl edit does: a change that cannot be taken reopens the editor with the
+    // reason on top; saving it again unchanged gives up. Nothing is written until then.
+    let mut refused: Option<Zeroizing<String>> = None;
+    let mut attempts = 0;
+    let plan = loop {
+        attempts += 1;
+        let edited = without_reasons(&run_editor(&text)?);
+        match plan(&edited, sealed, shown.as_ref(), &rule, &label) {
+            Ok(plan) => break plan,
+            Err(reason) if refused.as_ref().is_some_and(|r| **r == *edited) => {
+                bail!("{reason}; saved again unchanged, so nothing was written")
+            }
+            Err(reason) if attempts == MAX_ATTEMPTS => {
+                bail!("{reason}; refused {MAX_ATTEMPTS} times in a row, so nothing was written")
+            }
+            Err(reason) => {
+                eprintln!("gitseal edit: {reason}; reopening the editor (save it unchanged to give up)");
+                text = Zeroizing::new(format!(
+                    "{REASON}{reason}\n{REASON}fix it and save, or save it unchanged to give up: nothing is written until then\n{}",
+                    *edited
+                ));
+                refused = Some(edited);
+            }
+        }
+    };
+    for key in &plan.removed {
         sealed.spec.encrypted_data.remove(key);
         sealed.spec.key_ids.remove(key);
     }
-    for (key, Edited(value)) in &values {
-        let unchanged = value.as_deref().map(String::as_str) == Some(UNCHANGED)
-            || shown.as_ref().and_then(|s| s.data.get(key)).map(|v| &v[..]) == value.as_ref().map(|v| v.as_bytes());
-        if unchanged && sealed.spec.encrypted_data.contains_key(key) {
-            continue;
+    if !plan.sealed.is_empty() {
+        let to = repository::for_sealing(recipients, Some(file))?.recipients;
+        for (key, value) in &plan.sealed {
+            let binding = rule.binding(key).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+            seal_into(sealed, key, value.as_bytes(), &binding, &to)?;
         }
-        let Some(value) = value else { bail!("{label}: key {key:?}: not a string; quote it") };
-        if value.as_str() == UNCHANGED {
-            bail!("{label}: key {key:?} is new, so it has no sealed value to keep; give it a value");
-        }
-        gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("{label}: key {key:?}: {m}"))?;
-        let binding = rule.binding(key).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-        let to = match &recipients_for {
-            Some(to) => to,
-            None => recipients_for.insert(repository::for_sealing(recipients, Some(file))?.recipients),
-        };
-        seal_into(sealed, key, value.as_bytes(), &binding, to)?;
     }
-    loaded.save()
+    let changed = !plan.removed.is_empty() || !plan.sealed.is_empty();
+    if changed {
+        loaded.save()?;
+    }
+    eprintln!("{}", plan.summary(&file.display().to_string()));
+    Ok(())
 }
 
-/// A value as edited: a string, or `None` for anything else (a number, a boolean).
+/// Saves refused before edit gives up (an editor script that appends on every run would
+/// otherwise never save the same text twice).
+const MAX_ATTEMPTS: usize = 10;
+
+/// How the editor shows why the last save was refused: comment lines this prefix marks,
+/// dropped again from what is saved.
+const REASON: &str = "# gitseal edit: refused: ";
+
+fn without_reasons(edited: &str) -> Zeroizing<String> {
+    let mut kept = Zeroizing::new(String::with_capacity(edited.len()));
+    for line in edited.split_inclusive('\n').filter(|l| !l.starts_with(REASON)) {
+        kept.push_str(line);
+    }
+    kept
+}
+
+/// What an edit changes: keys removed, and keys to seal with their new values.
+struct Plan {
+    removed: Vec<String>,
+    sealed: Vec<(String, Zeroizing<String>)>,
+}
+
+impl Plan {
+    /// One line for stderr: what changed (keys only), or that nothing did.
+    fn summary(&self, file: &str) -> String {
+        if self.removed.is_empty() && self.sealed.is_empty() {
+            return format!("{file}: no value changed; file left as it was");
+        }
+        let keys = |keys: &mut dyn Iterator<Item = &String>| keys.map(String::as_str).collect::<Vec<_>>().join(", ");
+        let mut parts = Vec::new();
+        if !self.sealed.is_empty() {
+            parts.push(format!("sealed {}", keys(&mut self.sealed.iter().map(|(k, _)| k))));
+        }
+        if !self.removed.is_empty() {
+            parts.push(format!("removed {}", keys(&mut self.removed.iter())));
+        }
+        format!("{file}: {}", parts.join("; "))
+    }
+}
+
+/// Reads the edited `key: value` lines against the object: what to remove and what to
+/// seal, or why the edit cannot be taken (the keys named, never a value).
+fn plan(
+    edited: &str,
+    sealed: &gitseal::SealedSecret,
+    shown: Option<&gitseal::PlainSecret>,
+    rule: &gitseal::ScopeRule,
+    label: &str,
+) -> std::result::Result<Plan, String> {
+    let values: BTreeMap<String, Edited> = serde_saphyr::from_str(edited)
+        .map_err(|e| format!("the edited values are not `key: value` lines: {}", first_line(&e.to_string())))?;
+    let removed = sealed.spec.encrypted_data.keys().filter(|k| !values.contains_key(*k)).cloned().collect();
+    let mut seal = Vec::new();
+    for (key, Edited(parsed)) in values {
+        // A plain scalar YAML reads as a number, a boolean or null (42, 042, no, ~) is the
+        // text the user typed: a secret is text, and 042 must not become 34.
+        let value = match parsed {
+            Some(value) => value,
+            None => {
+                typed(edited, &key).ok_or_else(|| format!("{label}: key {key:?}: the value is not text; quote it"))?
+            }
+        };
+        let old = shown.and_then(|s| s.data.get(&key));
+        let unchanged = *value == UNCHANGED || old.is_some_and(|v| v[..] == *value.as_bytes());
+        if unchanged && sealed.spec.encrypted_data.contains_key(&key) {
+            continue;
+        }
+        if *value == UNCHANGED {
+            return Err(format!("{label}: key {key:?} is new, so it has no sealed value to keep; give it a value"));
+        }
+        if value.is_empty() {
+            return Err(format!(
+                "{label}: key {key:?}: the value is empty; give it one, or delete its line to remove the key"
+            ));
+        }
+        gitseal::validate::data_key(&key).map_err(|m| format!("{label}: key {key:?}: {m}"))?;
+        rule.binding(&key).map_err(|e| format!("{label}: {e}"))?;
+        seal.push((key, value));
+    }
+    Ok(Plan { removed, sealed: seal })
+}
+
+/// The text typed after `key:` on its line (a trailing ` # comment` cut), for a value the
+/// YAML parser read as something other than a string.
+fn typed(edited: &str, key: &str) -> Option<Zeroizing<String>> {
+    edited.lines().find_map(|line| {
+        let rest = [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")]
+            .iter()
+            .find_map(|prefix| line.strip_prefix(prefix.as_str()))?;
+        let rest = rest.split(" #").next().unwrap_or_default().trim();
+        Some(Zeroizing::new(rest.to_owned()))
+    })
+}
+
+/// A value as edited: a string, or `None` for a scalar YAML reads as something else (a
+/// number, a boolean, null), whose text [`typed`] finds.
 struct Edited(Option<Zeroizing<String>>);
 
 impl<'de> serde::Deserialize<'de> for Edited {
@@ -187,7 +296,7 @@ impl<'de> serde::Deserialize<'de> for Edited {
                 Ok(Edited(None))
             }
             fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Edited, E> {
-                Ok(Edited(Some(Zeroizing::new(String::new()))))
+                Ok(Edited(None))
             }
         }
         d.deserialize_any(V)
