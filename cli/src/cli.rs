@@ -57,9 +57,8 @@ pub enum Command {
         /// Read the value from this file instead of stdin (on a terminal, a hidden prompt).
         #[arg(long, value_name = "PATH")]
         from_file: Option<PathBuf>,
-        /// Store an empty value (refused otherwise: usually a mistake, e.g. `printf '' |`).
-        #[arg(long)]
-        allow_empty: bool,
+        #[command(flatten)]
+        values: ValueArgs,
         /// Drop one trailing newline (LF or CRLF) from the value, e.g. from `echo`. Nothing
         /// is stripped otherwise: the value is stored byte for byte.
         #[arg(long)]
@@ -78,6 +77,8 @@ pub enum Command {
         /// Show the current values, opened with this identity file (else placeholders).
         #[arg(short, long, value_name = "IDENTITY_FILE")]
         identity: Option<PathBuf>,
+        #[command(flatten)]
+        values: ValueArgs,
         #[command(flatten)]
         recipients: RecipientArgs,
     },
@@ -274,6 +275,11 @@ pub struct SealArgs {
     /// With --raw: read the value from this file instead of stdin.
     #[arg(long, value_name = "PATH", requires = "raw")]
     pub from_file: Option<PathBuf>,
+    /// With --raw: drop one trailing newline (LF or CRLF) from the value, e.g. from `echo`.
+    #[arg(long, requires = "raw")]
+    pub trim_newline: bool,
+    #[command(flatten)]
+    pub values: ValueArgs,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +303,16 @@ pub struct MigrateArgs {
     pub output: Report,
 }
 
+/// The one rule for the values a command seals: an empty value is refused unless asked
+/// for (set, edit, create, seal and seal --raw alike).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ValueArgs {
+    /// Store empty values (refused otherwise: usually a mistake, e.g. `printf '' |` or
+    /// `--from-literal key=`).
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// Name of the Secret.
@@ -311,6 +327,8 @@ pub struct CreateArgs {
     /// [KEY=]PATH; the key defaults to the file's name; repeatable.
     #[arg(long, value_name = "[KEY=]PATH")]
     pub from_file: Vec<String>,
+    #[command(flatten)]
+    pub values: ValueArgs,
     /// Secret type, e.g. kubernetes.io/tls.
     #[arg(long = "type", default_value = "Opaque")]
     pub type_: String,

@@ -9,6 +9,7 @@ mod hardening;
 mod io;
 mod repository;
 mod sealed_file;
+mod value;
 
 use std::process::ExitCode;
 
@@ -55,12 +56,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Keygen { output, public_of: None } => cmd::keygen::keygen(output.as_deref())?,
         Command::Seal(args) => cmd::seal::seal(args)?,
         Command::Create(args) => cmd::seal::create(args)?,
-        Command::Set { file, key, from_file, allow_empty, trim_newline, recipients } => {
-            let input = cmd::edit::ValueInput { from_file: from_file.as_deref(), allow_empty, trim_newline };
+        Command::Set { file, key, from_file, values, trim_newline, recipients } => {
+            let input = cmd::edit::ValueInput { from_file: from_file.as_deref(), values, trim_newline };
             cmd::edit::set(&file, &key, &input, &recipients)?
         }
         Command::Unset { file, key } => cmd::edit::unset(&file, &key)?,
-        Command::Edit { file, identity, recipients } => cmd::edit::edit(&file, identity.as_deref(), &recipients)?,
+        Command::Edit { file, identity, values, recipients } => {
+            cmd::edit::edit(&file, identity.as_deref(), values, &recipients)?
+        }
         Command::Unseal { identity, file, output } => cmd::unseal::unseal(&identity, &file, output.into())?,
         Command::Verify { paths, recipients_files, exclude, output } => {
             return cmd::verify::verify(&paths, &recipients_files, &exclude, output);

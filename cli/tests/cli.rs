@@ -896,6 +896,47 @@ fn an_edit_that_cannot_be_taken_reopens_the_editor_with_the_reason_and_loses_not
 }
 
 #[test]
+fn empty_values_are_refused_alike_unless_asked_for_and_a_piped_newline_is_noted() {
+    let env = Env::new();
+    env.write("empty", "");
+    // create (a literal, a file), seal --raw, a Secret's data, set: one rule, one message,
+    // nothing written.
+    let refusals: [(&[&str], &str, &str); 5] = [
+        (&["create", "db", "-n", "prod", "--from-literal", "a=", "-w", "out.yaml"], "", "key \"a\""),
+        (&["create", "db", "-n", "prod", "--from-file", "a=empty", "-w", "out.yaml"], "", "key \"a\""),
+        (&["seal", "--raw", "-n", "prod", "--name", "db", "--key", "a", "-w", "out.yaml"], "", "--key a"),
+        (
+            &["seal", "-w", "out.yaml"],
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: prod}\ndata: {ok: b2s=, a: ''}\n",
+            "document 1 (db): key \"a\"",
+        ),
+        (&["set", "db.yaml", "a"], "", "db.yaml: key \"a\""),
+    ];
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    for (args, stdin, names) in refusals {
+        let before = env.read("db.yaml");
+        let err = env.fails(1, args, Some(stdin.as_bytes()));
+        assert!(err.contains(&format!("{names}: the value is empty; pass --allow-empty")), "{args:?}: {err}");
+        assert!(!env.path("out.yaml").exists() && env.read("db.yaml") == before, "{args:?} wrote nothing");
+        let mut allowed = args.to_vec();
+        allowed.push("--allow-empty");
+        env.ok(&allowed, Some(stdin.as_bytes()));
+        let _ = fs::remove_file(env.path("out.yaml"));
+    }
+    // `echo pw |`: stored as given, with a note; --trim-newline drops it, no note.
+    let out = env.run(&["set", "db.yaml", "password"], Some(b"pw\n"));
+    assert!(out.status.success() && stderr(&out).contains("ends with a newline (as `echo` adds)"), "{}", stderr(&out));
+    assert_eq!(opened(&env, "db.yaml")["password"], b64("pw\n"));
+    let out = env.run(&["set", "db.yaml", "password", "--trim-newline"], Some(b"pw\n"));
+    assert!(out.status.success() && !stderr(&out).contains("newline"), "{}", stderr(&out));
+    assert_eq!(opened(&env, "db.yaml")["password"], b64("pw"));
+    let out = env.run(&["seal", "--raw", "-n", "prod", "--name", "db", "--key", "k"], Some(b"pw\n"));
+    assert!(out.status.success() && stderr(&out).contains("ends with a newline"), "{}", stderr(&out));
+    let out = env.run(&["seal", "--raw", "-n", "prod", "--name", "db", "--key", "k", "--trim-newline"], Some(b"pw\n"));
+    assert!(out.status.success() && !stderr(&out).contains("newline"), "{}", stderr(&out));
+}
+
+#[test]
 fn man_pages_completions_and_the_kubectl_plugin_name() {
     let env = Env::new();
     env.ok(&["man", "--dir", "man1"], None);

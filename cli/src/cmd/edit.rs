@@ -4,17 +4,15 @@
 
 use std::path::Path;
 
-use std::io::IsTerminal as _;
-
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
 use gitseal::{Binding, KeyId, seal_value};
 use zeroize::Zeroizing;
 
-use crate::cli::RecipientArgs;
+use crate::cli::{RecipientArgs, ValueArgs};
 use crate::sealed_file::{SealedFile, scope_rule};
-use crate::{io, repository};
+use crate::{io, repository, value};
 
 mod scratch;
 
@@ -24,30 +22,20 @@ use scratch::ScratchDir;
 pub struct ValueInput<'a> {
     /// A file; else stdin, or a hidden prompt on a terminal.
     pub from_file: Option<&'a Path>,
-    /// Accept an empty value.
-    pub allow_empty: bool,
+    /// Whether an empty value is accepted.
+    pub values: ValueArgs,
     /// Drop one trailing LF or CRLF.
     pub trim_newline: bool,
 }
 
 impl ValueInput<'_> {
-    /// Reads the value.
+    /// Reads the value, held to the rule of [`crate::value`].
     ///
     /// # Errors
-    /// When it cannot be read, or is empty without `allow_empty`.
-    fn read(&self, key: &str) -> Result<Zeroizing<Vec<u8>>> {
-        let mut value = match self.from_file {
-            None if std::io::stdin().is_terminal() => io::prompt_hidden(&format!("value for {key} (not shown): "))?,
-            from_file => io::read_value(from_file)?,
-        };
-        if self.trim_newline {
-            let cut = if value.ends_with(b"\r\n") { 2 } else { usize::from(value.ends_with(b"\n")) };
-            let len = value.len() - cut;
-            value.truncate(len);
-        }
-        if value.is_empty() && !self.allow_empty {
-            bail!("the value for {key:?} is empty; pass --allow-empty to store an empty value");
-        }
+    /// When it cannot be read, or is empty without `--allow-empty`.
+    fn read(&self, label: &str, key: &str) -> Result<Zeroizing<Vec<u8>>> {
+        let value = value::read(self.from_file, key, self.trim_newline)?;
+        self.values.check(&format!("{label}: key {key:?}"), &value)?;
         Ok(value)
     }
 }
@@ -62,7 +50,7 @@ pub fn set(file: &Path, key: &str, input: &ValueInput<'_>, recipients: &Recipien
         .binding(key)
         .map_err(|e| anyhow::anyhow!("{label}: {e}; the file's metadata and spec.scope decide where set seals"))?;
     let recipients = repository::for_sealing(recipients, Some(file))?.recipients;
-    let value = input.read(key)?;
+    let value = input.read(&label, key)?;
     seal_into(sealed, key, &value, &binding, &recipients)?;
     loaded.save()
 }
@@ -101,7 +89,7 @@ const UNCHANGED: &str = "<unchanged>";
 
 /// `gitseal edit`: the values in an editor, in a 0600 file in a private directory that is
 /// removed on every exit path (the directory's guard), the editor failing included.
-pub fn edit(file: &Path, identity: Option<&Path>, recipients: &RecipientArgs) -> Result<()> {
+pub fn edit(file: &Path, identity: Option<&Path>, values: ValueArgs, recipients: &RecipientArgs) -> Result<()> {
     let mut loaded = SealedFile::load(file)?;
     let label = loaded.label();
     // Before the editor opens: nobody types values that would then be refused.
@@ -137,7 +125,7 @@ pub fn edit(file: &Path, identity: Option<&Path>, recipients: &RecipientArgs) ->
     let plan = loop {
         attempts += 1;
         let edited = without_reasons(&run_editor(&text)?);
-        match plan(&edited, sealed, shown.as_ref(), &rule, &label) {
+        match plan(&edited, sealed, shown.as_ref(), &rule, &label, values) {
             Ok(plan) => break plan,
             Err(reason) if refused.as_ref().is_some_and(|r| **r == *edited) => {
                 bail!("{reason}; saved again unchanged, so nothing was written")
@@ -222,6 +210,7 @@ fn plan(
     shown: Option<&gitseal::PlainSecret>,
     rule: &gitseal::ScopeRule,
     label: &str,
+    values_args: ValueArgs,
 ) -> std::result::Result<Plan, String> {
     let values: BTreeMap<String, Edited> = serde_saphyr::from_str(edited)
         .map_err(|e| format!("the edited values are not `key: value` lines: {}", first_line(&e.to_string())))?;
@@ -244,11 +233,9 @@ fn plan(
         if *value == UNCHANGED {
             return Err(format!("{label}: key {key:?} is new, so it has no sealed value to keep; give it a value"));
         }
-        if value.is_empty() {
-            return Err(format!(
-                "{label}: key {key:?}: the value is empty; give it one, or delete its line to remove the key"
-            ));
-        }
+        values_args
+            .check(&format!("{label}: key {key:?}"), value.as_bytes())
+            .map_err(|e| format!("{e}, or delete its line to remove the key"))?;
         gitseal::validate::data_key(&key).map_err(|m| format!("{label}: key {key:?}: {m}"))?;
         rule.binding(&key).map_err(|e| format!("{label}: {e}"))?;
         seal.push((key, value));

@@ -11,7 +11,7 @@ use gitseal::{Binding, BindingError, PlainSecret, Scope, seal_secret, seal_value
 use zeroize::Zeroizing;
 
 use crate::cli::{CreateArgs, SealArgs};
-use crate::{io, repository};
+use crate::{io, repository, value};
 
 pub fn seal(args: SealArgs) -> Result<()> {
     let repo = repository::for_sealing(&args.recipients, args.out.write.as_deref())?;
@@ -35,7 +35,8 @@ pub fn seal(args: SealArgs) -> Result<()> {
             }
             BindingError::Invalid(m) => anyhow::anyhow!("--raw: {m}"),
         })?;
-        let value = io::read_value(args.from_file.as_deref())?;
+        let value = value::read(args.from_file.as_deref(), key, args.trim_newline)?;
+        args.values.check(&format!("--raw --key {key}"), &value)?;
         let sealed = seal_value(&value, &binding, &recipients)?;
         return io::emit(&format!("{}\n", sealed.ciphertext), args.out.write.as_deref());
     }
@@ -46,11 +47,15 @@ pub fn seal(args: SealArgs) -> Result<()> {
     for located in &objects {
         let (document, place) = (located.document + 1, located.place());
         match located.object {
-            Document::Secret(secret) => sealed.push(
+            Document::Secret(secret) => sealed.push({
+                for (key, value) in &secret.data {
+                    let who = secret.name.as_deref().unwrap_or("<unnamed>");
+                    args.values.check(&format!("{}: {place} ({who}): key {key:?}", input.label), value)?;
+                }
                 seal_secret(secret, scope, default_namespace(secret.namespace.as_deref()), &recipients, document)
                     .map_err(with_fix)
-                    .with_context(|| input.label.clone())?,
-            ),
+                    .with_context(|| input.label.clone())?
+            }),
             Document::Sealed(s) => bail!(
                 "{}: {place} ({}) is already sealed; use `gitseal set` to change a value or `gitseal reseal` to re-encrypt it",
                 input.label,
@@ -81,6 +86,7 @@ pub fn create(args: CreateArgs) -> Result<()> {
     let mut data: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
     let mut insert = |key: String, value: Zeroizing<Vec<u8>>| -> Result<()> {
         gitseal::validate::data_key(&key).map_err(|m| anyhow::anyhow!("key {key:?}: {m}"))?;
+        args.values.check(&format!("key {key:?}"), &value)?;
         if data.insert(key.clone(), value).is_some() {
             bail!("key {key:?} is given twice");
         }
