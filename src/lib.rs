@@ -34,6 +34,11 @@ pub mod verify;
 
 pub use backup::{KeyBackup, decrypt_file, encrypt_file};
 pub use binding::{Binding, BindingError, Payload, SealedTo};
+
+/// The sealed-value formats this library opens (docs/FORMAT.md), by payload header tag.
+pub const FORMATS_READ: [&str; 2] = [binding::HEADER_TAG_V1, binding::HEADER_TAG];
+/// The sealed-value format it writes.
+pub const FORMAT_WRITTEN: &str = binding::HEADER_TAG;
 pub use cluster_key::ClusterKey;
 pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;

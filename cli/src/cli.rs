@@ -34,7 +34,7 @@ pub enum Command {
     },
     /// Seal Secret manifests (YAML or JSON, one or many documents) into SealedSecrets.
     #[command(
-        after_help = "Examples:\n  gitseal seal -f secret.yaml -R .gitseal-recipients -w sealed.yaml\n  kubectl create secret generic db --from-file=pw=./pw.txt --dry-run=client -o yaml | gitseal seal -r age1… \n  printf %s s3cr3t | gitseal seal --raw -n prod --name db --key pw -r age1…"
+        after_help = "Examples:\n  gitseal seal -f secret.yaml -R .gitseal-recipients -w sealed.yaml\n  kubectl create secret generic db --from-file=pw=./pw.txt --dry-run=client -o yaml \\\n    | gitseal seal -r age1…\n  printf %s s3cr3t | gitseal seal --raw -n prod --name db --key pw -r age1…"
     )]
     Seal(SealArgs),
     /// Create a SealedSecret straight from literals and files, like `kubectl create secret generic`.
@@ -232,8 +232,9 @@ pub struct RecipientArgs {
     #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
     pub recipients: Vec<String>,
     /// Seal to the recipients in this age recipients file; repeatable. Without -r/-R, the
-    /// .gitseal-recipients nearest to the file written (-w, or the file set edits) is used,
-    /// looked up from its directory upwards; for stdout, from the current directory.
+    /// repository decides, from the file written (-w, or the file set edits; for stdout, the
+    /// current directory) up to the repository root: the first rule of the nearest
+    /// .gitseal.yaml whose path matches, else the nearest .gitseal-recipients.
     #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
     pub recipients_files: Vec<PathBuf>,
 }

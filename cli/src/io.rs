@@ -23,6 +23,13 @@ pub fn read_input(path: &str) -> Result<Input> {
         io::stdin().read_to_end(&mut buf).context("cannot read stdin")?;
         ("<stdin>".to_owned(), buf)
     } else {
+        if Path::new(path).is_dir() {
+            bail!(
+                "{path} is a directory: -f takes one file (or - for stdin); for each file, e.g. \
+                 `for f in {}/*.yaml; do gitseal seal -f \"$f\" -w \"sealed/${{f##*/}}\"; done`",
+                path.trim_end_matches('/')
+            );
+        }
         (path.to_owned(), Zeroizing::new(fs::read(path).with_context(|| format!("cannot read {path}"))?))
     };
     let text = std::str::from_utf8(&bytes).map_err(|_| anyhow::anyhow!("{label}: not UTF-8 text"))?;
@@ -81,24 +88,40 @@ pub fn write_atomic_checked(
     mode: Option<u32>,
     check: impl FnOnce(&str) -> Result<()>,
 ) -> Result<()> {
+    if path.is_dir() {
+        bail!("{} is a directory: name the file to write", path.display());
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // Errors name the file asked for, never the temporary file beside it.
     let mut tmp = tempfile::Builder::new()
         .prefix(".gitseal-")
         .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        .map_err(os_error)
+        .with_context(|| format!("cannot write {} (its directory {})", path.display(), dir.display()))?;
     tmp.write_all(contents)
         .and_then(|()| tmp.as_file().sync_all())
+        .map_err(os_error)
         .with_context(|| format!("cannot write {}", path.display()))?;
     set_mode(tmp.path(), path, mode)?;
     let written = Zeroizing::new(fs::read(tmp.path()).with_context(|| format!("cannot read back {}", path.display()))?);
     check(
         std::str::from_utf8(&written).map_err(|_| anyhow::anyhow!("{}: written text is not UTF-8", path.display()))?,
     )?;
-    tmp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
+    tmp.persist(path).map_err(|e| os_error(e.error)).with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(())
+}
+
+/// The operating system's words for an error, without the path tempfile adds to it.
+/// (tempfile appends ` at path "<temporary file>"` and keeps the original error private).
+fn os_error(e: io::Error) -> io::Error {
+    if e.raw_os_error().is_some() {
+        return e;
+    }
+    let text = e.to_string();
+    io::Error::new(e.kind(), text.split(" at path ").next().unwrap_or_default().to_owned())
 }
 
 #[cfg(unix)]
@@ -163,6 +186,25 @@ pub fn check_spliceable(label: &str, text: &str, parsed: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// `println!` to stdout that returns the write's error instead of panicking: a reader that
+/// went away (`gitseal … | head -1`) ends the command quietly (main treats a broken pipe
+/// as done), as it ends other Unix tools.
+/// Through anstream: colours reach a terminal only, and never with `NO_COLOR` set.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(anstream::stdout().lock(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
+
+/// How a problem is marked on a terminal.
+pub const PROBLEM: anstyle::Style = anstyle::AnsiColor::Red.on_default().bold();
+/// How a warning is marked on a terminal.
+pub const WARNING: anstyle::Style = anstyle::AnsiColor::Yellow.on_default().bold();
+/// How success is marked on a terminal.
+pub const GOOD: anstyle::Style = anstyle::AnsiColor::Green.on_default().bold();
 
 pub fn emit(text: &str, to: Option<&Path>) -> Result<()> {
     match to {

@@ -29,7 +29,11 @@ fn main() -> ExitCode {
     // Installed as `kubectl-gitseal`, it runs as `kubectl gitseal …` and says so in usage.
     let invoked = std::env::args_os().next().map(std::path::PathBuf::from);
     let plugin = invoked.as_deref().and_then(|p| p.file_name()).is_some_and(|n| n == "kubectl-gitseal");
-    let command = Cli::command().bin_name(if plugin { "kubectl gitseal" } else { "gitseal" });
+    let command = Cli::command()
+        .bin_name(if plugin { "kubectl gitseal" } else { "gitseal" })
+        .version(VERSION)
+        // Made once per run; clap keeps &'static strs (its `string` feature is off).
+        .long_version(&*Box::leak(long_version().into_boxed_str()));
     let cli = match Cli::from_arg_matches(&command.get_matches()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -40,13 +44,28 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // An error from the cluster says which cluster.
+            let failed = io::PROBLEM;
             match cluster::target().filter(|_| e.chain().any(|c| c.downcast_ref::<kube::Error>().is_some())) {
-                Some(target) => eprintln!("gitseal: {e:#} ({target})"),
-                None => eprintln!("gitseal: {e:#}"),
+                Some(target) => anstream::eprintln!("{failed}gitseal:{failed:#} {e:#} ({target})"),
+                None => anstream::eprintln!("{failed}gitseal:{failed:#} {e:#}"),
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// `-V`: the version and the commit built.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GITSEAL_COMMIT"), ")");
+
+/// `--version`: also the sealed-value formats read and written, and the API it writes.
+fn long_version() -> String {
+    use kube::Resource as _;
+    format!(
+        "{VERSION}\nsealed values: reads {}; writes {}\nSealedSecret API: {}",
+        gitseal::FORMATS_READ.join(" and "),
+        gitseal::FORMAT_WRITTEN,
+        gitseal::SealedSecret::api_version(&())
+    )
 }
 
 /// Runs a command; `Ok(false)` means it ran but found problems.
@@ -81,7 +100,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Keys(command) => cmd::keys::run(command)?,
         Command::Init => cmd::init::init(std::path::Path::new("."))?,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "gitseal", &mut std::io::stdout());
+            // Into memory first: clap_complete panics when its writer fails (`| head -1`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "gitseal", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
         }
         Command::Man { dir } => man(dir.as_deref())?,
     }
@@ -90,20 +112,67 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
 
 /// The manual: the main page to stdout, or every page into `dir`.
 fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let command = Cli::command();
+    let command = Cli::command().version(VERSION);
     let Some(dir) = dir else {
-        return Ok(clap_mangen::Man::new(command).render(&mut std::io::stdout())?);
+        let mut text = Vec::new();
+        clap_mangen::Man::new(command).render(&mut text)?;
+        text.extend_from_slice(MAN_SECTIONS.as_bytes());
+        return Ok(std::io::Write::write_all(&mut std::io::stdout().lock(), &text)?);
     };
     std::fs::create_dir_all(dir)?;
-    let mut pages = vec![("gitseal".to_owned(), command.clone())];
-    pages.extend(command.get_subcommands().map(|c| (format!("gitseal-{}", c.get_name()), c.clone())));
+    // Every command and subcommand (`gitseal-keys-list.1` too), as git names its pages.
+    let mut pages = vec![("gitseal".to_owned(), command)];
+    let mut next = 0;
+    while next < pages.len() {
+        let (name, page) = pages[next].clone();
+        pages.extend(
+            page.get_subcommands()
+                .filter(|c| c.get_name() != "help")
+                .map(|c| (format!("{name}-{}", c.get_name()), c.clone())),
+        );
+        next += 1;
+    }
     for (name, page) in pages {
         let mut text = Vec::new();
         clap_mangen::Man::new(page.display_name(name.clone())).render(&mut text)?;
+        text.extend_from_slice(MAN_SECTIONS.as_bytes());
         io::write_atomic(&dir.join(format!("{name}.1")), &text, Some(0o644))?;
     }
     Ok(())
 }
+
+/// The sections every page ends with, which clap does not write.
+const MAN_SECTIONS: &str = r#".SH "EXIT STATUS"
+0 success; 1 failure, or problems found (verify); 2 usage error.
+.SH ENVIRONMENT
+.TP
+KUBECONFIG
+the cluster of the commands that reach one (fetch\-key, rotate, keys, reseal), and the namespace a Secret without one gets, as kubectl would
+.TP
+GITSEAL_CONTROLLER_NAMESPACE
+the controller's namespace (default gitseal\-system)
+.TP
+VISUAL, EDITOR
+the editor of edit (else vi)
+.TP
+XDG_RUNTIME_DIR
+where edit keeps the values while the editor runs (else /dev/shm)
+.TP
+NO_COLOR
+no colour, even on a terminal
+.SH FILES
+.TP
+\&.gitseal.yaml
+rules per path: recipients, scope and namespace (gitseal init writes one)
+.TP
+\&.gitseal\-recipients
+age recipients, one per line, for files below it
+.TP
+\&.gitsealignore
+paths verify skips
+.PP
+Each is read from the file's directory up to the repository root (the nearest directory holding .git), never above it.
+"#;
 
 /// The gitseal way of a kubeseal flag, so its users get a pointer instead of clap's
 /// nearest-spelling guess.

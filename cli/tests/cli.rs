@@ -937,6 +937,145 @@ fn empty_values_are_refused_alike_unless_asked_for_and_a_piped_newline_is_noted(
 }
 
 #[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let env = Env::new();
+    env.ok(&["seal", "-w", "db.yaml"], Some(secret_yaml("prod", "db").as_bytes()));
+    for args in [&["completions", "bash"][..], &["man"], &["verify", "."], &["inspect", "db.yaml"], &["--version"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gitseal"))
+            .args(args)
+            .current_dir(env.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before the first write
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{args:?}: {:?} {}", out.status, stderr(&out));
+    }
+}
+
+#[test]
+fn version_says_the_commit_the_formats_and_the_api() {
+    let env = Env::new();
+    let long = env.ok(&["--version"], None);
+    let commit = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().unwrap();
+    let commit = String::from_utf8_lossy(&commit.stdout).trim().to_owned();
+    assert!(long.starts_with(&format!("gitseal {} (commit {commit})", env!("CARGO_PKG_VERSION"))), "{long}");
+    assert!(long.contains("sealed values: reads gitseal/v1 and gitseal/v2; writes gitseal/v2"), "{long}");
+    assert!(long.contains("SealedSecret API: gitseal.dev/v1alpha1"), "{long}");
+    assert_eq!(env.ok(&["-V"], None).lines().count(), 1);
+}
+
+#[test]
+fn each_change_says_what_it_did_in_one_line_and_write_errors_name_the_file_asked_for() {
+    let env = Env::new();
+    let said = |args: &[&str], stdin: &str| {
+        let out = env.run(args, Some(stdin.as_bytes()));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stderr(&out).trim_end().to_owned()
+    };
+    let sealed = said(&["seal", "-w", "db.yaml"], &secret_yaml("prod", "db"));
+    assert_eq!(sealed, "db.yaml: wrote prod/db (3 values); commit it (gitseal verify checks it first)");
+    let created = said(&["create", "api", "-n", "prod", "--from-literal", "k=v", "-w", "api.yaml"], "");
+    assert_eq!(created, "api.yaml: wrote prod/api (1 value); commit it (gitseal verify checks it first)");
+    assert_eq!(said(&["set", "db.yaml", "password"], "x"), "db.yaml: sealed password");
+    assert_eq!(said(&["set", "db.yaml", "token"], "x"), "db.yaml: added token");
+    assert_eq!(said(&["unset", "db.yaml", "token"], ""), "db.yaml: removed token");
+    assert!(said(&["seal"], &secret_yaml("prod", "db")).is_empty(), "stdout output needs no line");
+    // -w into a directory, or where no directory is: the file asked for, no temporary path.
+    fs::create_dir(env.path("adir")).unwrap();
+    let err = env.fails(1, &["seal", "-w", "adir"], Some(secret_yaml("prod", "db").as_bytes()));
+    assert!(err.contains("adir is a directory: name the file to write"), "{err}");
+    let err = env.fails(
+        1,
+        &["seal", "-R", ".gitseal-recipients", "-w", "nodir/x.yaml"],
+        Some(secret_yaml("prod", "db").as_bytes()),
+    );
+    assert!(err.contains("cannot write nodir/x.yaml") && !err.contains(".gitseal-"), "{err}");
+    // -f a directory says what to do instead.
+    let err = env.fails(1, &["seal", "-f", "adir"], None);
+    assert!(err.contains("adir is a directory: -f takes one file") && err.contains("for f in adir/*.yaml"), "{err}");
+}
+
+#[test]
+fn help_examples_never_wrap_mid_command_and_recipients_help_names_both_files() {
+    let env = Env::new();
+    let top = env.ok(&["--help"], None);
+    let commands: Vec<&str> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() > 10, "{top}");
+    for command in commands {
+        let help = env.ok(&[command, "--help"], None);
+        let examples = help.lines().skip_while(|l| !l.starts_with("Example"));
+        for line in examples {
+            assert!(
+                !line.starts_with("  -") && line.len() <= 100,
+                "gitseal {command} --help wraps an example: {line:?}"
+            );
+        }
+    }
+    let help = env.ok(&["seal", "--help"], None);
+    assert!(help.contains(".gitseal.yaml") && help.contains(".gitseal-recipients"), "{help}");
+}
+
+/// A pseudo-terminal for stdout: the side a program writes to as its terminal, and the
+/// side the test reads.
+fn pty() -> (fs::File, fs::File) {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&controller).unwrap();
+    unlockpt(&controller).unwrap();
+    let name = ptsname(&controller, Vec::new()).unwrap();
+    let terminal = fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+    (terminal, fs::File::from(controller))
+}
+
+#[test]
+fn colour_on_a_terminal_only_and_never_with_no_color() {
+    use std::io::Read as _;
+    let env = Env::new();
+    env.write("plain.yaml", &secret_yaml("prod", "db"));
+    let on_terminal = |no_color: bool| {
+        let (terminal, mut reader) = pty();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gitseal"));
+        command.args(["verify", "."]).current_dir(env.dir.path()).stdout(terminal).env_remove("NO_COLOR");
+        if no_color {
+            command.env("NO_COLOR", "1");
+        }
+        let status = command.status().unwrap();
+        assert_eq!(status.code(), Some(1), "a plaintext Secret is a problem");
+        let mut shown = vec![0; 64 * 1024];
+        let n = reader.read(&mut shown).unwrap();
+        String::from_utf8_lossy(&shown[..n]).into_owned()
+    };
+    let coloured = on_terminal(false);
+    assert!(coloured.contains("\x1b[") && coloured.contains("plain.yaml"), "{coloured:?}");
+    let plain = on_terminal(true);
+    assert!(!plain.contains('\x1b') && plain.contains("plain.yaml"), "{plain:?}");
+    let piped = env.run(&["verify", "."], None);
+    assert!(!String::from_utf8_lossy(&piped.stdout).contains('\x1b'));
+}
+
+#[test]
+fn man_pages_cover_every_subcommand_with_exit_status_environment_and_files() {
+    let env = Env::new();
+    env.ok(&["man", "--dir", "pages"], None);
+    for page in ["gitseal.1", "gitseal-keys-list.1", "gitseal-keys-import.1", "gitseal-seal.1"] {
+        let text = env.read(&format!("pages/{page}"));
+        for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH FILES", "NO_COLOR", "KUBECONFIG"] {
+            assert!(text.contains(section), "{page} lacks {section}");
+        }
+    }
+}
+
+#[test]
 fn man_pages_completions_and_the_kubectl_plugin_name() {
     let env = Env::new();
     env.ok(&["man", "--dir", "man1"], None);

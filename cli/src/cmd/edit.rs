@@ -51,8 +51,11 @@ pub fn set(file: &Path, key: &str, input: &ValueInput<'_>, recipients: &Recipien
         .map_err(|e| anyhow::anyhow!("{label}: {e}; the file's metadata and spec.scope decide where set seals"))?;
     let recipients = repository::for_sealing(recipients, Some(file))?.recipients;
     let value = input.read(&label, key)?;
+    let new = !sealed.spec.encrypted_data.contains_key(key);
     seal_into(sealed, key, &value, &binding, &recipients)?;
-    loaded.save()
+    loaded.save()?;
+    eprintln!("{}: {} {key}", file.display(), if new { "added" } else { "sealed" });
+    Ok(())
 }
 
 /// Unset checks the scope rule too, though it seals nothing: removing values from a file
@@ -67,7 +70,9 @@ pub fn unset(file: &Path, key: &str) -> Result<()> {
         bail!("{}: key {key:?} is not in this SealedSecret", file.display());
     }
     sealed.spec.key_ids.remove(key);
-    loaded.save()
+    loaded.save()?;
+    eprintln!("{}: removed {key}", file.display());
+    Ok(())
 }
 
 /// Seals `value` for `binding` into `sealed` as `key`, with the key ids it is sealed to.

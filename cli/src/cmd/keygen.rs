@@ -18,7 +18,7 @@ pub fn keygen(output: Option<&Path>) -> Result<()> {
     match output {
         Some(path) => {
             io::write_new_private(path, text.expose_secret().as_bytes())?;
-            println!("{recipient}");
+            crate::io::outln!("{recipient}")?;
         }
         None => {
             eprintln!("Public key: {recipient}");

@@ -121,7 +121,7 @@ fn migrate_file(
 
 fn report(summary: &Summary, output: Report) -> Result<()> {
     if let Report::Json = output {
-        println!("{}", serde_json::to_string_pretty(summary)?);
+        crate::io::outln!("{}", serde_json::to_string_pretty(summary)?)?;
         return Ok(());
     }
     let verb = if summary.dry_run { "would migrate" } else { "migrated" };

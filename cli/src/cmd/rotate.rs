@@ -31,17 +31,17 @@ async fn run(args: &RotateArgs) -> Result<()> {
     let api: Api<KeyRotation> = Api::namespaced(client.clone(), namespace);
     let name = request(&api, args.reason.as_deref(), namespace).await?;
     if args.wait == 0 {
-        println!(
+        crate::io::outln!(
             "requested: KeyRotation {namespace}/{name} (not waiting; kubectl -n {namespace} get keyrotation {name})"
-        );
+        )?;
         return Ok(());
     }
     eprintln!("requested KeyRotation {namespace}/{name}; waiting up to {}s for gitseal-controller…", args.wait);
     let deadline = Instant::now() + Duration::from_secs(args.wait);
     let (key, secret) = wait_for_key(&api, &name, namespace, deadline).await?;
-    println!("rotated: new key {key} ({secret})");
+    crate::io::outln!("rotated: new key {key} ({secret})")?;
     match recipient_of(client, namespace, &key, deadline.max(Instant::now() + Duration::from_secs(5))).await {
-        Some(recipient) => println!("recipient: {recipient}"),
+        Some(recipient) => crate::io::outln!("recipient: {recipient}")?,
         None => eprintln!("gitseal: the new key is not published yet; gitseal fetch-key shows it once it is"),
     }
     eprintln!(

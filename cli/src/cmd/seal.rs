@@ -77,7 +77,23 @@ pub fn seal(args: SealArgs) -> Result<()> {
     let format = args.out.output.into();
     let text =
         if objects.iter().any(|o| o.item.is_some()) { render_list(&sealed, format)? } else { render(&sealed, format)? };
-    io::emit(&text, args.out.write.as_deref())
+    io::emit(&text, args.out.write.as_deref())?;
+    wrote(args.out.write.as_deref(), &sealed);
+    Ok(())
+}
+
+/// One line on stderr after `-w`: what the file now holds, and the next step.
+fn wrote(to: Option<&Path>, sealed: &[gitseal::SealedSecret]) {
+    let Some(path) = to else { return };
+    let names: Vec<String> = sealed
+        .iter()
+        .map(|s| {
+            let name = gitseal::manifest::display_name(s.metadata.namespace.as_deref(), s.metadata.name.as_deref());
+            let n = s.spec.encrypted_data.len();
+            format!("{} ({n} value{})", name.unwrap_or_else(|| "<unnamed>".into()), if n == 1 { "" } else { "s" })
+        })
+        .collect();
+    eprintln!("{}: wrote {}; commit it (gitseal verify checks it first)", path.display(), names.join(", "));
 }
 
 pub fn create(args: CreateArgs) -> Result<()> {
@@ -122,7 +138,9 @@ pub fn create(args: CreateArgs) -> Result<()> {
     };
     let scope = args.scope.map(Scope::from).or(repo.scope).unwrap_or(Scope::Strict);
     let sealed = seal_secret(&secret, scope, None, &recipients, 1).map_err(with_fix).context("gitseal create")?;
-    io::emit(&render(&[sealed], args.out.output.into())?, args.out.write.as_deref())
+    io::emit(&render(std::slice::from_ref(&sealed), args.out.output.into())?, args.out.write.as_deref())?;
+    wrote(args.out.write.as_deref(), &[sealed]);
+    Ok(())
 }
 
 /// The core says what a scope lacks; this says how to give it on the command line.

@@ -60,24 +60,26 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], exclude: &[String
         check_file(file, known.as_ref(), &mut summary);
     }
     match report {
-        Report::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Report::Json => crate::io::outln!("{}", serde_json::to_string_pretty(&summary)?)?,
         Report::Human => {
+            let (problem, warning, good) = (crate::io::PROBLEM, crate::io::WARNING, crate::io::GOOD);
             for f in &summary.problems {
-                println!("{}: {}", f.place(), f.message);
+                crate::io::outln!("{problem}{}:{problem:#} {}", f.place(), f.message)?;
             }
             for f in &summary.warnings {
-                println!("{}: warning: {}", f.place(), f.message);
+                crate::io::outln!("{}: {warning}warning:{warning:#} {}", f.place(), f.message)?;
             }
             let warnings = match summary.warnings.len() {
                 0 => String::new(),
                 n => format!(", {n} warning(s)"),
             };
-            println!(
-                "checked {} file(s), {} SealedSecret(s): {} problem(s){warnings}",
+            let outcome = if summary.problems.is_empty() { good } else { problem };
+            crate::io::outln!(
+                "checked {} file(s), {} SealedSecret(s): {outcome}{} problem(s){outcome:#}{warnings}",
                 summary.files,
                 summary.sealed_secrets,
                 summary.problems.len()
-            );
+            )?;
         }
     }
     Ok(summary.problems.is_empty())

@@ -75,16 +75,16 @@ impl Confirm {
     fn check(&self, placed: &Placement, backup: &KeyBackup) -> Result<()> {
         let keys: Vec<&ClusterKey> = placed.keys.iter().collect();
         for key in &keys {
-            println!(
+            crate::io::outln!(
                 "to restore: key {} public key {} created {} ({}, was Secret {})",
                 key.id(),
                 key.recipient(),
                 key.created(),
                 key.status(),
                 key.secret()
-            );
+            )?;
         }
-        println!("{}", placed.describe());
+        crate::io::outln!("{}", placed.describe())?;
         if !self.expect.is_empty() {
             let expected: Vec<KeyId> = self
                 .expect
@@ -144,14 +144,14 @@ async fn restore(backup: &KeyBackup, confirm: &Confirm, args: &ClusterArgs) -> R
 
     let (mut imported, mut failed) = (0, 0);
     for (id, secret) in backup.keys().iter().filter_map(|k| Some((k.id(), present.get(k.id().as_str())?))) {
-        println!("already present: key {id} ({namespace}/{secret})");
+        crate::io::outln!("already present: key {id} ({namespace}/{secret})")?;
     }
     for key in &placed.keys {
         let id = key.id().to_string();
         match create(&secrets, key, namespace, &mut names).await {
             Ok(name) => {
                 imported += 1;
-                println!("imported: key {id} as {namespace}/{name} ({})", imported_state(key));
+                crate::io::outln!("imported: key {id} as {namespace}/{name} ({})", imported_state(key))?;
             }
             Err(e) => {
                 failed += 1;
@@ -160,7 +160,7 @@ async fn restore(backup: &KeyBackup, confirm: &Confirm, args: &ClusterArgs) -> R
         }
     }
     let present = backup.keys().len() - imported - failed;
-    println!("{imported} imported, {present} already present, {failed} failed");
+    crate::io::outln!("{imported} imported, {present} already present, {failed} failed")?;
     if failed > 0 {
         bail!(
             "{failed} of {} key(s) were not imported (see above); the others are in place. Fix the cause and run the same command again: keys already present are skipped",

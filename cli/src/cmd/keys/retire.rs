@@ -33,7 +33,7 @@ async fn run(query: &str, force: bool, args: &ClusterArgs) -> Result<()> {
     let key = ring::resolve(&ring.keys, query, namespace)?;
     let (id, secret) = (key.id().to_string(), key.secret().to_owned());
     if key.status() == KeyStatus::Retired {
-        println!("key {id} ({namespace}/{secret}) is already retired");
+        crate::io::outln!("key {id} ({namespace}/{secret}) is already retired")?;
         return Ok(());
     }
     let sealed = dependents::list_all(client).await?;
@@ -64,7 +64,7 @@ async fn run(query: &str, force: bool, args: &ClusterArgs) -> Result<()> {
 
     let others: Vec<&str> =
         ring.keys.iter().filter(|k| k.secret() == secret && k.id().as_str() != id).map(|k| k.id().as_str()).collect();
-    println!("retired: key {id} ({namespace}/{secret}) no longer unseals anything");
+    crate::io::outln!("retired: key {id} ({namespace}/{secret}) no longer unseals anything")?;
     if !others.is_empty() {
         eprintln!("gitseal: note: Secret {secret} also held key(s) {}; they are retired with it", others.join(", "));
     }
