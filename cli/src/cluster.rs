@@ -71,11 +71,29 @@ async fn config(args: &ClusterArgs) -> Result<(Config, String)> {
 /// The namespace of the current kubeconfig context, as kubectl would use for an object
 /// that names none ("default" when the context names none); `None` without a kubeconfig.
 /// Offline: reads the file only.
-pub fn kubeconfig_namespace() -> Option<String> {
+pub fn kubeconfig_namespace() -> Option<Chosen> {
     let kubeconfig = Kubeconfig::read().ok()?;
     let current = kubeconfig.current_context.as_deref()?;
     let context = kubeconfig.contexts.iter().find(|c| c.name == current)?.context.as_ref()?;
-    Some(context.namespace.clone().unwrap_or_else(|| "default".to_owned()))
+    let namespace = context.namespace.clone().unwrap_or_else(|| "default".to_owned());
+    Some(Chosen { namespace, source: format!("the kubeconfig context {current}") })
+}
+
+/// A namespace gitseal chose for a Secret that names none, and where it came from.
+#[derive(Clone, Debug)]
+pub struct Chosen {
+    pub namespace: String,
+    pub source: String,
+}
+
+impl Chosen {
+    /// The one line on stderr that says so.
+    pub fn say(&self, what: &str) {
+        eprintln!(
+            "gitseal: {what}: namespace {} (from {}); -n or metadata.namespace chooses another",
+            self.namespace, self.source
+        );
+    }
 }
 
 /// The HTTP status of an API error, if the API server answered.

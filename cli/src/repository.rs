@@ -256,7 +256,8 @@ impl Resolver {
 pub struct ForSealing {
     pub recipients: Recipients,
     pub scope: Option<Scope>,
-    pub namespace: Option<String>,
+    /// The rule's namespace, and the rule.
+    pub namespace: Option<crate::cluster::Chosen>,
 }
 
 /// See [`ForSealing`].
@@ -277,7 +278,11 @@ impl Resolver {
     /// As [`for_sealing`].
     pub fn for_sealing(&mut self, flags: Vec<x25519::Recipient>, path: Option<&Path>) -> Result<ForSealing> {
         let rule = self.rule_for(path.unwrap_or(Path::new("./-")))?;
-        let (scope, namespace) = rule.as_ref().map_or((None, None), |r| (r.scope, r.namespace.clone()));
+        let (scope, namespace) = rule.as_ref().map_or((None, None), |r| {
+            let chosen =
+                r.namespace.clone().map(|namespace| crate::cluster::Chosen { namespace, source: r.source.clone() });
+            (r.scope, chosen)
+        });
         let list = match (flags.is_empty(), rule) {
             (false, _) => flags,
             (true, Some(rule)) if !rule.recipients.is_empty() => rule.recipients,

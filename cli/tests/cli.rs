@@ -697,10 +697,28 @@ fn the_namespace_defaults_to_the_kubeconfig_contexts_as_kubectl_would() {
         "kubeconfig",
         "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: team}}]\ncurrent-context: x\n",
     );
-    let sealed = env.ok(&["seal"], Some(no_ns.as_bytes()));
+    let out = env.run(&["seal"], Some(no_ns.as_bytes()));
+    let sealed = String::from_utf8_lossy(&out.stdout);
     assert!(sealed.contains("namespace: team"), "{sealed}");
-    let sealed = env.ok(&["seal", "-n", "other"], Some(no_ns.as_bytes()));
-    assert!(sealed.contains("namespace: other"), "the flag wins: {sealed}");
+    // Chosen by gitseal, so said in one line, with where it came from.
+    let said = stderr(&out);
+    assert!(said.contains("<stdin>: document 1 (db): namespace team (from the kubeconfig context x)"), "{said}");
+    let out = env.run(&["seal", "-n", "other"], Some(no_ns.as_bytes()));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namespace: other"), "the flag wins");
+    assert!(!stderr(&out).contains("namespace other"), "a namespace given is not repeated: {}", stderr(&out));
+    // A rule's namespace names the rule.
+    env.write(
+        ".gitseal.yaml",
+        &format!("rules:\n  - path: .*\n    recipients: [{}]\n    namespace: ruled\n", env.recipient),
+    );
+    let out = env.run(&["create", "api", "--from-literal", "k=v"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namespace: ruled"));
+    assert!(
+        stderr(&out).contains("create api: namespace ruled (from ") && stderr(&out).contains(".gitseal.yaml, rule 1"),
+        "{}",
+        stderr(&out)
+    );
+    fs::remove_file(env.path(".gitseal.yaml")).unwrap();
     // Errors from the cluster name it; a request that hangs is cut by --request-timeout.
     let err = env.fails(1, &["fetch-key", "--request-timeout", "2s"], None);
     assert!(err.contains("context x, server https://127.0.0.1:1"), "{err}");

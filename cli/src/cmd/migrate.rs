@@ -98,7 +98,7 @@ fn migrate_file(
         return Ok(Vec::new());
     }
     let target = resolver.for_sealing(flags.to_vec(), Some(path))?;
-    let namespace = args.namespace.as_deref().or(target.namespace.as_deref());
+    let namespace = args.namespace.as_deref().or(target.namespace.as_ref().map(|c| c.namespace.as_str()));
     let mut done = Vec::new();
     for (place, object) in std::mem::take(&mut file.incumbent) {
         let sealed = incumbent::migrate(&object, namespace, keys, &target.recipients, place.document + 1)?;

@@ -24,12 +24,24 @@ pub fn seal(args: SealArgs) -> Result<()> {
     // when a Secret names no namespace and no flag gives one.
     let fallback = std::cell::OnceCell::new();
     let fallback = || fallback.get_or_init(|| repo.namespace.clone().or_else(crate::cluster::kubeconfig_namespace));
-    let default_namespace =
-        |own: Option<&str>| flag_namespace.or_else(|| own.map_or_else(|| fallback().as_deref(), |_| None));
+    // A namespace gitseal chooses is said, with where it came from (`what` names the object).
+    let default_namespace = |own: Option<&str>, what: &str| {
+        flag_namespace.or_else(|| {
+            own.map_or_else(
+                || {
+                    let chosen = fallback().as_ref()?;
+                    chosen.say(what);
+                    Some(chosen.namespace.as_str())
+                },
+                |_| None,
+            )
+        })
+    };
     if args.raw {
         let key = args.key.as_deref().unwrap_or_default();
         gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("--key {key:?}: {m}"))?;
-        let binding = Binding::new(scope, default_namespace(None), args.name.as_deref(), key).map_err(|e| match e {
+        let namespace = if scope == Scope::ClusterWide { flag_namespace } else { default_namespace(None, "--raw") };
+        let binding = Binding::new(scope, namespace, args.name.as_deref(), key).map_err(|e| match e {
             BindingError::Missing { scope, coordinate } => {
                 anyhow::anyhow!("--raw: scope {scope} needs --{coordinate}; pass it, or choose a wider --scope")
             }
@@ -52,9 +64,18 @@ pub fn seal(args: SealArgs) -> Result<()> {
                     let who = secret.name.as_deref().unwrap_or("<unnamed>");
                     args.values.check(&format!("{}: {place} ({who}): key {key:?}", input.label), value)?;
                 }
-                seal_secret(secret, scope, default_namespace(secret.namespace.as_deref()), &recipients, document)
-                    .map_err(with_fix)
-                    .with_context(|| input.label.clone())?
+                seal_secret(
+                    secret,
+                    scope,
+                    default_namespace(
+                        secret.namespace.as_deref(),
+                        &format!("{}: {place} ({})", input.label, secret.name.as_deref().unwrap_or("<unnamed>")),
+                    ),
+                    &recipients,
+                    document,
+                )
+                .map_err(with_fix)
+                .with_context(|| input.label.clone())?
             }),
             Document::Sealed(s) => bail!(
                 "{}: {place} ({}) is already sealed; use `gitseal set` to change a value or `gitseal reseal` to re-encrypt it",
@@ -131,7 +152,11 @@ pub fn create(args: CreateArgs) -> Result<()> {
     }
     let secret = PlainSecret {
         name: Some(args.name.clone()),
-        namespace: args.namespace.clone().or(repo.namespace).or_else(crate::cluster::kubeconfig_namespace),
+        namespace: args.namespace.clone().or_else(|| {
+            let chosen = repo.namespace.or_else(crate::cluster::kubeconfig_namespace)?;
+            chosen.say(&format!("create {}", args.name));
+            Some(chosen.namespace)
+        }),
         type_: Some(args.type_.clone()),
         data,
         ..PlainSecret::default()
