@@ -33,7 +33,7 @@ pub mod value_spans;
 pub mod verify;
 
 pub use backup::{KeyBackup, decrypt_file, encrypt_file};
-pub use binding::{Binding, BindingError, Payload, SealedTo};
+pub use binding::{Binding, BindingError, Moved, Payload, SealedTo};
 pub use cluster_key::ClusterKey;
 pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;
