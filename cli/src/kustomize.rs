@@ -48,30 +48,35 @@ pub fn is_kustomization(path: &Path) -> bool {
 #[serde(rename_all = "camelCase")]
 struct Kustomization {
     api_version: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     resources: Vec<String>,
     /// Deprecated for `resources`, still read by kustomize.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     bases: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     components: Vec<String>,
     name_prefix: Option<String>,
     name_suffix: Option<String>,
     namespace: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     secret_generator: Vec<Generator>,
 }
 
 #[derive(Default, Deserialize)]
 struct Generator {
     #[serde(default)]
-    name: String,
-    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "list")]
     literals: Vec<serde::de::IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     envs: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     files: Vec<String>,
+}
+
+/// A list, which kustomize lets be null (`resources:` with nothing after it).
+fn list<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Parses a kustomization; `None` for a file of that name that is something else (a Flux
@@ -93,18 +98,18 @@ pub fn generator_problems(text: &str) -> Vec<String> {
     let Ok(Some(k)) = parse(text) else { return Vec::new() };
     let mut out = Vec::new();
     for g in &k.secret_generator {
+        let name = g.name.as_deref().unwrap_or_default();
         if !g.literals.is_empty() {
             out.push(format!(
                 "kustomize secretGenerator {:?} holds {} plaintext literal(s) in this file: seal them with gitseal create and commit the SealedSecret instead",
-                g.name,
+                name,
                 g.literals.len()
             ));
         }
         for source in g.envs.iter().chain(&g.files) {
             let path = source.rsplit_once('=').map_or(source.as_str(), |(_, p)| p);
             out.push(format!(
-                "kustomize secretGenerator {:?} reads plaintext from {path}, committed beside it: seal it with gitseal seal or create and remove the file",
-                g.name
+                "kustomize secretGenerator {name:?} reads plaintext from {path}, committed beside it: seal it with gitseal seal or create and remove the file"
             ));
         }
     }

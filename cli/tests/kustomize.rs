@@ -265,6 +265,10 @@ fn a_kustomization_that_is_not_one_fails_without_quoting_it() {
     let (code, out, _) = repo.verify(&["bad"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("bad/kustomization.yaml: cannot read it as a kustomization (line 1"), "{out}");
+    // Lists left empty (null) are read as kustomize reads them.
+    repo.write("empty/kustomization.yaml", "resources:\ncomponents: ~\nnamespace:\n");
+    let (code, out, _) = repo.verify(&["empty"]);
+    assert_eq!(code, Some(0), "{out}");
     // A Flux Kustomization object of that file name is not kustomize's: nothing to follow.
     repo.write("flux/kustomization.yaml", "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps}\nspec: {path: ./apps, prune: true}\n");
     let (code, out, _) = repo.verify(&["flux"]);
