@@ -242,6 +242,45 @@ impl Binding {
     }
 }
 
+/// What differs when a value's object moved: the same scope and data key, bound to another
+/// name or namespace. This is what a rename does (kustomize's `namePrefix`, `nameSuffix` or
+/// `namespace`), as opposed to a value copied to another key or sealed under another scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The namespace differs.
+    pub namespace: bool,
+    /// The object's name differs (strict scope only: the others bind no name).
+    pub name: bool,
+}
+
+impl Binding {
+    /// How `now` differs from `self` when only the object moved; `None` when they are equal,
+    /// or differ in scope or data key.
+    pub fn moved_to(&self, now: &Binding) -> Option<Moved> {
+        let moved = match (self, now) {
+            (
+                Binding::Strict { namespace: ns, name, key },
+                Binding::Strict { namespace: now_ns, name: now_name, key: now_key },
+            ) if key == now_key => Moved { namespace: ns != now_ns, name: name != now_name },
+            (Binding::NamespaceWide { namespace: ns }, Binding::NamespaceWide { namespace: now_ns }) => {
+                Moved { namespace: ns != now_ns, name: false }
+            }
+            _ => return None,
+        };
+        (moved.namespace || moved.name).then_some(moved)
+    }
+
+    /// Where the binding lets its object be, in words and without the data key:
+    /// `prod/db` (strict), `namespace prod` (namespace-wide), `any namespace` (cluster-wide).
+    pub fn place(&self) -> String {
+        match self {
+            Binding::Strict { namespace, name, .. } => format!("{namespace}/{name}"),
+            Binding::NamespaceWide { namespace } => format!("namespace {namespace}"),
+            Binding::ClusterWide => "any namespace".to_owned(),
+        }
+    }
+}
+
 /// One recipient of a version 2 `to=` list: an X25519 recipient in its canonical
 /// (lower-case) text, so the header has exactly one spelling.
 fn parse_recipient(text: &str) -> Result<x25519::Recipient, UnsealError> {
@@ -342,6 +381,23 @@ mod tests {
         }
         assert!(Binding::new(Scope::NamespaceWide, Some("a b"), None, "k").is_err());
         assert!(Binding::new(Scope::ClusterWide, None, Some("any name"), "any key").is_ok(), "binds neither");
+    }
+
+    #[test]
+    fn a_move_is_another_name_or_namespace_under_the_same_scope_and_key() {
+        let strict = |ns: &str, name: &str, key: &str| Binding::new(Scope::Strict, Some(ns), Some(name), key).unwrap();
+        let wide = |ns: &str| Binding::new(Scope::NamespaceWide, Some(ns), None, "k").unwrap();
+        let db = strict("prod", "db", "password");
+        let renamed = Some(Moved { namespace: false, name: true });
+        assert_eq!(db.moved_to(&strict("prod", "app-db", "password")), renamed);
+        assert_eq!(db.moved_to(&strict("dev", "db", "password")), Some(Moved { namespace: true, name: false }));
+        assert_eq!(db.moved_to(&strict("dev", "x", "password")), Some(Moved { namespace: true, name: true }));
+        assert_eq!(db.moved_to(&db), None, "not moved");
+        assert_eq!(db.moved_to(&strict("prod", "db", "user")), None, "another key is a copy, not a move");
+        assert_eq!(db.moved_to(&wide("prod")), None, "another scope");
+        assert_eq!(wide("prod").moved_to(&wide("dev")), Some(Moved { namespace: true, name: false }));
+        assert_eq!(Binding::ClusterWide.moved_to(&Binding::ClusterWide), None);
+        assert_eq!([db.place(), wide("prod").place()], ["prod/db", "namespace prod"]);
     }
 
     #[test]

@@ -22,13 +22,15 @@ pub enum UnsealError {
     /// truncated.
     #[error("decryption failed: the value was tampered with or truncated")]
     Tampered,
-    /// The value opened, but it was sealed for another place.
+    /// The value opened, but it was sealed for another place. Both places are public
+    /// metadata; [`Binding::moved_to`](crate::Binding::moved_to) tells a renamed object
+    /// from a value copied elsewhere.
     #[error("the value was sealed for {sealed_for}, not for {used_as}")]
     ScopeMismatch {
         /// Where the payload header says the value belongs.
-        sealed_for: String,
+        sealed_for: Box<crate::Binding>,
         /// Where it is being unsealed.
-        used_as: String,
+        used_as: Box<crate::Binding>,
     },
     /// The value opened but carries no valid gitseal payload header.
     #[error("the value opened but its gitseal payload header is missing or unknown")]

@@ -33,7 +33,7 @@ pub mod value_spans;
 pub mod verify;
 
 pub use backup::{KeyBackup, decrypt_file, encrypt_file};
-pub use binding::{Binding, BindingError, Payload, SealedTo};
+pub use binding::{Binding, BindingError, Moved, Payload, SealedTo};
 
 /// The sealed-value formats this library opens (docs/FORMAT.md), by payload header tag.
 pub const FORMATS_READ: [&str; 2] = [binding::HEADER_TAG_V1, binding::HEADER_TAG];

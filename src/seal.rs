@@ -90,8 +90,8 @@ fn unseal_within(
     let opened = open_within(ciphertext, keys, hint, budget)?;
     if opened.binding != *expected {
         return Err(UnsealError::ScopeMismatch {
-            sealed_for: opened.binding.to_string(),
-            used_as: expected.to_string(),
+            sealed_for: Box::new(opened.binding),
+            used_as: Box::new(expected.clone()),
         });
     }
     Ok(opened.value)

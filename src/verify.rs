@@ -5,9 +5,11 @@
 //!  Document::Secret ──check_plain───▶ [Problem]   (plaintext committed: a leak)
 //!  Document::Sealed ──check_template_policy──▶ [Problem] as warnings (the controller's
 //!                                             default policy would refuse it)
+//!  Document::Sealed + where it is applied ──check_applied_as──▶ Renamed (a kustomization
+//!                                             renames what its values are bound to)
 //! ```
 
-use crate::binding::Binding;
+use crate::binding::{Binding, Moved};
 use crate::envelope::{self, Limits};
 use crate::error::UnsealError;
 use crate::keys::KeyId;
@@ -178,6 +180,49 @@ pub fn moved(sealed_for: &Binding, object_says: &Binding) -> String {
     )
 }
 
+/// A SealedSecret applied under another name or namespace than its values are bound to
+/// (a kustomization renamed or re-namespaced it): those values will never unseal there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Renamed {
+    /// The data keys of the values that will not open, in order.
+    pub keys: Vec<String>,
+    /// Where the first of them is sealed for.
+    pub sealed_for: Binding,
+    /// Where the object is applied, for that key.
+    pub applied_as: Binding,
+    /// What differs, over all those values.
+    pub moved: Moved,
+}
+
+/// Checks a SealedSecret against the `namespace` and `name` it is applied with when they
+/// are not its own (as a kustomization renders it): every value whose scope binds what
+/// changed is [`Renamed`]. A strict value binds both, a namespace-wide one the namespace,
+/// a cluster-wide one nothing. Values bound elsewhere than the object's own metadata
+/// already say are left out: that is the file's own problem, which [`check_sealed`]
+/// reports. Reads only the values' scope stanzas: no key needed.
+pub fn check_applied_as(sealed: &SealedSecret, namespace: Option<&str>, name: Option<&str>) -> Option<Renamed> {
+    let (meta, scope) = (&sealed.metadata, sealed.spec.scope);
+    let mut renamed: Option<Renamed> = None;
+    for (key, value) in &sealed.spec.encrypted_data {
+        let Ok(Some(sealed_for)) = crate::seal::visible_binding(value) else { continue };
+        let Ok(applied_as) = Binding::new(scope, namespace, name, key) else { continue };
+        let own = Binding::new(scope, meta.namespace.as_deref(), meta.name.as_deref(), key);
+        if own.is_ok_and(|own| own != sealed_for) {
+            continue;
+        }
+        let Some(moved) = sealed_for.moved_to(&applied_as) else { continue };
+        match &mut renamed {
+            None => renamed = Some(Renamed { keys: vec![key.clone()], sealed_for, applied_as, moved }),
+            Some(r) => {
+                r.keys.push(key.clone());
+                r.moved.namespace |= moved.namespace;
+                r.moved.name |= moved.name;
+            }
+        }
+    }
+    renamed
+}
+
 /// What the controller's template `policy` refuses in a SealedSecret's template (at most
 /// one finding: the first field). A warning rather than an error: the policy in force is
 /// the cluster's, which an operator may extend, and the cluster is what refuses.
@@ -204,4 +249,52 @@ pub fn check_plain(secret: &PlainSecret) -> Vec<Problem> {
         ),
     );
     vec![problem.remedy(Remedy::SealAndRotate)]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{PlainSecret, Recipients, Scope, generate_identity, seal_secret};
+
+    fn sealed(scope: Scope, namespace: &str) -> SealedSecret {
+        let recipients = Recipients::new([generate_identity().to_public()]).unwrap();
+        let mut secret =
+            PlainSecret { namespace: Some(namespace.into()), name: Some("db".into()), ..Default::default() };
+        for key in ["password", "user"] {
+            secret.data.insert(key.into(), b"v".to_vec().into());
+        }
+        seal_secret(&secret, scope, None, &recipients, 1).unwrap()
+    }
+
+    #[test]
+    fn a_rename_breaks_what_the_scope_binds_and_nothing_else() {
+        let strict = sealed(Scope::Strict, "prod");
+        assert_eq!(check_applied_as(&strict, Some("prod"), Some("db")), None, "applied as sealed");
+        let renamed = check_applied_as(&strict, Some("prod"), Some("app-db")).unwrap();
+        assert_eq!(renamed.keys, ["password", "user"]);
+        assert_eq!(renamed.moved, Moved { namespace: false, name: true });
+        assert_eq!([renamed.sealed_for.place(), renamed.applied_as.place()], ["prod/db", "prod/app-db"]);
+        let moved = check_applied_as(&strict, Some("dev"), Some("db")).unwrap().moved;
+        assert_eq!(moved, Moved { namespace: true, name: false });
+
+        let wide = sealed(Scope::NamespaceWide, "prod");
+        assert_eq!(check_applied_as(&wide, Some("prod"), Some("app-db")), None, "a prefix on a namespace-wide object");
+        assert!(check_applied_as(&wide, Some("dev"), Some("db")).unwrap().moved.namespace);
+        let anywhere = sealed(Scope::ClusterWide, "prod");
+        assert_eq!(check_applied_as(&anywhere, Some("dev"), Some("app-db")), None);
+    }
+
+    #[test]
+    fn a_file_at_odds_with_its_own_values_is_left_to_check_sealed() {
+        let mut edited = sealed(Scope::Strict, "prod");
+        edited.metadata.name = Some("web".into());
+        assert!(!check_sealed(&edited, None).is_empty());
+        assert_eq!(check_applied_as(&edited, Some("prod"), Some("app-web")), None);
+        // A base without a namespace, which its kustomization sets: still checked.
+        let mut base = sealed(Scope::Strict, "prod");
+        base.metadata.namespace = None;
+        assert!(check_applied_as(&base, Some("prod"), Some("app-db")).is_some());
+        assert_eq!(check_applied_as(&base, Some("prod"), Some("db")), None);
+    }
 }

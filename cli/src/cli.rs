@@ -123,10 +123,10 @@ pub enum Command {
     },
     /// Check files and directories offline: sealed files well-formed, no plaintext Secret committed.
     #[command(
-        after_help = "Examples:\n  gitseal verify deploy/            # in CI: exit 1 on any problem\n  gitseal verify -R .gitseal-recipients -o json ."
+        after_help = "Kustomizations are followed (local resources, bases, components; no kustomize binary):\na namePrefix, nameSuffix or namespace that moves a SealedSecret away from where its values\nare sealed for fails the check.\n\nExamples:\n  gitseal verify deploy/            # in CI: exit 1 on any problem\n  gitseal verify -R .gitseal-recipients -o json ."
     )]
     Verify {
-        /// Files and directories (walked recursively for .yaml, .yml and .json).
+        /// Files and directories (walked recursively for .yaml, .yml, .json and Kustomization files).
         #[arg(default_value = ".")]
         paths: Vec<PathBuf>,
         /// Recipients files listing the keys values must be sealed to (default: for each

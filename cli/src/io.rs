@@ -230,6 +230,12 @@ const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules"];
 /// Collects `path` if it is a file, or every `.yaml`, `.yml` and `.json` file below it
 /// (sorted, skipping `.git`, `target` and `node_modules`) if it is a directory.
 pub fn collect_manifests(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    collect_files(path, out, &|_| false)
+}
+
+/// As [`collect_manifests`], plus the files below `path` that `also` accepts (e.g. a
+/// `Kustomization`, which has no extension).
+pub fn collect_files(path: &Path, out: &mut Vec<PathBuf>, also: &dyn Fn(&Path) -> bool) -> io::Result<()> {
     if path.is_dir() {
         let mut entries: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
@@ -237,8 +243,10 @@ pub fn collect_manifests(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> 
             let p = entry.path();
             let skip = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| SKIP_DIRS.contains(&n));
             if p.is_dir() && !skip {
-                collect_manifests(&p, out)?;
-            } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
+                collect_files(&p, out, also)?;
+            } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+                || (p.is_file() && also(&p))
+            {
                 out.push(p);
             }
         }

@@ -7,6 +7,7 @@ mod cluster;
 mod cmd;
 mod hardening;
 mod io;
+mod kustomize;
 mod repository;
 mod sealed_file;
 mod value;

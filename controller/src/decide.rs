@@ -100,6 +100,34 @@ impl Reason {
     }
 }
 
+/// The `Ready=False` message for an unseal failure: the core's words, except for a value
+/// whose object moved (the same scope and key, another name or namespace), which says the
+/// object was probably renamed, as kustomize overlays do, and what to do. Names places and
+/// keys only, never a value.
+pub fn unseal_message(e: &CoreError) -> String {
+    let CoreError::Unseal { name, key, source: UnsealError::ScopeMismatch { sealed_for, used_as } } = e else {
+        return e.to_string();
+    };
+    let Some(moved) = sealed_for.moved_to(used_as) else { return e.to_string() };
+    let who = name.as_ref().map(|n| format!("{n}, ")).unwrap_or_default();
+    let applied = match **used_as {
+        gitseal::Binding::Strict { .. } => format!("applied as {}", used_as.place()),
+        _ => format!("applied in {}", used_as.place()),
+    };
+    let (what, fix) = match (moved.name, moved.namespace) {
+        (true, false) => ("renamed (a kustomize namePrefix or nameSuffix?)", "under the name it is applied with"),
+        (false, _) => ("moved to another namespace (a kustomize namespace?)", "in the namespace it is applied in"),
+        (true, true) => (
+            "renamed and moved to another namespace (a kustomize namePrefix/nameSuffix and namespace?)",
+            "for the namespace and name it is applied with",
+        ),
+    };
+    format!(
+        "{who}key {key:?}: the value was sealed for {}, {applied}: the object was probably {what}; seal it {fix}, or use a wider scope",
+        sealed_for.place()
+    )
+}
+
 /// Who may write a Secret that already exists under the SealedSecret's name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ownership {
@@ -459,6 +487,40 @@ mod tests {
         assert_eq!(needs_replace(&other_type, &desired), Replace::Recreate);
         let frozen = Secret { immutable: Some(true), data: data(&["z"]), ..desired.clone() };
         assert_eq!(needs_replace(&frozen, &desired), Replace::Recreate);
+    }
+
+    #[test]
+    fn a_moved_object_is_said_to_be_probably_renamed() {
+        use gitseal::{Binding, Scope};
+        let strict = |ns: &str, name: &str| Binding::new(Scope::Strict, Some(ns), Some(name), "password").unwrap();
+        let mismatch = |sealed_for: Binding, used_as: Binding| CoreError::Unseal {
+            name: Some(used_as.place()),
+            key: "password".into(),
+            source: UnsealError::ScopeMismatch { sealed_for: Box::new(sealed_for), used_as: Box::new(used_as) },
+        };
+        let renamed = unseal_message(&mismatch(strict("prod", "db"), strict("prod", "app-db")));
+        assert_eq!(
+            renamed,
+            "prod/app-db, key \"password\": the value was sealed for prod/db, applied as prod/app-db: the object was probably renamed (a kustomize namePrefix or nameSuffix?); seal it under the name it is applied with, or use a wider scope"
+        );
+        let moved = unseal_message(&mismatch(strict("prod", "db"), strict("dev", "db")));
+        assert!(moved.contains("sealed for prod/db, applied as dev/db: the object was probably moved to another namespace (a kustomize namespace?); seal it in the namespace it is applied in"), "{moved}");
+        let both = unseal_message(&mismatch(strict("prod", "db"), strict("dev", "app-db")));
+        assert!(both.contains("probably renamed and moved to another namespace"), "{both}");
+        let wide = |ns: &str| Binding::new(Scope::NamespaceWide, Some(ns), None, "k").unwrap();
+        let wide_moved = unseal_message(&mismatch(wide("prod"), wide("dev")));
+        assert!(
+            wide_moved.contains("sealed for namespace prod, applied in namespace dev: the object was probably moved"),
+            "{wide_moved}"
+        );
+        // Not a move: another key, or another scope, keeps the core's words.
+        let other_key = Binding::new(Scope::Strict, Some("prod"), Some("db"), "user").unwrap();
+        for (sealed_for, used_as) in [(strict("prod", "db"), other_key), (strict("prod", "db"), wide("prod"))] {
+            let e = mismatch(sealed_for, used_as);
+            assert_eq!(unseal_message(&e), e.to_string());
+            assert!(!unseal_message(&e).contains("renamed"));
+        }
+        assert_eq!(unseal_message(&CoreError::Decrypt("x")), CoreError::Decrypt("x").to_string());
     }
 
     #[test]

@@ -36,7 +36,7 @@ use tracing::{debug, info, warn};
 
 use crate::decide::{
     Ownership, Reason, Replace, check_template, condition_changed, desired_secret, needs_replace, ownership,
-    ready_condition, ring_names_every_value, stalled_condition, written_before,
+    ready_condition, ring_names_every_value, stalled_condition, unseal_message, written_before,
 };
 use crate::decrypt::DecryptPool;
 use crate::events::EventBudget;
@@ -267,7 +267,7 @@ async fn unseal(ctx: &Context, turn: Turn<'_>, sealed: Arc<SealedSecret>) -> Res
     let work = move || {
         let started = Instant::now();
         let result =
-            unseal_secret(&sealed, &ring).map_err(|e| (Reason::of_unseal(&e), e.to_string())).and_then(|plain| {
+            unseal_secret(&sealed, &ring).map_err(|e| (Reason::of_unseal(&e), unseal_message(&e))).and_then(|plain| {
                 check_template(&plain).map_err(|message| (Reason::Malformed, message))?;
                 Ok(WipeOnDrop(desired_secret(&sealed, &plain)))
             });

@@ -32,6 +32,12 @@ async fn wait_ready(api: &Api<SealedSecret>, name: &str, want: (&str, &str)) {
     .await;
 }
 
+/// The `Ready` condition's message.
+async fn ready_message(api: &Api<SealedSecret>, name: &str) -> String {
+    let status = api.get(name).await.unwrap().status.unwrap_or_default();
+    status.conditions.into_iter().find(|c| c.type_ == "Ready").map(|c| c.message).unwrap_or_default()
+}
+
 fn value(secret: &Secret, key: &str) -> Option<String> {
     secret.data.as_ref()?.get(key).map(|b| String::from_utf8_lossy(&b.0).into_owned())
 }
@@ -175,6 +181,23 @@ async fn refuses_tampered_and_moved_values_keeping_the_existing_secret() {
     let other_sealed: Api<SealedSecret> = Api::namespaced(env.client(), &other_ns);
     wait_ready(&other_sealed, "db", ("False", "ScopeMismatch")).await;
     assert!(other_secrets.get_opt("db").await.unwrap().is_none(), "nothing unsealed in the wrong namespace");
+    let message = ready_message(&other_sealed, "db").await;
+    assert!(
+        message.contains(&format!("sealed for {ns}/db, applied as {other_ns}/db: the object was probably moved to another namespace (a kustomize namespace?)")),
+        "{message}"
+    );
+
+    // Renamed, as a kustomize namePrefix does: the message says so.
+    let mut renamed = good.clone();
+    renamed.metadata.name = Some("app-db".into());
+    env.apply(&renamed).await;
+    wait_ready(&sealed_api, "app-db", ("False", "ScopeMismatch")).await;
+    let message = ready_message(&sealed_api, "app-db").await;
+    assert!(
+        message.contains(&format!("sealed for {ns}/db, applied as {ns}/app-db: the object was probably renamed (a kustomize namePrefix or nameSuffix?); seal it under the name it is applied with, or use a wider scope")),
+        "{message}"
+    );
+    assert!(secrets.get_opt("app-db").await.unwrap().is_none(), "nothing unsealed under the new name");
 
     // No plaintext in any log, Event, status or metric.
     let mut seen = ctl.log();

@@ -1,17 +1,22 @@
 //! `gitseal verify`: the CI check. Walks files, checks every SealedSecret's form and
-//! flags every committed plaintext Secret, printing names and keys, never values.
+//! flags every committed plaintext Secret, printing names and keys, never values; then
+//! follows each kustomization to the SealedSecrets it renames against their scope.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use gitseal::KeyId;
 use gitseal::manifest::{Document, display_name, objects, parse_documents};
 use gitseal::template_policy::TemplatePolicy;
-use gitseal::verify::{Known, Problem, Remedy, check_plain, check_sealed, check_template_policy};
+use gitseal::verify::{
+    Known, Problem, Remedy, Renamed, check_applied_as, check_plain, check_sealed, check_template_policy,
+};
 use serde::Serialize;
 
 use crate::cli::Report;
 use crate::io;
+use crate::kustomize::{self, Reached};
 use crate::repository::{PerFile, Rule};
 
 #[derive(Serialize)]
@@ -48,7 +53,8 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], exclude: &[String
     for path in paths {
         let ignore = Ignore::new(exclude, path)?;
         let mut found = Vec::new();
-        io::collect_manifests(path, &mut found).with_context(|| format!("cannot read {}", path.display()))?;
+        io::collect_files(path, &mut found, &kustomize::is_kustomization)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         files.extend(found.into_iter().filter(|f| !ignore.skips(f)));
     }
     let mut summary = Summary::default();
@@ -59,6 +65,7 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], exclude: &[String
         let known = rule.map(|r| Known { ids: &ids, exact: r.exact, source: &r.source });
         check_file(file, known.as_ref(), &mut summary);
     }
+    check_kustomizations(&files, &mut summary);
     match report {
         Report::Json => crate::io::outln!("{}", serde_json::to_string_pretty(&summary)?)?,
         Report::Human => {
@@ -125,8 +132,10 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
         // otherwise go unseen.
         Err(e) => return summary.problems.push(finding(None, None, None, None, format!("cannot check: {e}"))),
     };
-    for problem in kustomize::check(file, &text) {
-        summary.problems.push(finding(None, None, None, None, problem));
+    if kustomize::is_kustomization(file) {
+        for problem in kustomize::generator_problems(&text) {
+            summary.problems.push(finding(None, None, None, None, problem));
+        }
     }
     // The controller's default template policy: its operator may refuse more, never less.
     let policy = TemplatePolicy::default();
@@ -168,6 +177,88 @@ fn worded(problem: &Problem) -> String {
         }
         _ => message.clone(),
     }
+}
+
+/// Each kustomization checked, followed to the SealedSecrets it reaches: one applied
+/// under a name or namespace its values' scope binds otherwise is a problem of the
+/// kustomization, reported by the innermost checked kustomization that applies it so.
+fn check_kustomizations(files: &[PathBuf], summary: &mut Summary) {
+    let kustomizations: Vec<&PathBuf> = files.iter().filter(|f| kustomize::is_kustomization(f)).collect();
+    let checked: HashSet<PathBuf> = kustomizations.iter().filter_map(|f| std::fs::canonicalize(f).ok()).collect();
+    let mut walker = kustomize::Walker::new(&checked);
+    for file in kustomizations {
+        let label = file.display().to_string();
+        let problem =
+            |message| Finding { file: label.clone(), document: None, item: None, object: None, key: None, message };
+        let here = std::fs::canonicalize(file).map(|f| walker.shown(&f)).unwrap_or_default();
+        let reached = match walker.render(file) {
+            Ok(reached) => reached,
+            Err(stopped) if stopped.file == here => {
+                summary.problems.push(problem(stopped.message));
+                continue;
+            }
+            Err(stopped) => {
+                summary.problems.push(problem(format!("{}: {}", stopped.file, stopped.message)));
+                continue;
+            }
+        };
+        let mut said = HashSet::new();
+        for r in reached.iter().filter(|r| !r.renamed_by.is_empty() && !r.seen_inside) {
+            let Some(renamed) = check_applied_as(&r.sealed, r.namespace.as_deref(), r.name.as_deref()) else {
+                continue;
+            };
+            let message = worded_rename(r, &renamed, &here);
+            if said.insert(message.clone()) {
+                summary.problems.push(problem(message));
+            }
+        }
+    }
+}
+
+/// A renamed SealedSecret in the command line's words: which object, where it is applied
+/// and by what, what its values are bound to, and the two fixes.
+fn worded_rename(r: &Reached, renamed: &Renamed, here: &str) -> String {
+    let meta = &r.sealed.metadata;
+    let object = display_name(meta.namespace.as_deref(), meta.name.as_deref()).unwrap_or_default();
+    let at = match r.item {
+        Some(item) => format!("document {}, item {item}", r.document),
+        None => format!("document {}", r.document),
+    };
+    let (ns, name) = (r.namespace.as_deref().unwrap_or_default(), r.name.as_deref().unwrap_or_default());
+    // Only the renames that matter to the scope: a prefix means nothing to a namespace-wide value.
+    let matters = |field: &str| if field == "namespace" { renamed.moved.namespace } else { renamed.moved.name };
+    let by: Vec<String> = r
+        .renamed_by
+        .iter()
+        .filter(|x| matters(x.field))
+        .map(|x| match x.by == here {
+            true => format!("its {} {:?}", x.field, x.value),
+            false => format!("{} {:?} in {}", x.field, x.value, x.by),
+        })
+        .collect();
+    let keys: Vec<String> = renamed.keys.iter().map(|k| format!("{k:?}")).collect();
+    let keys = format!("{} {}", if keys.len() == 1 { "key" } else { "keys" }, keys.join(", "));
+    let fix = if renamed.moved.name {
+        let wider = if renamed.moved.namespace {
+            "cluster-wide (`gitseal seal --scope cluster-wide`: it binds no namespace or name)"
+        } else {
+            "namespace-wide (`gitseal seal --scope namespace-wide`: it binds the namespace only, which a namePrefix or nameSuffix leaves alone)"
+        };
+        format!(
+            "seal it {wider}, or seal it under the name it is applied with: a Secret named {name} in namespace {ns} (`gitseal create {name} -n {ns} --from-file KEY=FILE`), in a kustomization that does not rename it"
+        )
+    } else {
+        format!(
+            "seal it for namespace {ns} (a Secret in that namespace, `gitseal seal -n {ns}`), or seal it cluster-wide (`gitseal seal --scope cluster-wide`: it binds no namespace)"
+        )
+    };
+    format!(
+        "applies SealedSecret {object} ({}, {at}) as {ns}/{name} ({}), but its {} values ({keys}) are sealed for {}: they will never unseal there; fix: {fix}",
+        r.file,
+        by.join(", "),
+        renamed.sealed_for.scope(),
+        renamed.sealed_for.place(),
+    )
 }
 
 /// The files `verify` leaves out: `--exclude` globs, and those of the nearest
@@ -226,59 +317,4 @@ fn glob_regex(glob: &str) -> Result<regex::Regex> {
     }
     out.push_str("(?:/.*)?$");
     Ok(regex::Regex::new(&out)?)
-}
-
-/// kustomize's `secretGenerator` makes Secrets from plaintext in the repository:
-/// `literals` in the kustomization itself, `envs` and `files` beside it.
-mod kustomize {
-    use std::path::Path;
-
-    use serde::Deserialize;
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Kustomization {
-        #[serde(default)]
-        secret_generator: Vec<Generator>,
-    }
-
-    #[derive(Deserialize)]
-    struct Generator {
-        #[serde(default)]
-        name: String,
-        #[serde(default)]
-        literals: Vec<serde::de::IgnoredAny>,
-        #[serde(default)]
-        envs: Vec<String>,
-        #[serde(default)]
-        files: Vec<String>,
-    }
-
-    /// Problems of a kustomization file (`kustomization.yaml`, `.yml`, `Kustomization`);
-    /// none for other files. Names keys and files, never values.
-    pub fn check(file: &Path, text: &str) -> Vec<String> {
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if !matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization") {
-            return Vec::new();
-        }
-        let Ok(k) = serde_saphyr::from_str::<Kustomization>(text) else { return Vec::new() };
-        let mut out = Vec::new();
-        for g in &k.secret_generator {
-            if !g.literals.is_empty() {
-                out.push(format!(
-                    "kustomize secretGenerator {:?} holds {} plaintext literal(s) in this file: seal them with gitseal create and commit the SealedSecret instead",
-                    g.name,
-                    g.literals.len()
-                ));
-            }
-            for source in g.envs.iter().chain(&g.files) {
-                let path = source.rsplit_once('=').map_or(source.as_str(), |(_, p)| p);
-                out.push(format!(
-                    "kustomize secretGenerator {:?} reads plaintext from {path}, committed beside it: seal it with gitseal seal or create and remove the file",
-                    g.name
-                ));
-            }
-        }
-        out
-    }
 }
