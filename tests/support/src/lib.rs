@@ -29,7 +29,8 @@
 //! share both). [`incumbent`] runs the
 //! real bitnami sealed-secrets controller and `kubeseal` on the same control plane;
 //! [`helm`] runs the real helm on `charts/gitseal`, [`prometheus`] the real promtool on its
-//! alerts. [`node`] reaches the control plane with
+//! alerts, [`flux`] Flux's source-controller and kustomize-controller as local processes.
+//! [`node`] reaches the control plane with
 //! a node (`dev/cluster/up --node`) and the controller's containers on it.
 
 mod apiserver;
@@ -38,6 +39,7 @@ mod command;
 pub mod core_dumps;
 mod crd;
 mod error;
+pub mod flux;
 pub mod helm;
 mod http;
 pub mod incumbent;
