@@ -2,6 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use crate::flux::Component;
+
 /// What went wrong while talking to the local control plane.
 ///
 /// Variants name the operation that failed; API errors keep the [`kube::Error`] as source
@@ -141,6 +143,26 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    // Flux (crate::flux).
+    #[error("dev/tools/flux/build could not build source-controller and kustomize-controller:\n{stderr}")]
+    BuildFlux { stderr: String },
+
+    #[error("Flux is not built: Go is not installed, and dev/tools/flux/build needs it")]
+    FluxNotBuilt,
+
+    #[error("cannot prepare {} for Flux", path.display())]
+    FluxDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("Flux's {component} exited ({status}) {during}; its logs end:\n{logs}")]
+    FluxExited { component: Component, status: ExitStatus, during: String, logs: String },
+
+    #[error("Flux's {component} did not answer /readyz within {timeout:?}; its logs end:\n{logs}")]
+    FluxNotReady { component: Component, timeout: Duration, logs: String },
 
     #[error("cannot read manifests from {}", path.display())]
     ReadManifests {

@@ -117,8 +117,9 @@ pub fn find<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> Opt
     objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
 }
 
-/// Runs a build script of the workspace (`dev/tools/helm/build`, `dev/tools/prometheus/build`) that
-/// builds a Go tool into a cache and prints its bin directory as its last line.
+/// Runs a build script of the workspace (`dev/tools/helm/build`, `dev/tools/prometheus/build`,
+/// `dev/tools/flux/build`) that builds a Go tool into a cache and prints its directory (bin/,
+/// or for Flux the directory holding bin/ and crds/) as its last line.
 ///
 /// `Ok(None)` only when Go is missing and `$CI` is unset; `Err` carries the script's stderr.
 pub(crate) fn build_go_tool(script: &str) -> Result<Option<PathBuf>, String> {

@@ -29,8 +29,9 @@
 //! share both). [`incumbent`] runs the
 //! real bitnami sealed-secrets controller and `kubeseal` on the same control plane;
 //! [`helm`] runs the real helm on `charts/gitseal`, [`prometheus`] the real promtool on its
-//! alerts; [`git_server`] serves bare repositories over smart HTTP to a GitOps engine, and
-//! [`lua`] runs Argo CD's health checks in its own Lua.
+//! alerts; [`flux`] runs Flux's source-controller and kustomize-controller as local processes,
+//! [`git_server`] serves bare repositories over smart HTTP to them, and [`lua`] runs Argo
+//! CD's health checks in its own Lua.
 //! [`node`] reaches the control plane with
 //! a node (`dev/cluster/up --node`) and the controller's containers on it.
 
@@ -40,6 +41,7 @@ mod command;
 pub mod core_dumps;
 mod crd;
 mod error;
+pub mod flux;
 pub mod git_server;
 pub mod helm;
 mod http;
