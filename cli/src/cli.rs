@@ -133,10 +133,15 @@ pub enum Command {
         /// file, the .gitseal-recipients nearest to it, if any).
         #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
         recipients_files: Vec<PathBuf>,
-        /// Skip files whose path matches this glob (`*` within a directory, `**` across);
-        /// repeatable. A .gitsealignore (one glob per line) beside or above a path adds more.
+        /// Skip files whose path matches this glob (`*` within a directory, `**` across, a
+        /// trailing `/` a directory, as in .gitignore); repeatable. A .gitsealignore (one glob
+        /// per line) beside or above a path adds more.
         #[arg(long, value_name = "GLOB")]
         exclude: Vec<String>,
+        /// Pass when no file is left to check (otherwise a failure: a wrong path or an
+        /// exclude that matches everything would pass silently).
+        #[arg(long)]
+        allow_empty: bool,
         #[arg(short, long, value_enum, default_value_t = Report::Human)]
         output: Report,
     },

@@ -85,8 +85,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             cmd::edit::edit(&file, identity.as_deref(), values, &recipients)?
         }
         Command::Unseal { identity, file, output } => cmd::unseal::unseal(&identity, &file, output.into())?,
-        Command::Verify { paths, recipients_files, exclude, output } => {
-            return cmd::verify::verify(&paths, &recipients_files, &exclude, output);
+        Command::Verify { paths, recipients_files, exclude, allow_empty, output } => {
+            return cmd::verify::verify(&paths, &recipients_files, &exclude, allow_empty, output);
         }
         Command::Inspect { paths, recipients_files, cluster, cluster_args, output } => {
             let cluster = cluster.then_some(&cluster_args);

@@ -667,7 +667,11 @@ fn verify_skips_what_it_is_told_notes_templates_and_flags_kustomize_plaintext() 
     env.write("vendor/x/leak.yaml", &secret_yaml("prod", "vendored"));
     env.write("leak.yaml", &secret_yaml("prod", "leak"));
     assert_eq!(env.run(&["verify", "vendor"], None).status.code(), Some(1));
-    env.ok(&["verify", "--exclude", "vendor/**", "--exclude", "leak.yaml", "--exclude", "chart/**", "."], None);
+    // Everything excluded: nothing left to check, which passes only when asked for.
+    env.ok(
+        &["verify", "--allow-empty", "--exclude", "vendor/**", "--exclude", "leak.yaml", "--exclude", "chart/**", "."],
+        None,
+    );
     env.write(".gitsealignore", "# third-party\nvendor/**\nchart/**\n");
     let out = env.run(&["verify", "."], None);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -1091,6 +1095,52 @@ fn man_pages_cover_every_subcommand_with_exit_status_environment_and_files() {
             assert!(text.contains(section), "{page} lacks {section}");
         }
     }
+}
+
+#[test]
+fn verify_skips_a_charts_templates_with_a_note_and_checks_the_rest_of_the_chart() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("mychart/templates")).unwrap();
+    fs::create_dir_all(env.path("mychart/files")).unwrap();
+    env.write("mychart/Chart.yaml", "apiVersion: v2\nname: mychart\nversion: 0.1.0\n");
+    env.write("mychart/values.yaml", "replicas: 2\ndb:\n  host: db\n");
+    // One template that YAML cannot read, one that it can (a Secret named by a template).
+    env.write("mychart/templates/deployment.yaml", "{{- if .Values.enabled }}\nkind: Deployment\n{{- end }}\n");
+    env.write(
+        "mychart/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: \"{{ .Release.Name }}-db\"\nstringData:\n  password: \"{{ .Values.password }}\"\n",
+    );
+    let out = env.run(&["verify", "mychart"], None);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(stderr(&out).contains("mychart/templates: 2 Helm template(s) skipped"), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("checked 2 file(s)"), "Chart.yaml and values.yaml");
+    // A plaintext Secret elsewhere in the chart is still found.
+    env.write("mychart/files/leak.yaml", &secret_yaml("prod", "leak"));
+    let out = env.run(&["verify", "mychart"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mychart/files/leak.yaml"));
+}
+
+#[test]
+fn verify_fails_when_nothing_is_left_to_check_and_reads_directory_patterns_as_gitignore_does() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("empty")).unwrap();
+    let said = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let out = env.run(&["verify", "empty"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains("empty: no file to check") && said(&out).contains("--allow-empty"), "{}", said(&out));
+    assert!(env.run(&["verify", "--allow-empty", "empty"], None).status.success());
+    env.write("db.yaml", &env.ok(&["seal"], Some(secret_yaml("prod", "db").as_bytes())));
+    let out = env.run(&["verify", "--exclude", "*.yaml", "."], None);
+    assert_eq!(out.status.code(), Some(1), "everything excluded: {}", said(&out));
+    // `vendor/` skips a directory named vendor anywhere, with everything below it.
+    fs::create_dir_all(env.path("third/vendor/deep")).unwrap();
+    env.write("third/vendor/deep/leak.yaml", &secret_yaml("prod", "leak"));
+    assert_eq!(env.run(&["verify", "."], None).status.code(), Some(1), "the leak is found");
+    let out = env.run(&["verify", "--exclude", "vendor/", "."], None);
+    assert!(out.status.success(), "{}", said(&out));
+    env.write(".gitsealignore", "vendor/\n");
+    assert!(env.run(&["verify", "."], None).status.success());
 }
 
 #[test]

@@ -47,7 +47,13 @@ struct Summary {
 }
 
 /// Returns whether everything checked out.
-pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], exclude: &[String], report: Report) -> Result<bool> {
+pub fn verify(
+    paths: &[PathBuf],
+    recipients_files: &[PathBuf],
+    exclude: &[String],
+    allow_empty: bool,
+    report: Report,
+) -> Result<bool> {
     let mut rules = PerFile::new(recipients_files)?;
     let mut files = Vec::new();
     for path in paths {
@@ -57,7 +63,21 @@ pub fn verify(paths: &[PathBuf], recipients_files: &[PathBuf], exclude: &[String
             .with_context(|| format!("cannot read {}", path.display()))?;
         files.extend(found.into_iter().filter(|f| !ignore.skips(f)));
     }
+    let files = without_chart_templates(files);
     let mut summary = Summary::default();
+    if files.is_empty() && !allow_empty {
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        summary.problems.push(Finding {
+            file: paths.join(", "),
+            document: None,
+            item: None,
+            object: None,
+            key: None,
+            message: "no file to check: no .yaml, .yml, .json or kustomization file there, or every one \
+                      excluded (--exclude, .gitsealignore); pass --allow-empty if that is expected"
+                .into(),
+        });
+    }
     for file in &files {
         summary.files += 1;
         let rule = rules.get(file)?;
@@ -296,12 +316,47 @@ impl Ignore {
     }
 }
 
+/// The files without those in a Helm chart's `templates/` (a directory beside a
+/// Chart.yaml): Go templates are not manifests until rendered, and a template that happens
+/// to parse would be judged on `{{ … }}` text. Each chart's skipped templates get one note;
+/// its values.yaml and other files are checked as any file.
+fn without_chart_templates(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut skipped: std::collections::BTreeMap<PathBuf, usize> = std::collections::BTreeMap::new();
+    let kept = files
+        .into_iter()
+        .filter(|file| {
+            let chart = file.ancestors().skip(1).find(|dir| {
+                dir.file_name().is_some_and(|n| n == "templates")
+                    && dir.parent().is_some_and(|chart| chart.join("Chart.yaml").is_file())
+            });
+            match chart {
+                Some(templates) => {
+                    *skipped.entry(templates.to_path_buf()).or_default() += 1;
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect();
+    for (templates, n) in skipped {
+        let chart = templates.parent().map(|c| c.display().to_string()).unwrap_or_default();
+        eprintln!(
+            "gitseal: note: {}: {n} Helm template(s) skipped, not manifests until rendered (check what they render: helm template {chart} > rendered.yaml && gitseal verify rendered.yaml)",
+            templates.display()
+        );
+    }
+    kept
+}
+
 /// Name of the file listing globs `verify` skips.
 const IGNORE_FILE: &str = ".gitsealignore";
 
-/// A glob as an anchored regex: `**` any path, `*` and `?` within one path segment; a
-/// glob without `/` matches a file name in any directory.
+/// A glob as an anchored regex, read as .gitignore reads it: `**` any path, `*` and `?`
+/// within one path segment; a glob with no `/` but a trailing one (`vendor/`) matches a
+/// name in any directory, one with a `/` before its end is relative to its base; a match
+/// on a directory covers everything below it.
 fn glob_regex(glob: &str) -> Result<regex::Regex> {
+    let glob = glob.strip_suffix('/').unwrap_or(glob);
     let mut out = String::from(if glob.contains('/') { "^" } else { "^(?:.*/)?" });
     let mut chars = glob.trim_start_matches('/').chars().peekable();
     while let Some(c) = chars.next() {
