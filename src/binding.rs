@@ -168,6 +168,15 @@ impl Binding {
         format!("{HEADER_TAG} {} {RECIPIENTS_FIELD}{}\n", self.fields().join(" "), to.join(","))
     }
 
+    /// Bytes of the format 2 payload header [`Binding::header`] writes for a binding whose
+    /// fields are `fields` and `recipients` X25519 recipients (each `age1…` is 62
+    /// characters): what every such value's plaintext holds before the value itself.
+    pub fn header_len(fields: &[String], recipients: usize) -> usize {
+        let fields: usize = fields.iter().map(String::len).sum::<usize>() + fields.len().saturating_sub(1);
+        let to = RECIPIENTS_FIELD.len() + 62 * recipients + recipients.saturating_sub(1);
+        HEADER_TAG.len() + 1 + fields + 1 + to + 1
+    }
+
     /// The binding as fields: the scope name and its coordinates (the payload header's
     /// middle, and the arguments of the scope stanza).
     pub fn fields(&self) -> Vec<&str> {

@@ -90,6 +90,10 @@ const BODY_COLUMNS: usize = 64;
 const MAC_CHARS: usize = 43;
 /// Bytes of the payload nonce that follows the header.
 const NONCE_LEN: usize = 16;
+/// Bytes of the authentication tag that ends each STREAM chunk.
+const TAG_LEN: usize = 16;
+/// Bytes of one full STREAM chunk: 64 KiB of data and its tag.
+const CHUNK: usize = 64 * 1024 + TAG_LEN;
 
 impl Envelope {
     /// Checks the shape of a binary age file within `limits`, in one pass.
@@ -149,6 +153,28 @@ impl Envelope {
             return Err(UnsealError::Malformed("the age file ends before its nonce"));
         }
         Ok(envelope)
+    }
+
+    /// The plaintext length that the encrypted payload of a `file_len`-byte file frames,
+    /// read from age's STREAM chunking alone (64 KiB chunks, each with a 16-byte tag; the
+    /// last shorter but holding a tag, and empty only when it is the only one). Says
+    /// nothing of the bytes: a payload cut within a chunk's data, or altered, still
+    /// frames; only opening it tells.
+    ///
+    /// # Errors
+    /// Why the payload cannot be age's: it ends inside a tag, or with an empty chunk
+    /// after full ones.
+    pub fn framed_plaintext(&self, file_len: usize) -> Result<usize, &'static str> {
+        let payload = file_len.saturating_sub(self.header_len + NONCE_LEN);
+        let chunks = payload.div_ceil(CHUNK).max(1);
+        let last = payload - (chunks - 1) * CHUNK;
+        if last < TAG_LEN {
+            return Err("its encrypted payload ends inside a chunk's tag (truncated)");
+        }
+        if last == TAG_LEN && chunks > 1 {
+            return Err("its encrypted payload ends with an empty chunk after full ones (truncated or extended)");
+        }
+        Ok(payload - chunks * TAG_LEN)
     }
 
     /// `X25519` stanzas: each costs one key agreement per identity tried.
@@ -221,6 +247,35 @@ mod tests {
     use super::*;
     use crate::keys::{Recipients, generate_identity};
     use crate::{Binding, seal_value};
+
+    #[test]
+    fn the_framing_gives_the_exact_plaintext_length_and_refuses_cut_tags() {
+        let to = |n: usize| Recipients::new((0..n).map(|_| generate_identity().to_public())).unwrap();
+        let strict = Binding::new(crate::Scope::Strict, Some("prod"), Some("db"), "password").unwrap();
+        for (binding, recipients, value_len) in [
+            (Binding::ClusterWide, 1, 1),
+            (strict.clone(), 3, 40),
+            (strict, 1, 64 * 1024 - 30),
+            (Binding::ClusterWide, 2, 200_000),
+        ] {
+            let value = vec![7u8; value_len];
+            let sealed = seal_value(&value, &binding, &to(recipients)).unwrap();
+            let bytes = STANDARD.decode(&sealed.ciphertext).unwrap();
+            let envelope = Envelope::parse(&bytes, &Limits::VALUE).unwrap();
+            let fields: Vec<String> = binding.fields().iter().map(|f| (*f).to_owned()).collect();
+            assert_eq!(envelope.scope.as_ref(), Some(&fields));
+            let header = Binding::header_len(&fields, envelope.x25519_stanzas());
+            assert_eq!(envelope.framed_plaintext(bytes.len()), Ok(header + value_len), "{binding:?} {value_len}");
+        }
+        let bytes = sealed(1);
+        let envelope = Envelope::parse(&bytes, &Limits::VALUE).unwrap();
+        let payload = bytes.len() - envelope.header_len - NONCE_LEN;
+        // Cut into the only chunk's tag: refused. A full chunk then an empty one: refused.
+        assert!(envelope.framed_plaintext(envelope.header_len + NONCE_LEN + 15).is_err());
+        assert!(envelope.framed_plaintext(envelope.header_len + NONCE_LEN + CHUNK + TAG_LEN).is_err());
+        assert!(envelope.framed_plaintext(envelope.header_len + NONCE_LEN + CHUNK + 3).is_err());
+        assert_eq!(envelope.framed_plaintext(bytes.len()), Ok(payload - TAG_LEN));
+    }
 
     fn sealed(recipients: usize) -> Vec<u8> {
         let to = Recipients::new((0..recipients).map(|_| generate_identity().to_public())).unwrap();

@@ -117,6 +117,17 @@ fn check_form(value: &str, ids: &[String]) -> Result<(), String> {
         other => format!("value is refused: {other}"),
     })?;
     age::Decryptor::new_buffered(&bytes[..]).map_err(|_| "value's age header is malformed".to_owned())?;
+    // What can be seen without a key: the payload's framing, and for format 2 that it is
+    // at least as long as the header every payload starts with.
+    let plaintext = envelope.framed_plaintext(bytes.len()).map_err(|m| format!("value is damaged: {m}"))?;
+    if let Some(fields) = &envelope.scope
+        && plaintext < Binding::header_len(fields, envelope.x25519_stanzas())
+    {
+        return Err(
+            "value is damaged: its encrypted payload is shorter than the payload header it must hold (truncated)"
+                .into(),
+        );
+    }
     let stanzas = envelope.recipients;
     if let Some(other) = stanzas.iter().find(|t| *t != "X25519") {
         return Err(format!("value is sealed to a {other} recipient; gitseal uses X25519 recipients only"));

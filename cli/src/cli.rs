@@ -123,7 +123,7 @@ pub enum Command {
     },
     /// Check files and directories offline: sealed files well-formed, no plaintext Secret committed.
     #[command(
-        after_help = "Kustomizations are followed (local resources, bases, components; no kustomize binary):\na namePrefix, nameSuffix or namespace that moves a SealedSecret away from where its values\nare sealed for fails the check.\n\nExamples:\n  gitseal verify deploy/            # in CI: exit 1 on any problem\n  gitseal verify -R .gitseal-recipients -o json ."
+        after_help = "Kustomizations are followed (local resources, bases, components; no kustomize binary):\na namePrefix, nameSuffix or namespace that moves a SealedSecret away from where its values\nare sealed for fails the check.\n\nWithout a key verify sees each value's header, its scope stanza, its payload's framing and\nthat the payload is at least as long as its own header. It cannot see a value cut by fewer\nbytes than the value holds, or altered: only opening it tells (gitseal unseal -i KEY, or the\ncontroller's DecryptionFailed).\n\nExamples:\n  gitseal verify deploy/            # in CI: exit 1 on any problem\n  gitseal verify -R .gitseal-recipients -o json ."
     )]
     Verify {
         /// Files and directories (walked recursively for .yaml, .yml, .json and Kustomization files).

@@ -1144,6 +1144,30 @@ fn verify_fails_when_nothing_is_left_to_check_and_reads_directory_patterns_as_gi
 }
 
 #[test]
+fn verify_finds_a_value_truncated_in_its_encrypted_body_and_says_what_it_cannot_see() {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let env = Env::new();
+    env.ok(&["create", "db", "-n", "prod", "--from-literal", "password=short", "-w", "db.yaml"], None);
+    let text = env.read("db.yaml");
+    let line = text.lines().find(|l| l.trim_start().starts_with("password:")).unwrap();
+    let value = line.split_once(": ").unwrap().1.trim();
+    let bytes = engine.decode(value).unwrap();
+    // Cut by more than the value's 5 bytes: the payload no longer holds its own header.
+    for cut in [20, 40] {
+        let damaged = engine.encode(&bytes[..bytes.len() - cut]);
+        env.write("cut.yaml", &text.replace(value, &damaged));
+        let out = env.run(&["verify", "cut.yaml"], None);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "cut {cut}: {said}");
+        assert!(said.contains("key \"password\": value is damaged"), "cut {cut}: {said}");
+    }
+    env.ok(&["verify", "db.yaml"], None);
+    let help = env.ok(&["verify", "--help"], None);
+    assert!(help.contains("It cannot see a value cut by fewer") && help.contains("DecryptionFailed"), "{help}");
+}
+
+#[test]
 fn man_pages_completions_and_the_kubectl_plugin_name() {
     let env = Env::new();
     env.ok(&["man", "--dir", "man1"], None);
