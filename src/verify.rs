@@ -72,6 +72,14 @@ pub fn check_sealed(sealed: &SealedSecret, known: Option<&Known<'_>>) -> Vec<Pro
     if let Some(Err(m)) = meta.namespace.as_deref().map(validate::namespace) {
         problems.push(Problem::new(None, m));
     }
+    if let Some(known) = known
+        && let Some(wanted) = known.namespace
+        && meta.namespace.as_deref() != Some(wanted)
+    {
+        let found = meta.namespace.as_deref().map_or_else(|| "no namespace".to_owned(), |n| format!("namespace {n}"));
+        problems
+            .push(Problem::new(None, format!("{found}, but {} puts this file's objects in {wanted}", known.source)));
+    }
     let spec = &sealed.spec;
     if let Err(e) = Binding::new(spec.scope, meta.namespace.as_deref(), meta.name.as_deref(), "k") {
         problems.push(Problem::new(None, e.to_string()));
@@ -181,6 +189,8 @@ pub struct Known<'a> {
     pub exact: bool,
     /// Where they come from, for messages.
     pub source: &'a str,
+    /// The namespace the rule puts this file's objects in, if it names one.
+    pub namespace: Option<&'a str>,
 }
 
 /// The message for a value sealed for another place than its object now says: a changed

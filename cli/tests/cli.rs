@@ -378,8 +378,14 @@ fn repository_rules_choose_recipients_scope_and_namespace_per_path_and_verify_ho
     env.ok(&["seal", "--scope", "strict", "-n", "qa", "-w", "envs/dev/qa.yaml"], Some(no_ns.as_bytes()));
     let qa = env.read("envs/dev/qa.yaml");
     assert!(qa.contains("scope: strict") && qa.contains("namespace: qa"), "{qa}");
+    // …but verify holds the file to its rule's namespace.
+    let out = env.run(&["verify", "."], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("envs/dev/qa.yaml: document 1 (qa/app): namespace qa, but"), "{text}");
+    fs::remove_file(env.path("envs/dev/qa.yaml")).unwrap();
     let out = env.ok(&["verify", "."], None);
-    assert!(out.contains("3 SealedSecret(s): 0 problem(s)"), "{out}");
+    assert!(out.contains("2 SealedSecret(s): 0 problem(s)"), "{out}");
     // A prod value sealed without the break-glass key breaks its rule; so does a dev value
     // that is also sealed to the prod key.
     env.ok(&["create", "thin", "-r", &env.recipient, "--from-literal", "k=v", "-w", "envs/prod/thin.yaml"], None);
@@ -403,7 +409,7 @@ fn repository_rules_choose_recipients_scope_and_namespace_per_path_and_verify_ho
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("thin.yaml") && text.contains(&format!("not sealed to {}", id(&glass))), "{text}");
     assert!(text.contains("wide.yaml") && text.contains(&format!("also sealed to {}", id(&env.recipient))), "{text}");
-    assert!(text.contains("5 SealedSecret(s): 2 problem(s)"), "{text}");
+    assert!(text.contains("4 SealedSecret(s): 2 problem(s)"), "{text}");
     // A file no rule matches falls back to that directory's .gitseal-recipients.
     env.ok(&["seal", "-w", "top.yaml"], Some(secret_yaml("prod", "top").as_bytes()));
     assert!(env.read("top.yaml").contains(&id(&env.recipient)));
@@ -1165,6 +1171,25 @@ fn verify_finds_a_value_truncated_in_its_encrypted_body_and_says_what_it_cannot_
     env.ok(&["verify", "db.yaml"], None);
     let help = env.ok(&["verify", "--help"], None);
     assert!(help.contains("It cannot see a value cut by fewer") && help.contains("DecryptionFailed"), "{help}");
+}
+
+#[test]
+fn verify_holds_each_object_to_its_rules_namespace() {
+    let env = Env::new();
+    env.write(
+        ".gitseal.yaml",
+        &format!("rules:\n  - path: envs/prod/.*\n    recipients: [{}]\n    namespace: prod\n", env.recipient),
+    );
+    fs::create_dir_all(env.path("envs/prod")).unwrap();
+    env.ok(&["create", "db", "--from-literal", "k=v", "-w", "envs/prod/db.yaml"], None);
+    env.ok(&["verify", "."], None);
+    // Sealed for staging (the flag wins over the rule) but kept where prod's files go.
+    env.ok(&["create", "api", "-n", "staging", "--from-literal", "k=v", "-w", "envs/prod/api.yaml"], None);
+    let out = env.run(&["verify", "."], None);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("envs/prod/api.yaml: document 1 (staging/api): namespace staging, but"), "{said}");
+    assert!(said.contains("puts this file's objects in prod") && !said.contains("db.yaml"), "{said}");
 }
 
 #[test]

@@ -82,7 +82,8 @@ pub fn verify(
         summary.files += 1;
         let rule = rules.get(file)?;
         let ids: Vec<KeyId> = rule.map(Rule::ids).unwrap_or_default();
-        let known = rule.map(|r| Known { ids: &ids, exact: r.exact, source: &r.source });
+        let known =
+            rule.map(|r| Known { ids: &ids, exact: r.exact, source: &r.source, namespace: r.namespace.as_deref() });
         check_file(file, known.as_ref(), &mut summary);
     }
     check_kustomizations(&files, &mut summary);
