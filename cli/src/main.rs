@@ -5,6 +5,7 @@
 mod cli;
 mod cluster;
 mod cmd;
+mod glob;
 mod hardening;
 mod io;
 mod kustomize;

@@ -4,7 +4,8 @@
 //! ```text
 //!  -r / -R, --scope, -n ───────────────────────────────────────▶ flags win
 //!  else, from the file's directory up to the repository root, the nearest of:
-//!    .gitseal.yaml        rules in order, `path` a regex on the path relative to it;
+//!    .gitseal.yaml        rules in order, `path` a glob (or `pathRegex` a regex) on the
+//!                         path relative to it;
 //!                         first match: recipients (+ recipientsFile), scope, namespace
 //!                         (no rule matches: that directory's .gitseal-recipients, if any)
 //!    .gitseal-recipients  the recipients
@@ -78,8 +79,10 @@ struct Config {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RuleSpec {
-    /// Regex on the path relative to the configuration file's directory, whole path.
-    path: String,
+    /// Glob on the path relative to the configuration file's directory ([`crate::glob`]).
+    path: Option<String>,
+    /// Or a regex on that path, matched whole.
+    path_regex: Option<String>,
     #[serde(default)]
     recipients: Vec<String>,
     /// Relative to the configuration file's directory.
@@ -151,13 +154,39 @@ pub fn from_flags(recipients: &[String], files: &[PathBuf]) -> Result<Vec<x25519
 pub struct Resolver {
     configs: BTreeMap<PathBuf, Rc<Parsed>>,
     recipient_files: BTreeMap<PathBuf, Vec<x25519::Recipient>>,
+    /// Files each rule (configuration file, index) matched.
+    hits: BTreeMap<(PathBuf, usize), usize>,
 }
 
 /// A configuration file as read: its rules, each with its pattern compiled (or why it
-/// is not a regular expression, reported when a file reaches that rule).
+/// cannot be, reported when a file reaches that rule).
 struct Parsed {
     label: String,
     rules: Vec<(RuleSpec, Result<regex::Regex, String>)>,
+}
+
+impl RuleSpec {
+    /// How messages name the rule's pattern: `path "envs/prod/**"`.
+    fn pattern(&self) -> String {
+        match (&self.path, &self.path_regex) {
+            (Some(glob), _) => format!("path {glob:?}"),
+            (None, Some(regex)) => format!("pathRegex {regex:?}"),
+            (None, None) => "no path".to_owned(),
+        }
+    }
+
+    fn compile(&self) -> Result<regex::Regex, String> {
+        match (&self.path, &self.path_regex) {
+            (Some(glob), None) => {
+                crate::glob::regex(glob).map_err(|e| format!("{e}; for a regular expression use pathRegex"))
+            }
+            (None, Some(regex)) => {
+                regex::Regex::new(&format!("^(?:{regex})$")).map_err(|e| format!("not a regular expression: {e}"))
+            }
+            (Some(_), Some(_)) => Err("has both path and pathRegex; keep one".into()),
+            (None, None) => Err("has no path (a glob) or pathRegex".into()),
+        }
+    }
 }
 
 impl Resolver {
@@ -192,11 +221,12 @@ impl Resolver {
         let parsed = self.config(config)?;
         let relative = file.strip_prefix(dir).unwrap_or(file).to_string_lossy().replace('\\', "/");
         for (i, (spec, pattern)) in parsed.rules.iter().enumerate() {
-            let at = format!("{}, rule {} (path {:?})", parsed.label, i + 1, spec.path);
-            let pattern = pattern.as_ref().map_err(|e| anyhow::anyhow!("{at}: not a regular expression: {e}"))?;
+            let at = format!("{}, rule {} ({})", parsed.label, i + 1, spec.pattern());
+            let pattern = pattern.as_ref().map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
             if !pattern.is_match(&relative) {
                 continue;
             }
+            *self.hits.entry((config.to_path_buf(), i)).or_default() += 1;
             let mut recipients = Recipients::parse_each(spec.recipients.iter().map(String::as_str))
                 .map_err(worded)
                 .context(at.clone())?;
@@ -218,6 +248,45 @@ impl Resolver {
         Ok(None)
     }
 
+    /// The nearest configuration file with rules that governs `path` when none of them
+    /// matches it: what a file falling through its rules is missing (its label).
+    ///
+    /// # Errors
+    /// As [`Resolver::rule_for`].
+    pub fn config_missing(&mut self, path: &Path) -> Result<Option<String>> {
+        let Ok(dir) = fs::canonicalize(crate::io::dir_of(path)) else { return Ok(None) };
+        for at in config_dirs(&dir) {
+            let config = at.join(CONFIG_FILE);
+            if config.is_file() {
+                let parsed = self.config(&config)?;
+                if !parsed.rules.is_empty() {
+                    let patterns: Vec<String> = parsed.rules.iter().map(|(spec, _)| spec.pattern()).collect();
+                    return Ok(Some(format!("{} (rules: {})", parsed.label, patterns.join(", "))));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The rules that matched no file asked about, of the configuration files in the
+    /// directories `within` (canonical) or below them: there every file a rule could
+    /// match was asked about. Each as (configuration file, `rule N (path …)`).
+    pub fn unused_rules(&self, within: &[PathBuf]) -> Vec<(String, String)> {
+        let mut unused = Vec::new();
+        for (config, parsed) in &self.configs {
+            let dir = crate::io::dir_of(config);
+            if !within.iter().any(|w| dir.starts_with(w)) {
+                continue;
+            }
+            for (i, (spec, _)) in parsed.rules.iter().enumerate() {
+                if !self.hits.contains_key(&(config.clone(), i)) {
+                    unused.push((parsed.label.clone(), format!("rule {} ({})", i + 1, spec.pattern())));
+                }
+            }
+        }
+        unused
+    }
+
     /// The configuration file `path`, read and parsed once.
     fn config(&mut self, path: &Path) -> Result<Rc<Parsed>> {
         if let Some(parsed) = self.configs.get(path) {
@@ -230,7 +299,7 @@ impl Resolver {
             .rules
             .into_iter()
             .map(|spec| {
-                let pattern = regex::Regex::new(&format!("^(?:{})$", spec.path)).map_err(|e| e.to_string());
+                let pattern = spec.compile();
                 (spec, pattern)
             })
             .collect();
@@ -287,10 +356,17 @@ impl Resolver {
             (false, _) => flags,
             (true, Some(rule)) if !rule.recipients.is_empty() => rule.recipients,
             (true, Some(rule)) => bail!("{} gives no recipients; add some, or pass -r age1… or -R FILE", rule.source),
-            (true, None) => bail!(
-                "no recipients for {}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file (gitseal fetch-key -w {REPO_RECIPIENTS}) or a {CONFIG_FILE} (gitseal init) beside it or above it in its repository",
-                path.map_or_else(|| "the current directory".to_owned(), |p| p.display().to_string())
-            ),
+            (true, None) => {
+                let what = path.map_or_else(|| "the current directory".to_owned(), |p| p.display().to_string());
+                if let Some(config) = self.config_missing(path.unwrap_or(Path::new("./-")))? {
+                    bail!(
+                        "no recipients for {what}: no rule of {config} matches it; add a rule whose path (a glob, e.g. dir/**) matches it, or pass -r age1… or -R FILE"
+                    )
+                }
+                bail!(
+                    "no recipients for {what}: pass -r age1… or -R FILE, or commit a {REPO_RECIPIENTS} file (gitseal fetch-key -w {REPO_RECIPIENTS}) or a {CONFIG_FILE} (gitseal init) beside it or above it in its repository"
+                )
+            }
         };
         Ok(ForSealing { recipients: Recipients::new(list)?, scope, namespace })
     }
@@ -315,6 +391,23 @@ impl PerFile {
             Ok(Rule { source, recipients: from_flags(&[], files)?, scope: None, namespace: None, exact: false })
         });
         Ok(PerFile { flags: flags.transpose()?, resolver: Resolver::default(), found: BTreeMap::new() })
+    }
+
+    /// For a file with no rule: the configuration file whose rules all missed it (none
+    /// when `-R` files decide for every file).
+    ///
+    /// # Errors
+    /// As [`Resolver::rule_for`].
+    pub fn config_missing(&mut self, path: &Path) -> Result<Option<String>> {
+        if self.flags.is_some() {
+            return Ok(None);
+        }
+        self.resolver.config_missing(path)
+    }
+
+    /// See [`Resolver::unused_rules`] (none when `-R` files decide).
+    pub fn unused_rules(&self, within: &[PathBuf]) -> Vec<(String, String)> {
+        if self.flags.is_some() { Vec::new() } else { self.resolver.unused_rules(within) }
     }
 
     /// The rule for `path`, if any.

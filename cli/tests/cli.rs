@@ -358,7 +358,7 @@ fn repository_rules_choose_recipients_scope_and_namespace_per_path_and_verify_ho
     env.write(
         ".gitseal.yaml",
         &format!(
-            "rules:\n  - path: envs/prod/.*\n    recipients: [{}, {}]\n    namespace: prod\n  - path: envs/dev/.*\n    recipientsFile: keys/dev.txt\n    scope: namespace-wide\n    namespace: dev\n",
+            "rules:\n  - path: envs/prod/**\n    recipients: [{}, {}]\n    namespace: prod\n  - path: envs/dev/\n    recipientsFile: keys/dev.txt\n    scope: namespace-wide\n    namespace: dev\n",
             env.recipient,
             glass.trim()
         ),
@@ -414,10 +414,10 @@ fn repository_rules_choose_recipients_scope_and_namespace_per_path_and_verify_ho
     env.ok(&["seal", "-w", "top.yaml"], Some(secret_yaml("prod", "top").as_bytes()));
     assert!(env.read("top.yaml").contains(&id(&env.recipient)));
     // A broken rule is named.
-    env.write(".gitseal.yaml", "rules:\n  - path: '('\n    recipients: []\n");
+    env.write(".gitseal.yaml", "rules:\n  - pathRegex: '('\n    recipients: []\n");
     let err = env.fails(1, &["seal", "-w", "x.yaml"], Some(no_ns.as_bytes()));
     assert!(err.contains(".gitseal.yaml, rule 1") && err.contains("not a regular expression"), "{err}");
-    env.write(".gitseal.yaml", "rules:\n  - path: .*\n    scope: global\n");
+    env.write(".gitseal.yaml", "rules:\n  - path: '**'\n    scope: global\n");
     let err = env.fails(1, &["seal", "-w", "x.yaml"], Some(no_ns.as_bytes()));
     assert!(err.contains("scope \"global\""), "{err}");
 }
@@ -719,7 +719,7 @@ fn the_namespace_defaults_to_the_kubeconfig_contexts_as_kubectl_would() {
     // A rule's namespace names the rule.
     env.write(
         ".gitseal.yaml",
-        &format!("rules:\n  - path: .*\n    recipients: [{}]\n    namespace: ruled\n", env.recipient),
+        &format!("rules:\n  - path: '**'\n    recipients: [{}]\n    namespace: ruled\n", env.recipient),
     );
     let out = env.run(&["create", "api", "--from-literal", "k=v"], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("namespace: ruled"));
@@ -1178,7 +1178,7 @@ fn verify_holds_each_object_to_its_rules_namespace() {
     let env = Env::new();
     env.write(
         ".gitseal.yaml",
-        &format!("rules:\n  - path: envs/prod/.*\n    recipients: [{}]\n    namespace: prod\n", env.recipient),
+        &format!("rules:\n  - path: envs/prod/**\n    recipients: [{}]\n    namespace: prod\n", env.recipient),
     );
     fs::create_dir_all(env.path("envs/prod")).unwrap();
     env.ok(&["create", "db", "--from-literal", "k=v", "-w", "envs/prod/db.yaml"], None);
@@ -1190,6 +1190,50 @@ fn verify_holds_each_object_to_its_rules_namespace() {
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("envs/prod/api.yaml: document 1 (staging/api): namespace staging, but"), "{said}");
     assert!(said.contains("puts this file's objects in prod") && !said.contains("db.yaml"), "{said}");
+}
+
+#[test]
+fn rule_paths_are_globs_as_gitignore_reads_them_and_rules_that_match_nothing_fail_verify() {
+    let env = Env::new();
+    fs::remove_file(env.path(".gitseal-recipients")).unwrap();
+    fs::create_dir_all(env.path("envs/prod")).unwrap();
+    fs::create_dir_all(env.path("envs/staging")).unwrap();
+    let rules = |prod: &str, staging: &str| {
+        env.write(
+            ".gitseal.yaml",
+            &format!(
+                "rules:\n  - {prod}\n    recipients: [{r}]\n    namespace: prod\n  - {staging}\n    recipients: [{r}]\n    namespace: staging\n",
+                r = env.recipient
+            ),
+        );
+    };
+    // How sops and .gitignore users write it: a directory, or a glob.
+    rules("path: envs/prod/", "path: envs/staging/*");
+    env.ok(&["create", "db", "--from-literal", "k=v", "-w", "envs/prod/db.yaml"], None);
+    env.ok(&["create", "db", "--from-literal", "k=v", "-w", "envs/staging/db.yaml"], None);
+    assert!(env.read("envs/prod/db.yaml").contains("namespace: prod"));
+    assert!(env.read("envs/staging/db.yaml").contains("namespace: staging"));
+    env.ok(&["verify", "."], None);
+    // A regex where a glob is expected is refused, saying which key takes a regex.
+    rules("path: envs/prod/.*", "path: envs/staging/**");
+    let err = env.fails(1, &["create", "x", "--from-literal", "k=v", "-w", "envs/prod/x.yaml"], None);
+    assert!(err.contains("rule 1 (path \"envs/prod/.*\")") && err.contains("use pathRegex"), "{err}");
+    rules("pathRegex: envs/prod/.*", "path: envs/staging/**");
+    env.ok(&["verify", "."], None);
+    // A rule with a typo matches nothing: verify names it; the prod file it should have
+    // held falls through every rule: verify names the file and the configuration, and seal
+    // says which configuration missed it rather than suggest writing one.
+    rules("path: envs/prdo/**", "path: envs/staging/**");
+    let out = env.run(&["verify", "."], None);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("rule 1 (path \"envs/prdo/**\") matches no file checked"), "{said}");
+    assert!(said.contains("envs/prod/db.yaml: no rule of") && said.contains("matches this file"), "{said}");
+    let err = env.fails(1, &["create", "x", "--from-literal", "k=v", "-w", "envs/prod/x.yaml"], None);
+    assert!(
+        err.contains("no rule of") && err.contains("path \"envs/prdo/**\"") && !err.contains("gitseal init"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -224,7 +224,7 @@ fn a_list_a_pem_key_and_the_repository_rules_per_directory() {
     let other = env.gitseal(&["keygen", "-w", "team-b/other.key"]);
     fs::write(
         env.path("team-b/.gitseal.yaml"),
-        format!("rules:\n  - path: '.*'\n    recipients: [{}]\n    namespace: team-b\n", text(&other.stdout).trim()),
+        format!("rules:\n  - path: '**'\n    recipients: [{}]\n    namespace: team-b\n", text(&other.stdout).trim()),
     )
     .unwrap();
     // kubectl prints several objects as a List; this one lost its namespace, which the

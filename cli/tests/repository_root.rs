@@ -64,7 +64,7 @@ fn files_above_the_repository_root_neither_choose_recipients_nor_hide_a_secret()
     fs::write(shared.path().join(".gitseal-recipients"), format!("{attacker}\n")).unwrap();
     fs::write(
         shared.path().join(".gitseal.yaml"),
-        format!("rules:\n  - path: '.*'\n    recipients: [{attacker}]\n    scope: cluster-wide\n"),
+        format!("rules:\n  - path: '**'\n    recipients: [{attacker}]\n    scope: cluster-wide\n"),
     )
     .unwrap();
     fs::write(shared.path().join(".gitsealignore"), "leak.yaml\nrepo/**\n").unwrap();

@@ -250,7 +250,7 @@ async fn commits_drive_secrets_through_flux() {
     repo.write("keys/cluster.txt", &key);
     repo.write(
         ".gitseal.yaml",
-        &format!("rules:\n  - path: apps/.*\n    recipientsFile: keys/cluster.txt\n    namespace: {ns}\n"),
+        &format!("rules:\n  - path: apps/**\n    recipientsFile: keys/cluster.txt\n    namespace: {ns}\n"),
     );
     repo.write("apps/kustomization.yaml", "resources:\n  - db.yaml\n");
     gitseal_ok(&admin, &repo.work, &["create", "db", "--from-literal", "password=v1", "-w", "apps/db.yaml"], b"");

@@ -16,18 +16,20 @@ pub fn init(dir: &Path) -> Result<()> {
     };
     let text = format!(
         "# gitseal repository rules. Each file that gitseal seal -w, create -w, set, verify or reseal\n\
-         # writes or checks takes the first rule whose `path` (a regular expression on its path\n\
-         # relative to this file, matched whole) matches. Command-line flags always win.\n\
+         # writes or checks takes the first rule whose `path` matches its path relative to this\n\
+         # file: a glob as in .gitignore (`**` any depth, `*` within a directory, `dir/` all\n\
+         # below dir), or `pathRegex`, a regular expression matched whole. Command-line flags\n\
+         # always win; verify fails on a rule that matches no file.\n\
          #\n\
          #   recipients: [age1…]       # keys to seal to (verify: every one, and no other)\n\
          #   recipientsFile: FILE      # more, from an age recipients file (relative to this file)\n\
          #   scope: strict             # default --scope: strict, namespace-wide or cluster-wide\n\
          #   namespace: NAME           # default namespace for Secrets that name none\n\
          rules:\n\
-         \x20 # - path: envs/prod/.*\n\
+         \x20 # - path: envs/prod/**\n\
          \x20 #   recipientsFile: keys/prod.txt\n\
          \x20 #   namespace: prod\n\
-         \x20 - path: .*\n\
+         \x20 - path: \"**\"\n\
          \x20   {recipients}\n"
     );
     if path.exists() {

@@ -84,7 +84,38 @@ pub fn verify(
         let ids: Vec<KeyId> = rule.map(Rule::ids).unwrap_or_default();
         let known =
             rule.map(|r| Known { ids: &ids, exact: r.exact, source: &r.source, namespace: r.namespace.as_deref() });
+        let sealed_before = summary.sealed_secrets;
         check_file(file, known.as_ref(), &mut summary);
+        // Rules that miss a file turn its checking off: a SealedSecret under a
+        // configuration none of whose rules matches it is held to nothing.
+        if known.is_none()
+            && summary.sealed_secrets > sealed_before
+            && let Some(config) = rules.config_missing(file)?
+        {
+            summary.problems.push(Finding {
+                file: file.display().to_string(),
+                document: None,
+                item: None,
+                object: None,
+                key: None,
+                message: format!(
+                    "no rule of {config} matches this file, so its values are held to no key; add a rule whose path (a glob, e.g. dir/**) matches it"
+                ),
+            });
+        }
+    }
+    // A rule that matches no file is a typo or a pattern for another syntax.
+    let walked: Vec<PathBuf> =
+        paths.iter().filter(|p| p.is_dir()).filter_map(|p| std::fs::canonicalize(p).ok()).collect();
+    for (config, rule) in rules.unused_rules(&walked) {
+        summary.problems.push(Finding {
+            file: config,
+            document: None,
+            item: None,
+            object: None,
+            key: None,
+            message: format!("{rule} matches no file checked; a typo, or a regex in path (a glob: `**` any depth, `*` within a directory; pathRegex takes a regex)?"),
+        });
     }
     check_kustomizations(&files, &mut summary);
     match report {
@@ -295,15 +326,17 @@ impl Ignore {
         let root = std::fs::canonicalize(&dir).with_context(|| format!("cannot read {}", walked.display()))?;
         let mut patterns = Vec::new();
         for glob in exclude {
-            patterns.push((root.clone(), glob_regex(glob).with_context(|| format!("--exclude {glob:?}"))?));
+            patterns.push((root.clone(), crate::glob::regex(glob).with_context(|| format!("--exclude {glob:?}"))?));
         }
         let dirs = crate::repository::config_dirs(&root);
         if let Some(file) = dirs.iter().map(|d| d.join(IGNORE_FILE)).find(|f| f.is_file()) {
             let dir = io::dir_of(&file);
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-                patterns
-                    .push((dir.clone(), glob_regex(line).with_context(|| format!("{}: {line:?}", file.display()))?));
+                patterns.push((
+                    dir.clone(),
+                    crate::glob::regex(line).with_context(|| format!("{}: {line:?}", file.display()))?,
+                ));
             }
         }
         Ok(Ignore { patterns })
@@ -351,26 +384,3 @@ fn without_chart_templates(files: Vec<PathBuf>) -> Vec<PathBuf> {
 
 /// Name of the file listing globs `verify` skips.
 const IGNORE_FILE: &str = ".gitsealignore";
-
-/// A glob as an anchored regex, read as .gitignore reads it: `**` any path, `*` and `?`
-/// within one path segment; a glob with no `/` but a trailing one (`vendor/`) matches a
-/// name in any directory, one with a `/` before its end is relative to its base; a match
-/// on a directory covers everything below it.
-fn glob_regex(glob: &str) -> Result<regex::Regex> {
-    let glob = glob.strip_suffix('/').unwrap_or(glob);
-    let mut out = String::from(if glob.contains('/') { "^" } else { "^(?:.*/)?" });
-    let mut chars = glob.trim_start_matches('/').chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' if chars.peek() == Some(&'*') => {
-                chars.next();
-                out.push_str(".*");
-            }
-            '*' => out.push_str("[^/]*"),
-            '?' => out.push_str("[^/]"),
-            c => out.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    out.push_str("(?:/.*)?$");
-    Ok(regex::Regex::new(&out)?)
-}
