@@ -92,15 +92,17 @@ fn parse(text: &str) -> Result<Option<Kustomization>, String> {
     Ok((!foreign).then_some(k))
 }
 
-/// Problems of a kustomization file's `secretGenerator`s: plaintext literals in it, or
-/// env and data files beside it. Names keys and files, never values.
-pub fn generator_problems(text: &str) -> Vec<String> {
-    let Ok(Some(k)) = parse(text) else { return Vec::new() };
-    let mut out = Vec::new();
+/// What a kustomization file's `secretGenerator`s say about plaintext, names of keys and
+/// files only, never values: problems (literals in it, env and data files beside it in
+/// `dir`) and warnings (files it reads that are not there, so not in the repository:
+/// they come from elsewhere, where verify cannot look).
+pub fn generator_findings(text: &str, dir: &Path) -> (Vec<String>, Vec<String>) {
+    let Ok(Some(k)) = parse(text) else { return (Vec::new(), Vec::new()) };
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
     for g in &k.secret_generator {
         let name = g.name.as_deref().unwrap_or_default();
         if !g.literals.is_empty() {
-            out.push(format!(
+            problems.push(format!(
                 "kustomize secretGenerator {:?} holds {} plaintext literal(s) in this file: seal them with gitseal create and commit the SealedSecret instead",
                 name,
                 g.literals.len()
@@ -108,12 +110,18 @@ pub fn generator_problems(text: &str) -> Vec<String> {
         }
         for source in g.envs.iter().chain(&g.files) {
             let path = source.rsplit_once('=').map_or(source.as_str(), |(_, p)| p);
-            out.push(format!(
-                "kustomize secretGenerator {name:?} reads plaintext from {path}, committed beside it: seal it with gitseal seal or create and remove the file"
-            ));
+            if dir.join(path).exists() {
+                problems.push(format!(
+                    "kustomize secretGenerator {name:?} reads plaintext from {path}, which is in the repository beside it: seal it with gitseal seal or create and remove the file"
+                ));
+            } else {
+                warnings.push(format!(
+                    "kustomize secretGenerator {name:?} reads plaintext from {path}, which is not here: supplied from outside the repository, it makes a plaintext Secret verify cannot see (seal it with gitseal create instead)"
+                ));
+            }
         }
     }
-    out
+    (problems, warnings)
 }
 
 /// A file's text, refused beyond [`MAX_FILE`] bytes; zeroized after use, since a resource

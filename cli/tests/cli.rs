@@ -695,6 +695,20 @@ fn verify_skips_what_it_is_told_notes_templates_and_flags_kustomize_plaintext() 
         "{text}"
     );
     assert!(!text.contains("hunter2"), "{text}");
+    // A file it reads that is not here is not "in the repository": a warning, not a failure.
+    env.write("kust/kustomization.yaml", "secretGenerator:\n- name: db\n  envs: [db.env]\n");
+    let out = env.run(&["verify", "kust"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("warning: kustomize secretGenerator \"db\" reads plaintext from db.env, which is not here"),
+        "{text}"
+    );
+    env.write("kust/db.env", "password=hunter2\n");
+    let out = env.run(&["verify", "kust"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("from db.env, which is in the repository beside it") && !text.contains("hunter2"), "{text}");
 }
 
 #[test]

@@ -185,8 +185,12 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
         Err(e) => return summary.problems.push(finding(None, None, None, None, format!("cannot check: {e}"))),
     };
     if kustomize::is_kustomization(file) {
-        for problem in kustomize::generator_problems(&text) {
+        let (problems, warnings) = kustomize::generator_findings(&text, &io::dir_of(file));
+        for problem in problems {
             summary.problems.push(finding(None, None, None, None, problem));
+        }
+        for warning in warnings {
+            summary.warnings.push(finding(None, None, None, None, warning));
         }
     }
     // The controller's default template policy: its operator may refuse more, never less.
