@@ -91,15 +91,15 @@ pub enum Error {
         message: String,
     },
     /// A data key's value could not be unsealed.
-    #[error("{}key {key:?}: {source}", describe_prefix(.name))]
+    #[error("{}key {key:?}: {reason}", describe_prefix(.name))]
     Unseal {
         /// `namespace/name` of the object, where known.
         name: Option<String>,
         /// The data key.
         key: String,
-        /// Why.
-        #[source]
-        source: UnsealError,
+        /// Why: in the message already, so not a `source` (a chain printed whole would
+        /// say it twice).
+        reason: UnsealError,
     },
     /// A recipient or recipients file line is not an X25519 age recipient.
     #[error("recipient {line}: {message}")]

@@ -90,18 +90,39 @@ impl Recipients {
     /// [`Error::Recipient`] naming the line that is not an X25519 recipient;
     /// [`Error::PrivateKeyAsRecipient`] naming the line that holds a private key.
     pub fn parse_file(text: &str) -> Result<Vec<x25519::Recipient>> {
+        Ok(Recipients::parse_named_file(text)?.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// As [`Recipients::parse_file`], with each recipient's name: the first line of the
+    /// comment block above it (`# break-glass`), which names every recipient after it up
+    /// to a blank line or the next comment. Comments stay on lines of their own, so the
+    /// file is still one `age -R` reads.
+    ///
+    /// # Errors
+    /// As [`Recipients::parse_file`].
+    pub fn parse_named_file(text: &str) -> Result<Vec<(x25519::Recipient, Option<String>)>> {
         let mut out = Vec::new();
+        let (mut name, mut in_comment) = (None::<&str>, false);
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+            if line.is_empty() {
+                (name, in_comment) = (None, false);
                 continue;
             }
+            if let Some(comment) = line.strip_prefix('#') {
+                if !in_comment {
+                    (name, in_comment) = (Some(comment.trim()).filter(|c| !c.is_empty()), true);
+                }
+                continue;
+            }
+            in_comment = false;
             let at = || format!("on line {}", i + 1);
-            out.push(parse_recipient(line).map_err(|e| match e {
+            let recipient = parse_recipient(line).map_err(|e| match e {
                 Error::Recipient { message, .. } => Error::Recipient { line: at(), message },
                 Error::PrivateKeyAsRecipient { .. } => Error::PrivateKeyAsRecipient { line: at() },
                 other => other,
-            })?);
+            })?;
+            out.push((recipient, name.map(str::to_owned)));
         }
         Ok(out)
     }
@@ -289,6 +310,16 @@ pub fn identity_file(identity: &x25519::Identity, created: &str) -> SecretString
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recipients_are_named_by_the_first_line_of_the_comment_block_above_them() {
+        let [a, b, c] = [0; 3].map(|_| generate_identity().to_public().to_string());
+        let text = format!("# prod\n# gitseal key 1\n{a}\n{b}\n# old comment\n\n{c}\n");
+        let named = Recipients::parse_named_file(&text).unwrap();
+        let names: Vec<Option<&str>> = named.iter().map(|(_, n)| n.as_deref()).collect();
+        assert_eq!(names, [Some("prod"), Some("prod"), None]);
+        assert_eq!(named[1].0.to_string(), b);
+    }
 
     #[test]
     fn key_id_is_sha256_prefix_of_recipient_text() {

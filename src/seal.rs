@@ -394,7 +394,7 @@ pub fn unseal_secret(sealed: &SealedSecret, keys: &KeyRing) -> Result<PlainSecre
     let mut budget = Budget::default();
     let mut data = BTreeMap::new();
     for (key, ciphertext) in &spec.encrypted_data {
-        let fail = |source| Error::Unseal { name: who.clone(), key: key.clone(), source };
+        let fail = |reason| Error::Unseal { name: who.clone(), key: key.clone(), reason };
         validate::data_key(key).map_err(|message| Error::Key {
             document: 1,
             name: who.clone(),

@@ -157,14 +157,19 @@ fn check_known(key: &str, ids: &[String], known: &Known<'_>) -> Result<(), Probl
     let problem = |message: String| Problem::new(Some(key), message);
     let recorded: Vec<KeyId> = KeyId::hints(ids);
     if known.exact {
-        let missing: Vec<&str> =
-            known.ids.iter().filter(|k| !recorded.iter().any(|id| id.names(k))).map(KeyId::as_str).collect();
+        let missing: Vec<String> = known
+            .ids
+            .iter()
+            .filter(|k| !recorded.iter().any(|id| id.names(k)))
+            .map(|k| known.label(k.as_str()))
+            .collect();
         if !missing.is_empty() {
             let message = format!("value is not sealed to {} ({})", missing.join(", "), known.source);
             return Err(problem(message).remedy(Remedy::Reseal));
         }
         let strangers: Vec<&str> =
             recorded.iter().filter(|id| !known.ids.iter().any(|k| k.names(id))).map(KeyId::as_str).collect();
+        let strangers: Vec<String> = strangers.iter().map(|id| known.label(id)).collect();
         if !strangers.is_empty() {
             return Err(problem(format!(
                 "value is also sealed to {}, which {} does not list",
@@ -173,7 +178,13 @@ fn check_known(key: &str, ids: &[String], known: &Known<'_>) -> Result<(), Probl
             )));
         }
     } else if !recorded.iter().any(|id| known.ids.iter().any(|k| k.names(id))) {
-        let message = format!("value is sealed to no known key (its key ids: {})", ids.join(", "));
+        let wanted: Vec<String> = known.ids.iter().map(|k| known.label(k.as_str())).collect();
+        let message = format!(
+            "value is sealed to no known key (its key ids: {}; {} lists {})",
+            ids.join(", "),
+            known.source,
+            wanted.join(", ")
+        );
         return Err(problem(message).remedy(Remedy::Reseal));
     }
     Ok(())
@@ -191,6 +202,16 @@ pub struct Known<'a> {
     pub source: &'a str,
     /// The namespace the rule puts this file's objects in, if it names one.
     pub namespace: Option<&'a str>,
+    /// Names of keys (`prod`, `break-glass`), shown beside their ids.
+    pub names: &'a [(KeyId, String)],
+}
+
+impl Known<'_> {
+    /// `id`, with its name when it has one: `3f1c… (prod)`.
+    fn label(&self, id: &str) -> String {
+        let name = KeyId::parse(id).and_then(|id| self.names.iter().find(|(k, _)| k.names(&id)));
+        name.map_or_else(|| id.to_owned(), |(_, name)| format!("{id} ({name})"))
+    }
 }
 
 /// The message for a value sealed for another place than its object now says: a changed

@@ -132,7 +132,7 @@ fn sealed_secret_copied_to_another_namespace_fails_naming_the_key() {
     sealed.metadata.namespace = Some("dev".into());
     let err = unseal_secret(&sealed, &ring).unwrap_err();
     assert!(
-        matches!(&err, Error::Unseal { key, source: UnsealError::ScopeMismatch { .. }, .. } if key == "blob"),
+        matches!(&err, Error::Unseal { key, reason: UnsealError::ScopeMismatch { .. }, .. } if key == "blob"),
         "{err}"
     );
     assert!(!err.to_string().contains("hunter2"));

@@ -37,10 +37,19 @@ pub fn target() -> Option<&'static str> {
     TARGET.get().map(String::as_str)
 }
 
+/// The kubeconfig context of the cluster reached, once [`client`] has run.
+static CONTEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// See [`CONTEXT`].
+pub fn context() -> Option<&'static str> {
+    CONTEXT.get().map(String::as_str)
+}
+
 /// A client for the cluster the arguments name, with `--request-timeout` on every request.
 pub async fn client(args: &ClusterArgs) -> Result<Client> {
     let (mut config, context) = config(args).await?;
     let _ = TARGET.set(format!("context {context}, server {}", config.cluster_url));
+    let _ = CONTEXT.set(context);
     let limit = (!args.request_timeout.is_zero()).then_some(args.request_timeout);
     (config.connect_timeout, config.read_timeout, config.write_timeout) = (limit, limit, limit);
     Ok(Client::try_from(config)?)

@@ -89,6 +89,8 @@ struct RuleSpec {
     recipients_file: Option<PathBuf>,
     scope: Option<String>,
     namespace: Option<String>,
+    /// What to call this rule's recipients that carry no name of their own ("prod").
+    name: Option<String>,
 }
 
 /// What the repository says for one file.
@@ -98,6 +100,8 @@ pub struct Rule {
     pub source: String,
     /// The recipients to seal to.
     pub recipients: Vec<x25519::Recipient>,
+    /// The names its recipients carry (their comments, else the rule's `name`).
+    pub names: Vec<(gitseal::KeyId, String)>,
     /// The default scope.
     pub scope: Option<Scope>,
     /// The default namespace.
@@ -107,7 +111,21 @@ pub struct Rule {
     pub exact: bool,
 }
 
+/// Each named recipient's key id and name; `default` names those without one.
+fn names_of(named: &[(x25519::Recipient, Option<String>)], default: Option<&str>) -> Vec<(gitseal::KeyId, String)> {
+    named
+        .iter()
+        .filter_map(|(r, name)| Some((gitseal::KeyId::of(r), name.as_deref().or(default)?.to_owned())))
+        .collect()
+}
+
 impl Rule {
+    /// The name the repository gives the key `id` (`prod`, `break-glass`), if any.
+    pub fn name_of(&self, id: &str) -> Option<&str> {
+        let id = gitseal::KeyId::parse(id)?;
+        self.names.iter().find(|(k, _)| k.names(&id)).map(|(_, name)| name.as_str())
+    }
+
     /// The key ids of its recipients.
     pub fn ids(&self) -> Vec<gitseal::KeyId> {
         self.recipients.iter().map(gitseal::KeyId::of).collect()
@@ -120,8 +138,17 @@ impl Rule {
 /// # Errors
 /// When it cannot be read, or a line is not an X25519 recipient (named by number).
 pub fn read_file(path: &Path) -> Result<Vec<x25519::Recipient>> {
+    Ok(read_named(path)?.into_iter().map(|(r, _)| r).collect())
+}
+
+/// As [`read_file`], with each recipient's name (its comment; see
+/// [`Recipients::parse_named_file`]).
+///
+/// # Errors
+/// As [`read_file`].
+pub fn read_named(path: &Path) -> Result<Vec<(x25519::Recipient, Option<String>)>> {
     let text = fs::read_to_string(path).with_context(|| format!("cannot read recipients file {}", path.display()))?;
-    Recipients::parse_file(&text).map_err(worded).with_context(|| format!("recipients file {}", path.display()))
+    Recipients::parse_named_file(&text).map_err(worded).with_context(|| format!("recipients file {}", path.display()))
 }
 
 /// A core error about recipients, in the command line's words: a private key given as a
@@ -153,7 +180,7 @@ pub fn from_flags(recipients: &[String], files: &[PathBuf]) -> Result<Vec<x25519
 #[derive(Default)]
 pub struct Resolver {
     configs: BTreeMap<PathBuf, Rc<Parsed>>,
-    recipient_files: BTreeMap<PathBuf, Vec<x25519::Recipient>>,
+    recipient_files: BTreeMap<PathBuf, Vec<(x25519::Recipient, Option<String>)>>,
     /// Files each rule (configuration file, index) matched.
     hits: BTreeMap<(PathBuf, usize), usize>,
 }
@@ -208,9 +235,11 @@ impl Resolver {
             }
             let simple = at.join(REPO_RECIPIENTS);
             if simple.is_file() {
-                let recipients = self.recipients_file(&simple)?;
+                let named = self.recipients_file(&simple)?;
                 let source = simple.display().to_string();
-                return Ok(Some(Rule { source, recipients, scope: None, namespace: None, exact: false }));
+                let names = names_of(&named, None);
+                let recipients = named.into_iter().map(|(r, _)| r).collect();
+                return Ok(Some(Rule { source, recipients, names, scope: None, namespace: None, exact: false }));
             }
         }
         Ok(None)
@@ -227,12 +256,15 @@ impl Resolver {
                 continue;
             }
             *self.hits.entry((config.to_path_buf(), i)).or_default() += 1;
-            let mut recipients = Recipients::parse_each(spec.recipients.iter().map(String::as_str))
+            let inline = Recipients::parse_each(spec.recipients.iter().map(String::as_str))
                 .map_err(worded)
                 .context(at.clone())?;
+            let mut named: Vec<(x25519::Recipient, Option<String>)> = inline.into_iter().map(|r| (r, None)).collect();
             if let Some(extra) = &spec.recipients_file {
-                recipients.extend(self.recipients_file(&dir.join(extra)).context(at.clone())?);
+                named.extend(self.recipients_file(&dir.join(extra)).context(at.clone())?);
             }
+            let names = names_of(&named, spec.name.as_deref());
+            let recipients = named.into_iter().map(|(r, _)| r).collect();
             let scope =
                 match spec.scope.as_deref() {
                     None => None,
@@ -243,7 +275,14 @@ impl Resolver {
             if let Some(ns) = &spec.namespace {
                 gitseal::validate::namespace(ns).map_err(|m| anyhow::anyhow!("{at}: namespace: {m}"))?;
             }
-            return Ok(Some(Rule { source: at, recipients, scope, namespace: spec.namespace.clone(), exact: true }));
+            return Ok(Some(Rule {
+                source: at,
+                recipients,
+                names,
+                scope,
+                namespace: spec.namespace.clone(),
+                exact: true,
+            }));
         }
         Ok(None)
     }
@@ -309,11 +348,11 @@ impl Resolver {
     }
 
     /// A recipients file, read once.
-    fn recipients_file(&mut self, path: &Path) -> Result<Vec<x25519::Recipient>> {
+    fn recipients_file(&mut self, path: &Path) -> Result<Vec<(x25519::Recipient, Option<String>)>> {
         if let Some(list) = self.recipient_files.get(path) {
             return Ok(list.clone());
         }
-        let list = read_file(path)?;
+        let list = read_named(path)?;
         self.recipient_files.insert(path.to_path_buf(), list.clone());
         Ok(list)
     }
@@ -388,7 +427,10 @@ impl PerFile {
     pub fn new(files: &[PathBuf]) -> Result<PerFile> {
         let flags = (!files.is_empty()).then(|| -> Result<Rule> {
             let source = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
-            Ok(Rule { source, recipients: from_flags(&[], files)?, scope: None, namespace: None, exact: false })
+            let named: Vec<_> = files.iter().map(|f| read_named(f)).collect::<Result<Vec<_>>>()?.concat();
+            let names = names_of(&named, None);
+            let recipients = named.into_iter().map(|(r, _)| r).collect();
+            Ok(Rule { source, recipients, names, scope: None, namespace: None, exact: false })
         });
         Ok(PerFile { flags: flags.transpose()?, resolver: Resolver::default(), found: BTreeMap::new() })
     }

@@ -1251,6 +1251,37 @@ fn rule_paths_are_globs_as_gitignore_reads_them_and_rules_that_match_nothing_fai
 }
 
 #[test]
+fn keys_carry_the_names_the_repository_gives_them_in_inspect_verify_and_errors() {
+    let env = Env::new(); // .gitseal-recipients: "# test cluster" above the key
+    env.ok(&["create", "db", "-n", "prod", "--from-literal", "k=v", "-w", "db.yaml"], None);
+    let id = env.ok(&["inspect", "-o", "json", "db.yaml"], None);
+    let id: serde_json::Value = serde_json::from_str(&id).unwrap();
+    let id = id[0]["keyIds"][0].as_str().unwrap().to_owned();
+    let shown = env.ok(&["inspect", "db.yaml"], None);
+    assert!(shown.contains(&format!("{id} (test cluster)*")), "{shown}");
+    // Another key, named on its own line: verify names both sides.
+    let other = env.ok(&["keygen", "-w", "other.txt"], None);
+    env.write("other.pub", &format!("# break-glass\n{}\n", other.trim()));
+    let out = env.run(&["verify", "-R", "other.pub", "db.yaml"], None);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("(break-glass)") && said.contains(&format!("its key ids: {id}")), "{said}");
+    // A rule's name covers recipients with none of their own.
+    env.write(
+        ".gitseal.yaml",
+        &format!("rules:\n  - path: '**'\n    name: prod\n    recipients: [{}, {}]\n", env.recipient, other.trim()),
+    );
+    let out = env.run(&["verify", "db.yaml"], None);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("value is not sealed to") && said.contains(" (prod)"), "{said}");
+    // The wrong key says which key it is, once, and what the repository calls the right one.
+    fs::remove_file(env.path(".gitseal.yaml")).unwrap();
+    let err = env.fails(1, &["unseal", "-i", "other.txt", "-f", "db.yaml"], None);
+    assert_eq!(err.matches("no key at hand can open this value").count(), 1, "{err}");
+    assert!(err.contains("other.txt holds ") && err.contains(&format!("{id} \"test cluster\"")), "{err}");
+}
+
+#[test]
 fn man_pages_completions_and_the_kubectl_plugin_name() {
     let env = Env::new();
     env.ok(&["man", "--dir", "man1"], None);

@@ -46,7 +46,9 @@ async fn any_authenticated_user_fetches_the_published_key() {
     let out = gitseal(&["fetch-key", "--kubeconfig", kubeconfig.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
+    // Each recipient named for the context it came from, for verify, inspect and unseal.
     assert!(text.lines().any(|l| l == RECIPIENT), "{text}");
+    assert!(text.starts_with("# nobody@"), "{text}");
 
     let recipients = dir.path().join("recipients");
     std::fs::write(&recipients, &text).unwrap();

@@ -92,9 +92,9 @@ impl Reason {
     /// The fixed reason for an unseal failure.
     pub fn of_unseal(e: &CoreError) -> Reason {
         match e {
-            CoreError::Unseal { source: UnsealError::NoMatchingKey(_), .. } => Reason::NoMatchingKey,
-            CoreError::Unseal { source: UnsealError::ScopeMismatch { .. }, .. } => Reason::ScopeMismatch,
-            CoreError::Unseal { source: UnsealError::Tampered, .. } => Reason::DecryptionFailed,
+            CoreError::Unseal { reason: UnsealError::NoMatchingKey(_), .. } => Reason::NoMatchingKey,
+            CoreError::Unseal { reason: UnsealError::ScopeMismatch { .. }, .. } => Reason::ScopeMismatch,
+            CoreError::Unseal { reason: UnsealError::Tampered, .. } => Reason::DecryptionFailed,
             _ => Reason::Malformed,
         }
     }
@@ -105,7 +105,7 @@ impl Reason {
 /// object was probably renamed, as kustomize overlays do, and what to do. Names places and
 /// keys only, never a value.
 pub fn unseal_message(e: &CoreError) -> String {
-    let CoreError::Unseal { name, key, source: UnsealError::ScopeMismatch { sealed_for, used_as } } = e else {
+    let CoreError::Unseal { name, key, reason: UnsealError::ScopeMismatch { sealed_for, used_as } } = e else {
         return e.to_string();
     };
     let Some(moved) = sealed_for.moved_to(used_as) else { return e.to_string() };
@@ -496,7 +496,7 @@ mod tests {
         let mismatch = |sealed_for: Binding, used_as: Binding| CoreError::Unseal {
             name: Some(used_as.place()),
             key: "password".into(),
-            source: UnsealError::ScopeMismatch { sealed_for: Box::new(sealed_for), used_as: Box::new(used_as) },
+            reason: UnsealError::ScopeMismatch { sealed_for: Box::new(sealed_for), used_as: Box::new(used_as) },
         };
         let renamed = unseal_message(&mismatch(strict("prod", "db"), strict("prod", "app-db")));
         assert_eq!(

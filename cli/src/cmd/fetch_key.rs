@@ -28,5 +28,37 @@ async fn fetch(args: &ClusterArgs) -> Result<String> {
     if recipients.is_empty() {
         anyhow::bail!("the controller has published no key yet; try again in a few seconds");
     }
-    Ok(text)
+    Ok(named_for(&text, cluster::context().unwrap_or("cluster")))
+}
+
+/// The published recipients, each named for the context it was fetched from: a `# prod`
+/// line opens each comment block (what verify, inspect and unseal show beside an id),
+/// and the file stays one that `age -R` reads.
+fn named_for(text: &str, context: &str) -> String {
+    let mut out = String::new();
+    let mut in_comment = false;
+    for line in text.lines() {
+        let comment = line.trim_start().starts_with('#');
+        if !in_comment && (comment || line.trim_start().starts_with("age1")) {
+            out.push_str(&format!("# {context}\n"));
+        }
+        in_comment = comment;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_for;
+
+    #[test]
+    fn each_published_key_is_named_for_the_context_it_came_from() {
+        let [a, b] = [0; 2].map(|_| gitseal::generate_identity().to_public().to_string());
+        let published = format!("# gitseal key 1 created then\n{a}\n# gitseal key 2 created now\n{b}\n");
+        let named = gitseal::Recipients::parse_named_file(&named_for(&published, "prod")).unwrap();
+        let names: Vec<(String, Option<String>)> = named.into_iter().map(|(r, n)| (r.to_string(), n)).collect();
+        assert_eq!(names, [(a, Some("prod".to_owned())), (b, Some("prod".to_owned()))]);
+    }
 }

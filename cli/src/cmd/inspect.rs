@@ -26,6 +26,9 @@ struct Row {
     key_ids: Vec<String>,
     /// Which of them the file's repository rule (or -R) lists.
     known: Vec<String>,
+    /// Names the repository gives those keys (`prod`, `break-glass`), by key id.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    names: std::collections::BTreeMap<String, String>,
     /// Where the known keys come from.
     #[serde(skip_serializing_if = "Option::is_none")]
     known_from: Option<String>,
@@ -85,6 +88,9 @@ pub fn inspect(
                     scope,
                     format,
                     known: ids.iter().filter(|id| is_known(id)).cloned().collect(),
+                    names: rule
+                        .map(|r| ids.iter().filter_map(|id| Some((id.clone(), r.name_of(id)?.to_owned()))).collect())
+                        .unwrap_or_default(),
                     key_ids: ids,
                     known_from: rule.map(|r| r.source.clone()),
                     cluster_keys,
@@ -100,7 +106,10 @@ pub fn inspect(
                 let ids: Vec<String> = r
                     .key_ids
                     .iter()
-                    .map(|id| if r.known.contains(id) { format!("{id}*") } else { id.clone() })
+                    .map(|id| {
+                        let shown = r.names.get(id).map_or_else(|| id.clone(), |name| format!("{id} ({name})"));
+                        if r.known.contains(id) { format!("{shown}*") } else { shown }
+                    })
                     .collect();
                 let cluster = if r.cluster_keys.is_empty() {
                     String::new()

@@ -24,8 +24,9 @@ pub fn unseal(identity: &Path, file: &str, format: OutputFormat) -> Result<()> {
     for located in &objects {
         match located.object {
             Document::Sealed(sealed) => {
-                let secret =
-                    unseal_secret(sealed, &ring).with_context(|| format!("{}: {}", input.label, located.place()))?;
+                let secret = unseal_secret(sealed, &ring)
+                    .map_err(|e| with_keys_named(e, &ring, identity, file))
+                    .with_context(|| format!("{}: {}", input.label, located.place()))?;
                 secrets.push(secret.to_k8s());
             }
             Document::Incumbent(_) => {
@@ -44,4 +45,16 @@ pub fn unseal(identity: &Path, file: &str, format: OutputFormat) -> Result<()> {
         render(&secrets, format)?
     };
     io::emit(&text, None)
+}
+
+/// A value no key of `ring` opens: which keys those are, and the names the repository
+/// gives the keys it is sealed to, so the reader can tell which key they need.
+fn with_keys_named(e: gitseal::Error, ring: &KeyRing, identity: &Path, file: &str) -> anyhow::Error {
+    let gitseal::Error::Unseal { reason: gitseal::UnsealError::NoMatchingKey(_), .. } = &e else { return e.into() };
+    let given: Vec<String> = ring.ids().iter().map(ToString::to_string).collect();
+    let rule = (file != "-").then(|| crate::repository::Resolver::default().rule_for(Path::new(file)).ok().flatten());
+    let named: Vec<String> =
+        rule.flatten().map(|r| r.names.iter().map(|(id, name)| format!("{id} {name:?}")).collect()).unwrap_or_default();
+    let names = if named.is_empty() { String::new() } else { format!(" (the repository calls {})", named.join(", ")) };
+    anyhow::anyhow!("{e}; {} holds {}{names}", identity.display(), given.join(", "))
 }

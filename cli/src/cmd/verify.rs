@@ -82,8 +82,13 @@ pub fn verify(
         summary.files += 1;
         let rule = rules.get(file)?;
         let ids: Vec<KeyId> = rule.map(Rule::ids).unwrap_or_default();
-        let known =
-            rule.map(|r| Known { ids: &ids, exact: r.exact, source: &r.source, namespace: r.namespace.as_deref() });
+        let known = rule.map(|r| Known {
+            ids: &ids,
+            exact: r.exact,
+            source: &r.source,
+            namespace: r.namespace.as_deref(),
+            names: &r.names,
+        });
         let sealed_before = summary.sealed_secrets;
         check_file(file, known.as_ref(), &mut summary);
         // Rules that miss a file turn its checking off: a SealedSecret under a
