@@ -44,16 +44,19 @@ pub enum Command {
     Create(CreateArgs),
     /// Set one value of a SealedSecret file in place; the other values keep their ciphertext.
     ///
-    /// Changing a key that exists keeps the rest of the file byte for byte (comments, line
-    /// ends); adding one writes that SealedSecret anew, and says so when comments are lost.
+    /// The rest of the file stays byte for byte (comments, line ends): a changed value is
+    /// written where the old one was, a new key after the last one. Only a SealedSecret
+    /// written in flow style ({…}) or with anchors is written anew, with a note.
     #[command(
-        after_help = "Examples:\n  printf %s n3w | gitseal set db.yaml password\n  gitseal set db.yaml tls.key --from-file ./key.pem"
+        after_help = "Examples:\n  printf %s n3w | gitseal set db.yaml password\n  gitseal set db.yaml tls.key --from-file ./key.pem\n  gitseal set --name cache app.yaml password   # a file holding several SealedSecrets"
     )]
     Set {
         /// The SealedSecret file to change.
         file: PathBuf,
         /// The data key to set.
         key: String,
+        #[command(flatten)]
+        pick: PickArgs,
         /// Read the value from this file instead of stdin (on a terminal, a hidden prompt).
         #[arg(long, value_name = "PATH")]
         from_file: Option<PathBuf>,
@@ -69,11 +72,13 @@ pub enum Command {
     /// Edit a SealedSecret's values in $VISUAL / $EDITOR: changed values are sealed again,
     /// unchanged ones keep their ciphertext, deleted lines remove keys, new lines add them.
     #[command(
-        after_help = "Without -i the editor shows <unchanged> placeholders: type a new value to replace one.\nWith -i it shows the values themselves. A value is the text typed (042 stays 042, no stays\nno). A save that cannot be taken reopens the editor with the reason on top; saving it\nunchanged gives up, and nothing is written. Either way they live in a 0600 file in a private\ndirectory in memory ($XDG_RUNTIME_DIR, else /dev/shm), removed when the editor exits, on\nSIGTERM or SIGHUP, and, after a SIGKILL, by the next edit.\n\nEditors keep copies of their own that gitseal cannot remove:\n  vim    swap, undo and backup files: EDITOR='vim -n -i NONE -c \"set noswapfile nobackup nowritebackup noundofile\"'\n  emacs  backup (file~) and auto-save (#file#) files: EDITOR='emacs -Q --eval \"(setq make-backup-files nil auto-save-default nil)\"'\n  nano   a backup only with -B / `set backup`; leave it off\n\nExamples:\n  gitseal edit deploy/db.yaml\n  EDITOR=nano gitseal edit -i admin.txt deploy/db.yaml"
+        after_help = "Without -i the editor shows <unchanged> placeholders: type a new value to replace one.\nWith -i it shows the values themselves. A value is the text typed (042 stays 042, no stays\nno). A save that cannot be taken reopens the editor with the reason on top; saving it\nunchanged gives up, and nothing is written. Either way they live in a 0600 file in a private\ndirectory in memory ($XDG_RUNTIME_DIR, else /dev/shm), removed when the editor exits, on\nSIGTERM or SIGHUP, and, after a SIGKILL, by the next edit.\n\nEditors keep copies of their own that gitseal cannot remove:\n  vim    swap, undo and backup files: EDITOR='vim -n -i NONE -c \"set noswapfile nobackup nowritebackup noundofile\"'\n  emacs  backup (file~) and auto-save (#file#) files: EDITOR='emacs -Q --eval \"(setq make-backup-files nil auto-save-default nil)\"'\n  nano   a backup only with -B / `set backup`; leave it off\n\nExamples:\n  gitseal edit deploy/db.yaml\n  EDITOR=nano gitseal edit -i admin.txt deploy/db.yaml\n  gitseal edit --name cache deploy/app.yaml     # a file holding several SealedSecrets"
     )]
     Edit {
         /// The SealedSecret file to edit.
         file: PathBuf,
+        #[command(flatten)]
+        pick: PickArgs,
         /// Show the current values, opened with this identity file (else placeholders).
         #[arg(short, long, value_name = "IDENTITY_FILE")]
         identity: Option<PathBuf>,
@@ -82,12 +87,15 @@ pub enum Command {
         #[command(flatten)]
         recipients: RecipientArgs,
     },
-    /// Remove one value from a SealedSecret file in place.
+    /// Remove one value from a SealedSecret file in place: its lines and its key ids go,
+    /// the rest of the file stays byte for byte.
     Unset {
         /// The SealedSecret file to change.
         file: PathBuf,
         /// The data key to remove.
         key: String,
+        #[command(flatten)]
+        pick: PickArgs,
     },
     /// Recover Secrets from SealedSecrets with a private key (administrators, offline).
     #[command(after_help = "Example:\n  gitseal unseal -i cluster-key.txt -f sealed.yaml")]
@@ -194,6 +202,15 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// Which SealedSecret of a file `set`, `unset` and `edit` change.
+#[derive(Debug, Args)]
+pub struct PickArgs {
+    /// The SealedSecret to change, by metadata.name (or NAMESPACE/NAME), in a file holding
+    /// several; needed there, as gitseal never guesses one (not from the file's name either).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// How to reach a cluster: the usual kubeconfig rules.
