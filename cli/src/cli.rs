@@ -175,6 +175,21 @@ pub enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Re-seal files offline to the recipients their repository rule now lists, with a key that opens the values (sops' updatekeys).
+    #[command(
+        after_help = "After a .gitseal.yaml rule (or a .gitseal-recipients file) gains or loses a recipient: each\nvalue whose key ids are not exactly the file's recipients (what seal and set seal it to, what\nverify checks) is opened with -i and sealed again to them, for the place its own payload says it\nwas sealed for (never widened). Values already current keep their bytes; the file keeps its\ncomments. A file with a value the key cannot open is named and left unchanged; the others\nproceed, and the exit code is 1.\n\nupdatekeys, not `reseal --offline`: it needs a private key and handles plaintext, while reseal\nasks the controller, and no plaintext leaves the cluster; sops users know the name.\n\nExamples:\n  gitseal updatekeys -i ~/break-glass.txt --dry-run envs/\n  gitseal updatekeys -i ~/break-glass.txt envs/ && gitseal verify ."
+    )]
+    Updatekeys {
+        /// Files and directories (walked recursively for .yaml, .yml and .json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Identity file holding a key (AGE-SECRET-KEY-1…) that opens the values.
+        #[arg(short, long, value_name = "IDENTITY_FILE")]
+        identity: PathBuf,
+        /// Open and seal everything, say what would change, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Rewrite bitnami sealed-secrets SealedSecrets as gitseal ones, in place (offline, with the incumbent's keys).
     #[command(
         after_help = "Values are opened with the incumbent's private keys and sealed to each file's recipients (-r/-R, else the\nrepository's); scope, labels, annotations, type and immutability are kept. Anything without a faithful\nequivalent is refused, and that file left unchanged. See docs/migrating-from-sealed-secrets.md.\n\nExamples:\n  kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml > bitnami-keys.yaml\n  gitseal migrate --bitnami-keys bitnami-keys.yaml --dry-run deploy/\n  gitseal migrate --bitnami-keys bitnami-keys.yaml deploy/ && shred -u bitnami-keys.yaml"

@@ -97,6 +97,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             return cmd::reseal::reseal(&paths, &recipients_files, &cluster);
         }
         Command::Migrate(args) => return cmd::migrate::migrate(&args),
+        Command::Updatekeys { paths, identity, dry_run } => {
+            return cmd::updatekeys::updatekeys(&paths, &identity, dry_run);
+        }
         Command::Keys(command) => cmd::keys::run(command)?,
         Command::Init => cmd::init::init(std::path::Path::new("."))?,
         Command::Completions { shell } => {

@@ -1253,3 +1253,7 @@ fn set_writes_the_new_value_where_the_parser_found_the_old_one_never_a_copy_of_i
 /// Item 10 of issue 23: keys added and removed in place, and --name in multi-document files.
 #[path = "cli/documents.rs"]
 mod documents;
+
+/// Item 9 of issue 23: offline re-keying.
+#[path = "cli/updatekeys.rs"]
+mod updatekeys;
