@@ -1,9 +1,13 @@
 //! Where each SealedSecret's sealed values stand in the text, so a tool can replace a
-//! value where the parser found it, and nothing else (never by searching the text).
+//! value where the parser found it, and nothing else (never by searching the text); and
+//! where the entries of its `encryptedData` and `keyIds` mappings stand, so a tool can
+//! remove an entry's lines or add one after the last ([`BlockMap`]).
 //!
 //! ```text
 //!  text ──parse with locations──▶ per document: spec.encryptedData.<key> ─▶ byte range
 //!                                  (a List: items[i].spec.encryptedData.<key>)
+//!                                 spec.encryptedData / spec.keyIds, block style ─▶
+//!                                  each entry's whole lines, the keys' indentation
 //! ```
 //!
 //! The structure kept holds mapping keys and locations only, never a scalar's content,
@@ -13,28 +17,33 @@ use std::ops::Range;
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
-/// The located structure of each document of a stream.
-pub struct ValueSpans {
+mod block_map;
+
+pub use block_map::{BlockMap, Entry, SpecMap};
+
+/// The located structure of each document of a stream, beside the text it was read from.
+pub struct ValueSpans<'a> {
+    text: &'a str,
     documents: Vec<Spanned<Node>>,
 }
 
 /// A node of a document: its shape and, through `Spanned`, where it stands.
 enum Node {
-    /// A mapping: its keys that are strings, each with its value.
-    Map(Vec<(Option<String>, Spanned<Node>)>),
+    /// A mapping: its keys (`None` for one that is not a string), each with its value.
+    Map(Vec<(Spanned<Key>, Spanned<Node>)>),
     Seq(Vec<Spanned<Node>>),
     Scalar,
 }
 
-impl ValueSpans {
+impl<'a> ValueSpans<'a> {
     /// Locates the documents of `text`; `None` when it does not parse (the caller's own
     /// parse reports why).
-    pub fn parse(text: &str) -> Option<ValueSpans> {
+    pub fn parse(text: &'a str) -> Option<ValueSpans<'a>> {
         let options = serde_saphyr::options! { with_snippet: false };
         let documents = serde_saphyr::from_multiple_with_options(text, options).ok()?;
-        Some(ValueSpans { documents })
+        Some(ValueSpans { text, documents })
     }
 
     /// The byte range of the sealed value `key` of the SealedSecret at 0-based `document`
@@ -42,6 +51,15 @@ impl ValueSpans {
     /// scalar's indicator is not). `None` when there is no such scalar, or it is an alias
     /// or anchored (replacing it would not change that value alone).
     pub fn sealed_value(&self, document: usize, item: Option<usize>, key: &str) -> Option<Range<usize>> {
+        let value = self.spec(document, item)?.get("encryptedData")?.get(key)?;
+        if !matches!(value.value, Node::Scalar) || !self.own(value) {
+            return None;
+        }
+        range(&value.referenced)
+    }
+
+    /// The `spec` of the object at 0-based `document` (and `item`, inside a List).
+    fn spec(&self, document: usize, item: Option<usize>) -> Option<&Spanned<Node>> {
         let mut object = self.documents.get(document)?;
         if let Some(i) = item {
             object = match &object.get("items")?.value {
@@ -49,21 +67,13 @@ impl ValueSpans {
                 _ => return None,
             };
         }
-        let value = object.get("spec")?.get("encryptedData")?.get(key)?;
-        if !matches!(value.value, Node::Scalar) || value.referenced != value.defined || self.aliased(value) {
-            return None;
-        }
-        let span = value.referenced.span();
-        let start = usize::try_from(span.byte_offset()?).ok()?;
-        let len = usize::try_from(span.byte_len()?).ok()?;
-        Some(start..start.checked_add(len)?)
+        object.get("spec")
     }
-}
 
-impl ValueSpans {
-    /// Whether an alias anywhere in the stream refers to `scalar`.
-    fn aliased(&self, scalar: &Spanned<Node>) -> bool {
-        fn refers(node: &Spanned<Node>, to: &serde_saphyr::Location) -> bool {
+    /// Whether `node` is written where it stands and nowhere else: not an alias, and no
+    /// alias anywhere in the stream refers to it (changing it would change those too).
+    fn own(&self, node: &Spanned<Node>) -> bool {
+        fn refers(node: &Spanned<Node>, to: &Location) -> bool {
             (node.referenced != node.defined && node.defined == *to)
                 || match &node.value {
                     Node::Map(entries) => entries.iter().any(|(_, v)| refers(v, to)),
@@ -71,8 +81,16 @@ impl ValueSpans {
                     Node::Scalar => false,
                 }
         }
-        self.documents.iter().any(|d| refers(d, &scalar.defined))
+        node.referenced == node.defined && !self.documents.iter().any(|d| refers(d, &node.defined))
     }
+}
+
+/// The byte range a location spans, when the parser knows it.
+fn range(location: &Location) -> Option<Range<usize>> {
+    let span = location.span();
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let len = usize::try_from(span.byte_len()?).ok()?;
+    Some(start..start.checked_add(len)?)
 }
 
 trait Get {
@@ -84,7 +102,7 @@ impl Get for Spanned<Node> {
     /// absent or repeated.
     fn get(&self, key: &str) -> Option<&Spanned<Node>> {
         let Node::Map(entries) = &self.value else { return None };
-        let mut found = entries.iter().filter(|(k, _)| k.as_deref() == Some(key)).map(|(_, v)| v);
+        let mut found = entries.iter().filter(|(k, _)| k.value.0.as_deref() == Some(key)).map(|(_, v)| v);
         let first = found.next()?;
         found.next().is_none().then_some(first)
     }
@@ -100,7 +118,7 @@ impl<'de> Deserialize<'de> for Node {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
                 let mut entries = Vec::new();
-                while let Some(Key(key)) = map.next_key()? {
+                while let Some(key) = map.next_key()? {
                     entries.push((key, map.next_value()?));
                 }
                 Ok(Node::Map(entries))

@@ -44,16 +44,19 @@ pub enum Command {
     Create(CreateArgs),
     /// Set one value of a SealedSecret file in place; the other values keep their ciphertext.
     ///
-    /// Changing a key that exists keeps the rest of the file byte for byte (comments, line
-    /// ends); adding one writes that SealedSecret anew, and says so when comments are lost.
+    /// The rest of the file stays byte for byte (comments, line ends): a changed value is
+    /// written where the old one was, a new key after the last one. Only a SealedSecret
+    /// written in flow style ({…}) or with anchors is written anew, with a note.
     #[command(
-        after_help = "Examples:\n  printf %s n3w | gitseal set db.yaml password\n  gitseal set db.yaml tls.key --from-file ./key.pem"
+        after_help = "Examples:\n  printf %s n3w | gitseal set db.yaml password\n  gitseal set db.yaml tls.key --from-file ./key.pem\n  gitseal set --name cache app.yaml password   # a file holding several SealedSecrets"
     )]
     Set {
         /// The SealedSecret file to change.
         file: PathBuf,
         /// The data key to set.
         key: String,
+        #[command(flatten)]
+        pick: PickArgs,
         /// Read the value from this file instead of stdin (on a terminal, a hidden prompt).
         #[arg(long, value_name = "PATH")]
         from_file: Option<PathBuf>,
@@ -69,11 +72,13 @@ pub enum Command {
     /// Edit a SealedSecret's values in $VISUAL / $EDITOR: changed values are sealed again,
     /// unchanged ones keep their ciphertext, deleted lines remove keys, new lines add them.
     #[command(
-        after_help = "Without -i the editor shows <unchanged> placeholders: type a new value to replace one.\nWith -i it shows the values themselves. A value is the text typed (042 stays 042, no stays\nno). A save that cannot be taken reopens the editor with the reason on top; saving it\nunchanged gives up, and nothing is written. Either way they live in a 0600 file in a private\ndirectory in memory ($XDG_RUNTIME_DIR, else /dev/shm), removed when the editor exits, on\nSIGTERM or SIGHUP, and, after a SIGKILL, by the next edit.\n\nEditors keep copies of their own that gitseal cannot remove:\n  vim    swap, undo and backup files: EDITOR='vim -n -i NONE -c \"set noswapfile nobackup nowritebackup noundofile\"'\n  emacs  backup (file~) and auto-save (#file#) files: EDITOR='emacs -Q --eval \"(setq make-backup-files nil auto-save-default nil)\"'\n  nano   a backup only with -B / `set backup`; leave it off\n\nExamples:\n  gitseal edit deploy/db.yaml\n  EDITOR=nano gitseal edit -i admin.txt deploy/db.yaml"
+        after_help = "Without -i the editor shows <unchanged> placeholders: type a new value to replace one.\nWith -i it shows the values themselves. A value is the text typed (042 stays 042, no stays\nno). A save that cannot be taken reopens the editor with the reason on top; saving it\nunchanged gives up, and nothing is written. Either way they live in a 0600 file in a private\ndirectory in memory ($XDG_RUNTIME_DIR, else /dev/shm), removed when the editor exits, on\nSIGTERM or SIGHUP, and, after a SIGKILL, by the next edit.\n\nEditors keep copies of their own that gitseal cannot remove:\n  vim    swap, undo and backup files: EDITOR='vim -n -i NONE -c \"set noswapfile nobackup nowritebackup noundofile\"'\n  emacs  backup (file~) and auto-save (#file#) files: EDITOR='emacs -Q --eval \"(setq make-backup-files nil auto-save-default nil)\"'\n  nano   a backup only with -B / `set backup`; leave it off\n\nExamples:\n  gitseal edit deploy/db.yaml\n  EDITOR=nano gitseal edit -i admin.txt deploy/db.yaml\n  gitseal edit --name cache deploy/app.yaml     # a file holding several SealedSecrets"
     )]
     Edit {
         /// The SealedSecret file to edit.
         file: PathBuf,
+        #[command(flatten)]
+        pick: PickArgs,
         /// Show the current values, opened with this identity file (else placeholders).
         #[arg(short, long, value_name = "IDENTITY_FILE")]
         identity: Option<PathBuf>,
@@ -82,12 +87,15 @@ pub enum Command {
         #[command(flatten)]
         recipients: RecipientArgs,
     },
-    /// Remove one value from a SealedSecret file in place.
+    /// Remove one value from a SealedSecret file in place: its lines and its key ids go,
+    /// the rest of the file stays byte for byte.
     Unset {
         /// The SealedSecret file to change.
         file: PathBuf,
         /// The data key to remove.
         key: String,
+        #[command(flatten)]
+        pick: PickArgs,
     },
     /// Recover Secrets from SealedSecrets with a private key (administrators, offline).
     #[command(after_help = "Example:\n  gitseal unseal -i cluster-key.txt -f sealed.yaml")]
@@ -172,6 +180,21 @@ pub enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Re-seal files offline to the recipients their repository rule now lists, with a key that opens the values (sops' updatekeys).
+    #[command(
+        after_help = "After a .gitseal.yaml rule (or a .gitseal-recipients file) gains or loses a recipient: each\nvalue whose key ids are not exactly the file's recipients (what seal and set seal it to, what\nverify checks) is opened with -i and sealed again to them, for the place its own payload says it\nwas sealed for (never widened). Values already current keep their bytes; the file keeps its\ncomments. A file with a value the key cannot open is named and left unchanged; the others\nproceed, and the exit code is 1.\n\nupdatekeys, not `reseal --offline`: it needs a private key and handles plaintext, while reseal\nasks the controller, and no plaintext leaves the cluster; sops users know the name.\n\nExamples:\n  gitseal updatekeys -i ~/break-glass.txt --dry-run envs/\n  gitseal updatekeys -i ~/break-glass.txt envs/ && gitseal verify ."
+    )]
+    Updatekeys {
+        /// Files and directories (walked recursively for .yaml, .yml and .json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Identity file holding a key (AGE-SECRET-KEY-1…) that opens the values.
+        #[arg(short, long, value_name = "IDENTITY_FILE")]
+        identity: PathBuf,
+        /// Open and seal everything, say what would change, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Rewrite bitnami sealed-secrets SealedSecrets as gitseal ones, in place (offline, with the incumbent's keys).
     #[command(
         after_help = "Values are opened with the incumbent's private keys and sealed to each file's recipients (-r/-R, else the\nrepository's); scope, labels, annotations, type and immutability are kept. Anything without a faithful\nequivalent is refused, and that file left unchanged. See docs/migrating-from-sealed-secrets.md.\n\nExamples:\n  kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml > bitnami-keys.yaml\n  gitseal migrate --bitnami-keys bitnami-keys.yaml --dry-run deploy/\n  gitseal migrate --bitnami-keys bitnami-keys.yaml deploy/ && shred -u bitnami-keys.yaml"
@@ -199,6 +222,15 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// Which SealedSecret of a file `set`, `unset` and `edit` change.
+#[derive(Debug, Args)]
+pub struct PickArgs {
+    /// The SealedSecret to change, by metadata.name (or NAMESPACE/NAME), in a file holding
+    /// several; needed there, as gitseal never guesses one (not from the file's name either).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// How to reach a cluster: the usual kubeconfig rules.

@@ -77,13 +77,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Keygen { output, public_of: None } => cmd::keygen::keygen(output.as_deref())?,
         Command::Seal(args) => cmd::seal::seal(args)?,
         Command::Create(args) => cmd::seal::create(args)?,
-        Command::Set { file, key, from_file, values, trim_newline, recipients } => {
+        Command::Set { file, key, pick, from_file, values, trim_newline, recipients } => {
             let input = cmd::edit::ValueInput { from_file: from_file.as_deref(), values, trim_newline };
-            cmd::edit::set(&file, &key, &input, &recipients)?
+            cmd::edit::set(&file, pick.name.as_deref(), &key, &input, &recipients)?
         }
-        Command::Unset { file, key } => cmd::edit::unset(&file, &key)?,
-        Command::Edit { file, identity, values, recipients } => {
-            cmd::edit::edit(&file, identity.as_deref(), values, &recipients)?
+        Command::Unset { file, key, pick } => cmd::edit::unset(&file, pick.name.as_deref(), &key)?,
+        Command::Edit { file, pick, identity, values, recipients } => {
+            cmd::edit::edit(&file, pick.name.as_deref(), identity.as_deref(), values, &recipients)?
         }
         Command::Unseal { identity, file, output } => cmd::unseal::unseal(&identity, &file, output.into())?,
         Command::Verify { paths, recipients_files, exclude, allow_empty, output } => {
@@ -99,6 +99,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             return cmd::reseal::reseal(&paths, &recipients_files, &cluster);
         }
         Command::Migrate(args) => return cmd::migrate::migrate(&args),
+        Command::Updatekeys { paths, identity, dry_run } => {
+            return cmd::updatekeys::updatekeys(&paths, &identity, dry_run);
+        }
         Command::Keys(command) => cmd::keys::run(command)?,
         Command::Init => cmd::init::init(std::path::Path::new("."))?,
         Command::Completions { shell } => {

@@ -16,11 +16,11 @@
 //! since a shared parent (a CI workspace, /tmp) may be anyone's. Outside a repository
 //! only the file's own directory is read, and a note says so ([`config_dirs`]).
 //!
-//! `seal -w`, `create -w`, `set`, `unset`, `verify` and `reseal` ask for the file they
-//! write or check, so a file under `envs/staging/` gets its own settings wherever the
-//! command runs (stdin / stdout: the current directory). `keys export` takes flags only:
-//! the repository's recipients name the cluster itself, not the administrators a backup is
-//! for.
+//! `seal -w`, `create -w`, `set`, `unset`, `verify`, `reseal` and `updatekeys` ask for
+//! the file they write or check, so a file under `envs/staging/` gets its own settings
+//! wherever the command runs (stdin / stdout: the current directory). `keys export` takes
+//! flags only: the repository's recipients name the cluster itself, not the administrators
+//! a backup is for.
 
 use std::collections::BTreeMap;
 use std::fs;

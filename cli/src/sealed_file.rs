@@ -7,11 +7,12 @@
 //!                    │ change objects
 //!                    ▼
 //!  check_scopes: every new or changed value bound as the values as read were
-//!  only sealed values of existing keys changed, recipients alike ──▶ each new value
-//!      written at the span the parser reports for it (never found by searching the
-//!      text): comments, line ends, everything else byte for byte
-//!  otherwise: JSON rendered again │ YAML: each changed or added SealedSecret spliced in
-//!                                 │ (a List: that item)
+//!  only sealed values, keys and key ids changed, in block-style mappings ──▶ in place
+//!      (in_place.rs): each value written at the span the parser reports for it, an
+//!      entry's lines removed, new entries after the last one (never found by searching
+//!      the text): comments, line ends, everything else byte for byte
+//!  otherwise (flow style, anchors, JSON, migrated objects): JSON rendered again │ YAML:
+//!      each changed or added SealedSecret spliced in (a List: that item), with a note
 //!                    ──save (temp file, read back and checked, then rename)──▶ file
 //! ```
 
@@ -20,13 +21,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use gitseal::manifest::{Document, OutputFormat, parse_documents, render};
-use gitseal::value_spans::ValueSpans;
 use gitseal::{ScopeRule, SealedSecret};
 use zeroize::Zeroizing;
 
 use crate::io;
 
 mod check;
+mod in_place;
 
 /// The SealedSecrets of one file, ready to be written back in place.
 pub struct SealedFile {
@@ -45,6 +46,19 @@ pub struct SealedFile {
     pub incumbent: Vec<(Place, serde_json::Value)>,
     /// Whether the file holds a plaintext Secret.
     pub has_plaintext: bool,
+}
+
+/// The SealedSecret of a file a command edits ([`SealedFile::pick`]).
+pub struct Picked<'a> {
+    /// How messages name it: the file, and the object when the file holds several.
+    pub label: String,
+    pub object: &'a mut SealedSecret,
+}
+
+/// How messages name an object: `namespace/name`.
+fn who(object: &SealedSecret) -> String {
+    gitseal::manifest::display_name(object.metadata.namespace.as_deref(), object.metadata.name.as_deref())
+        .unwrap_or_else(|| "<no name>".to_owned())
 }
 
 /// Where an object stands in a file (0-based).
@@ -101,22 +115,43 @@ impl SealedFile {
         self.path.display().to_string()
     }
 
-    /// The file's only SealedSecret, for commands that edit one object.
+    /// The SealedSecret a command that edits one object works on: the file's only one, or,
+    /// with `name` (`NAME` or `NAMESPACE/NAME`), the one so named. Never guessed from the
+    /// file's name: writing a value into the wrong object would go unnoticed.
     ///
     /// # Errors
-    /// When the file holds none (saying so if it is a plaintext Secret), or several.
-    pub fn only(&mut self) -> Result<&mut SealedSecret> {
+    /// When the file holds none (saying so if it is a plaintext Secret); when it holds
+    /// several and no `name` is given, or `name` names none or several of them: each
+    /// naming the SealedSecrets the file holds.
+    pub fn pick(&mut self, name: Option<&str>) -> Result<Picked<'_>> {
         let label = self.label();
-        match self.objects.as_mut_slice() {
-            [(_, object)] => Ok(object),
-            [] if self.has_plaintext => {
+        let names: Vec<String> = self.objects.iter().map(|(_, o)| who(o)).collect();
+        let held = names.join(", ");
+        let matching: Vec<usize> = match name {
+            None => (0..self.objects.len()).collect(),
+            Some(wanted) => (0..self.objects.len())
+                .filter(|i| self.objects[*i].1.metadata.name.as_deref() == Some(wanted) || names[*i] == wanted)
+                .collect(),
+        };
+        let i = match (matching.as_slice(), name) {
+            ([i], _) => *i,
+            _ if self.objects.is_empty() && self.has_plaintext => {
                 bail!("{label}: this is a plaintext Secret; seal it first with `gitseal seal -f {label}`")
             }
-            [] => bail!("{label}: no SealedSecret in this file"),
-            more => {
-                bail!("{label}: set and unset edit files holding exactly one SealedSecret; this one has {}", more.len())
+            _ if self.objects.is_empty() => bail!("{label}: no SealedSecret in this file"),
+            ([], Some(wanted)) => bail!("{label}: no SealedSecret named {wanted:?} here; it holds {held}"),
+            (_, Some(wanted)) => {
+                bail!(
+                    "{label}: several SealedSecrets are named {wanted:?} ({held}); pick one with --name NAMESPACE/NAME"
+                )
             }
-        }
+            (_, None) => bail!(
+                "{label} holds {} SealedSecrets ({held}); say which one with --name NAME (or NAMESPACE/NAME)",
+                names.len()
+            ),
+        };
+        let label = if self.objects.len() > 1 { format!("{label} ({})", names[i]) } else { label };
+        Ok(Picked { label, object: &mut self.objects[i].1 })
     }
 
     /// Writes the SealedSecrets back in place of their documents; the rest of the file is
@@ -128,7 +163,9 @@ impl SealedFile {
     /// file is then left unchanged), or writing fails.
     pub fn save(&self) -> Result<()> {
         self.check_scopes()?;
-        let text = match self.values_replaced() {
+        // An edit in place that would not pass the read-back check is not used: the
+        // object is rendered anew instead, saying what that loses.
+        let text = match self.in_place().filter(|text| self.check_written(text).is_ok()) {
             Some(text) => text,
             None => self.rendered()?,
         };
@@ -140,7 +177,7 @@ impl SealedFile {
         let label = self.label();
         if self.text.contains('#') || self.text.contains('\r') {
             eprintln!(
-                "gitseal: note: {label}: its changed SealedSecrets are written anew (keys added or removed, or migrated): comments inside them and CRLF line ends there are not kept (the other documents are)"
+                "gitseal: note: {label}: its changed SealedSecrets are written anew (migrated, or written in a shape gitseal does not edit in place: flow style {{…}}, anchors or aliases, block scalars): comments inside them and CRLF line ends there are not kept (the other documents are)"
             );
         }
         // Each document holding a changed or added SealedSecret rendered anew: the object
@@ -180,54 +217,6 @@ impl SealedFile {
             OutputFormat::Yaml => gitseal::documents::splice(&self.text, &replacements),
         };
         Ok(text)
-    }
-
-    /// The text with each changed sealed value written where the parser found it, when
-    /// nothing else changed: same objects, same keys, same recipients (`keyIds`), and each
-    /// value a scalar of its own (not an alias or anchored), quoted or plain on one line.
-    /// The value keeps its quoting; base64 needs no escaping in either. Anything else is
-    /// rendered anew instead.
-    fn values_replaced(&self) -> Option<String> {
-        if self.objects.len() != self.original.len() {
-            return None;
-        }
-        let spans = ValueSpans::parse(&self.text)?;
-        let mut edits = Vec::new();
-        for ((place, now), before) in self.objects.iter().zip(&self.original) {
-            let (mut a, mut b) = (now.clone(), before.clone());
-            a.spec.encrypted_data.clear();
-            b.spec.encrypted_data.clear();
-            let same_keys = now.spec.encrypted_data.keys().eq(before.spec.encrypted_data.keys());
-            if a != b || !same_keys {
-                return None;
-            }
-            for (key, old) in &before.spec.encrypted_data {
-                let new = &now.spec.encrypted_data[key];
-                if new != old {
-                    edits.push((spans.sealed_value(place.document, place.item, key)?, old.as_str(), new.as_str()));
-                }
-            }
-        }
-        edits.sort_by_key(|(span, ..)| span.start);
-        let mut text = String::with_capacity(self.text.len());
-        let mut copied = 0;
-        for (span, old, new) in edits {
-            let written = self.text.get(span.clone())?;
-            // A quoted scalar is replaced whole, quotes kept; a plain one only when it is
-            // the value verbatim on one line (not a block scalar, not folded).
-            let quote = match written.chars().next()? {
-                q @ ('"' | '\'') => Some(q),
-                _ if written == old && !written.contains(['\n', '\r']) => None,
-                _ => return None,
-            };
-            text.push_str(self.text.get(copied..span.start)?);
-            text.extend(quote);
-            text.push_str(new);
-            text.extend(quote);
-            copied = span.end;
-        }
-        text.push_str(&self.text[copied..]);
-        Some(text)
     }
 }
 

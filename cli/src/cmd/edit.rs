@@ -11,7 +11,7 @@ use gitseal::{Binding, KeyId, seal_value};
 use zeroize::Zeroizing;
 
 use crate::cli::{RecipientArgs, ValueArgs};
-use crate::sealed_file::{SealedFile, scope_rule};
+use crate::sealed_file::{Picked, SealedFile, scope_rule};
 use crate::{io, repository, value};
 
 mod scratch;
@@ -40,10 +40,17 @@ impl ValueInput<'_> {
     }
 }
 
-pub fn set(file: &Path, key: &str, input: &ValueInput<'_>, recipients: &RecipientArgs) -> Result<()> {
+/// `gitseal set`: seals one value into the SealedSecret `name` picks (see
+/// [`SealedFile::pick`]).
+pub fn set(
+    file: &Path,
+    name: Option<&str>,
+    key: &str,
+    input: &ValueInput<'_>,
+    recipients: &RecipientArgs,
+) -> Result<()> {
     let mut loaded = SealedFile::load(file)?;
-    let label = loaded.label();
-    let sealed = loaded.only()?;
+    let Picked { label, object: sealed } = loaded.pick(name)?;
     let rule = scope_rule(&label, sealed, &format!("set refuses to seal {key:?} beside it"))?;
     gitseal::validate::data_key(key).map_err(|m| anyhow::anyhow!("{label}: key {key:?}: {m}"))?;
     let binding = rule
@@ -54,24 +61,23 @@ pub fn set(file: &Path, key: &str, input: &ValueInput<'_>, recipients: &Recipien
     let new = !sealed.spec.encrypted_data.contains_key(key);
     seal_into(sealed, key, &value, &binding, &recipients)?;
     loaded.save()?;
-    eprintln!("{}: {} {key}", file.display(), if new { "added" } else { "sealed" });
+    eprintln!("{label}: {} {key}", if new { "added" } else { "sealed" });
     Ok(())
 }
 
-/// Unset checks the scope rule too, though it seals nothing: removing values from a file
-/// whose spec.scope disagrees with them would erase the evidence the next `set` or `edit`
-/// relies on (with no value left, spec.scope alone would decide).
-pub fn unset(file: &Path, key: &str) -> Result<()> {
+/// `gitseal unset`. It checks the scope rule too, though it seals nothing: removing values
+/// from a file whose spec.scope disagrees with them would erase the evidence the next `set`
+/// or `edit` relies on (with no value left, spec.scope alone would decide).
+pub fn unset(file: &Path, name: Option<&str>, key: &str) -> Result<()> {
     let mut loaded = SealedFile::load(file)?;
-    let label = loaded.label();
-    let sealed = loaded.only()?;
+    let Picked { label, object: sealed } = loaded.pick(name)?;
     scope_rule(&label, sealed, "unset refuses to rewrite the file until its values and spec.scope agree")?;
     if sealed.spec.encrypted_data.remove(key).is_none() {
-        bail!("{}: key {key:?} is not in this SealedSecret", file.display());
+        bail!("{label}: key {key:?} is not in this SealedSecret");
     }
     sealed.spec.key_ids.remove(key);
     loaded.save()?;
-    eprintln!("{}: removed {key}", file.display());
+    eprintln!("{label}: removed {key}");
     Ok(())
 }
 
@@ -94,11 +100,16 @@ const UNCHANGED: &str = "<unchanged>";
 
 /// `gitseal edit`: the values in an editor, in a 0600 file in a private directory that is
 /// removed on every exit path (the directory's guard), the editor failing included.
-pub fn edit(file: &Path, identity: Option<&Path>, values: ValueArgs, recipients: &RecipientArgs) -> Result<()> {
+pub fn edit(
+    file: &Path,
+    name: Option<&str>,
+    identity: Option<&Path>,
+    values: ValueArgs,
+    recipients: &RecipientArgs,
+) -> Result<()> {
     let mut loaded = SealedFile::load(file)?;
-    let label = loaded.label();
     // Before the editor opens: nobody types values that would then be refused.
-    let sealed = loaded.only()?;
+    let Picked { label, object: sealed } = loaded.pick(name)?;
     let rule = scope_rule(&label, sealed, "edit refuses to seal values beside it")?;
     let shown = match identity {
         None => None,
@@ -163,7 +174,7 @@ pub fn edit(file: &Path, identity: Option<&Path>, values: ValueArgs, recipients:
     if changed {
         loaded.save()?;
     }
-    eprintln!("{}", plan.summary(&file.display().to_string()));
+    eprintln!("{}", plan.summary(&label));
     Ok(())
 }
 

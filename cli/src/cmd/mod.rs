@@ -11,4 +11,5 @@ pub mod reseal;
 pub mod rotate;
 pub mod seal;
 pub mod unseal;
+pub mod updatekeys;
 pub mod verify;

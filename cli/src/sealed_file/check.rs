@@ -143,7 +143,7 @@ mod tests {
         // What the old text replacement produced when it changed a copy: the value as it was.
         let err = file.check_written(&text).unwrap_err().to_string();
         assert!(err.contains("document 2: key \"a\": the value written would not be the new one"), "{err}");
-        let good = file.values_replaced().unwrap();
+        let good = file.in_place().unwrap();
         file.check_written(&good).unwrap();
         let touched = good.replacen("name: c", "name: d", 1);
         let err = file.check_written(&touched).unwrap_err().to_string();
