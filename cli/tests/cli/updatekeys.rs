@@ -12,7 +12,7 @@ fn rule(env: &Env, recipients: &[&str]) {
     let list = recipients.iter().map(|r| r.trim()).collect::<Vec<_>>().join(", ");
     env.write(
         ".gitseal.yaml",
-        &format!("rules:\n  - path: envs/prod/.*\n    recipients: [{list}]\n    namespace: prod\n"),
+        &format!("rules:\n  - path: envs/prod/**\n    recipients: [{list}]\n    namespace: prod\n"),
     );
 }
 
