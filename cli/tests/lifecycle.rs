@@ -6,24 +6,16 @@
 #![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use gitseal::SealedSecret;
+use gitseal_test_support::local_controller::{LocalController, controller_beside};
 use gitseal_test_support::{Cluster, workspace_root};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams};
 
 const NS: &str = "gitseal-system";
-
-struct Controller(Child);
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn run(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gitseal"))
@@ -71,20 +63,9 @@ async fn all_unsealed(api: &Api<SealedSecret>, n: usize) -> bool {
     r.len() == n && r.iter().all(|x| x == "Unsealed")
 }
 
-fn controller(cluster_dir: &Path, sa_kubeconfig: &Path) -> Controller {
-    let bin = Path::new(env!("CARGO_BIN_EXE_gitseal")).with_file_name("gitseal-controller");
-    assert!(bin.exists(), "build the controller first: cargo build -p gitseal-controller");
-    let log = std::fs::File::create(cluster_dir.join("controller.log")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(bin)
-        .args(["--namespace", NS, "--pod-name", "lifecycle", "--lease-duration-secs", "6"])
-        .arg(format!("--http-addr=127.0.0.1:{port}"))
-        .env("KUBECONFIG", sa_kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Controller(child)
+fn controller(cluster_dir: &Path, sa_kubeconfig: &Path) -> LocalController {
+    let bin = controller_beside(Path::new(env!("CARGO_BIN_EXE_gitseal")));
+    LocalController::start(&bin, NS, "lifecycle", sa_kubeconfig, &cluster_dir.join("controller.log"), &[]).unwrap()
 }
 
 fn key_id_line(list_json: &str, state: &str) -> String {

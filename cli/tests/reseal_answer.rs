@@ -17,11 +17,12 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use gitseal::crds::{ResealItem, ResealRequest, ResealRequestSpec};
 use gitseal::{Binding, Recipients, Scope, seal_value};
+use gitseal_test_support::local_controller::{LocalController, controller_beside};
 use gitseal_test_support::{Cluster, workspace_root};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -30,29 +31,9 @@ use kube::{Client, ResourceExt};
 
 const NS: &str = "gitseal-system";
 
-struct Controller(Child);
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn controller(dir: &Path, kubeconfig: &Path, pod: &str) -> Controller {
-    let bin = Path::new(env!("CARGO_BIN_EXE_gitseal")).with_file_name("gitseal-controller");
-    assert!(bin.exists(), "build the controller first: cargo build -p gitseal-controller");
-    let log = std::fs::File::create(dir.join(format!("{pod}.log"))).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(bin)
-        .args(["--namespace", NS, "--pod-name", pod, "--lease-duration-secs", "6"])
-        .arg(format!("--http-addr=127.0.0.1:{port}"))
-        .env("KUBECONFIG", kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Controller(child)
+fn controller(dir: &Path, kubeconfig: &Path, pod: &str) -> LocalController {
+    let bin = controller_beside(Path::new(env!("CARGO_BIN_EXE_gitseal")));
+    LocalController::start(&bin, NS, pod, kubeconfig, &dir.join(format!("{pod}.log")), &[]).unwrap()
 }
 
 fn gitseal(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Command {

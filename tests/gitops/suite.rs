@@ -14,15 +14,16 @@
 #![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use gitseal_test_support::flux::{Component, Flux};
 use gitseal_test_support::git_server::{GitServer, init_bare};
 use gitseal_test_support::helm::parse_manifests;
+use gitseal_test_support::local_controller::{LocalController, controller_beside};
 use gitseal_test_support::lua::{Health, Lua};
 use gitseal_test_support::{Cluster, workspace_root};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
@@ -30,34 +31,11 @@ const CONTROLLER_NS: &str = "gitseal-system";
 /// Longest wait for one step of the loop (Flux's intervals here are seconds).
 const STEP: Duration = Duration::from_secs(90);
 
-/// gitseal-controller as a local process under deploy/'s ServiceAccount, watching only
-/// the test's namespace; killed when dropped.
-struct Controller(Child);
-
-impl Controller {
-    fn start(sa_kubeconfig: &Path, namespace: &str, log: &Path) -> Controller {
-        let bin = Path::new(env!("CARGO_BIN_EXE_gitseal")).with_file_name("gitseal-controller");
-        assert!(bin.exists(), "build the controller first: cargo build -p gitseal-controller");
-        let port = gitseal_test_support::free_port().unwrap();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let child = Command::new(bin)
-            .args(["--namespace", CONTROLLER_NS, "--pod-name", "gitops", "--lease-duration-secs", "6"])
-            .args(["--watch-namespaces", namespace])
-            .arg(format!("--http-addr=127.0.0.1:{port}"))
-            .env("KUBECONFIG", sa_kubeconfig)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Controller(child)
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// gitseal-controller under deploy/'s ServiceAccount, watching only the test's namespace.
+fn start_controller(sa_kubeconfig: &Path, namespace: &str, log: &Path) -> LocalController {
+    let bin = controller_beside(Path::new(env!("CARGO_BIN_EXE_gitseal")));
+    LocalController::start(&bin, CONTROLLER_NS, "gitops", sa_kubeconfig, log, &["--watch-namespaces", namespace])
+        .unwrap()
 }
 
 fn gitseal(kubeconfig: &Path, dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
@@ -145,9 +123,24 @@ async fn secret_value(api: &Api<Secret>, name: &str, key: &str) -> Option<Vec<u8
     api.get_opt(name).await.ok()??.data?.get(key).map(|v| v.0.clone())
 }
 
-/// Polls `probe` until it returns `Some`, failing with `what` and Flux's logs after
+/// What a failed wait shows: the ends of Flux's and the controller's logs.
+struct Logs<'a> {
+    flux: &'a Flux,
+    controller: &'a Path,
+}
+
+impl std::fmt::Display for Logs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let controller = std::fs::read_to_string(self.controller).unwrap_or_default();
+        let tail: Vec<&str> = controller.lines().rev().take(30).collect();
+        write!(f, "{}\n==> gitseal-controller <==\n", self.flux.logs())?;
+        tail.iter().rev().try_for_each(|line| writeln!(f, "{line}"))
+    }
+}
+
+/// Polls `probe` until it returns `Some`, failing with `what` and the logs after
 /// [`STEP`]; returns the value and how long it took from `since`.
-async fn wait<T, F, Fut>(flux: &Flux, since: Instant, what: &str, probe: F) -> (T, Duration)
+async fn wait<T, F, Fut>(logs: &Logs<'_>, since: Instant, what: &str, probe: F) -> (T, Duration)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -157,7 +150,7 @@ where
         if let Some(value) = probe().await {
             return (value, since.elapsed());
         }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}\n{}", flux.logs());
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}\n{logs}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -229,9 +222,12 @@ async fn commits_drive_secrets_through_flux() {
     cluster.write_service_account_kubeconfig(CONTROLLER_NS, "gitseal-controller", &sa).await.unwrap();
     let controller_log = dir.path().join("controller.log");
 
-    // The cluster's published key, committed as the repository's recipients.
+    // The cluster's published key, committed as the repository's recipients: published
+    // afresh by this controller (another test may have left a ConfigMap of its own).
+    let published: Api<ConfigMap> = Api::namespaced(cluster.client(), CONTROLLER_NS);
+    let _ = published.delete(gitseal::crds::storage::PUBLIC_KEYS_CONFIGMAP, &DeleteParams::default()).await;
     let key = {
-        let _controller = Controller::start(&sa, &ns, &controller_log);
+        let _controller = start_controller(&sa, &ns, &controller_log);
         let deadline = Instant::now() + STEP;
         loop {
             let out = gitseal(&admin, dir.path(), &["fetch-key"], b"");
@@ -268,7 +264,10 @@ async fn commits_drive_secrets_through_flux() {
     //    but the Kustomization is not healthy until the Secret exists.
     let pushed = Instant::now();
     apply(&cluster, &engine_objects(&ns, &server.url("apps.git"), "apps", "./apps"));
-    wait(&flux, pushed, "Flux to apply SealedSecret db", || async { sealed.get_opt("db").await.ok()? }).await;
+    wait(&Logs { flux: &flux, controller: &controller_log }, pushed, "Flux to apply SealedSecret db", || async {
+        sealed.get_opt("db").await.ok()?
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let waiting = kustomizations.get("apps").await.unwrap();
     assert_ne!(ready(&waiting).map(|r| r.0), Some("True".into()), "healthy before any Secret: {:?}", ready(&waiting));
@@ -276,15 +275,19 @@ async fn commits_drive_secrets_through_flux() {
     let progressing = argo_health(&lua, &sealed, "db").await;
     assert_eq!(progressing.status, "Progressing", "{progressing:?}");
     let started = Instant::now();
-    let mut controller = Some(Controller::start(&sa, &ns, &controller_log));
-    let (_, took) = wait(&flux, started, "the Secret of the first commit", || async {
-        (secret_value(&secrets, "db", "password").await? == b"v1").then_some(())
-    })
-    .await;
+    let mut controller = Some(start_controller(&sa, &ns, &controller_log));
+    let (_, took) =
+        wait(&Logs { flux: &flux, controller: &controller_log }, started, "the Secret of the first commit", || async {
+            (secret_value(&secrets, "db", "password").await? == b"v1").then_some(())
+        })
+        .await;
     eprintln!("first commit: Secret {took:?} after the controller started");
-    let (ok, took) = wait(&flux, pushed, "the Kustomization healthy at the first commit", || async {
-        kustomization_at(&kustomizations, "apps", &first).await.filter(|r| r.0 == "True")
-    })
+    let (ok, took) = wait(
+        &Logs { flux: &flux, controller: &controller_log },
+        pushed,
+        "the Kustomization healthy at the first commit",
+        || async { kustomization_at(&kustomizations, "apps", &first).await.filter(|r| r.0 == "True") },
+    )
     .await;
     eprintln!("first commit: Kustomization Ready in {took:?} ({})", ok.2);
     let healthy = argo_health(&lua, &sealed, "db").await;
@@ -294,7 +297,7 @@ async fn commits_drive_secrets_through_flux() {
     gitseal_ok(&admin, &repo.work, &["set", "apps/db.yaml", "password"], b"v2");
     repo.commit("rotate the db password");
     let pushed = Instant::now();
-    let (_, took) = wait(&flux, pushed, "the value set", || async {
+    let (_, took) = wait(&Logs { flux: &flux, controller: &controller_log }, pushed, "the value set", || async {
         (secret_value(&secrets, "db", "password").await? == b"v2").then_some(())
     })
     .await;
@@ -302,14 +305,17 @@ async fn commits_drive_secrets_through_flux() {
     repo.git(&["revert", "--no-edit", "HEAD"]);
     let reverted = repo.push();
     let pushed = Instant::now();
-    let (_, took) = wait(&flux, pushed, "the value reverted", || async {
+    let (_, took) = wait(&Logs { flux: &flux, controller: &controller_log }, pushed, "the value reverted", || async {
         (secret_value(&secrets, "db", "password").await? == b"v1").then_some(())
     })
     .await;
     eprintln!("git revert: old value back {took:?} after the push");
-    wait(&flux, pushed, "the Kustomization healthy at the revert", || async {
-        kustomization_at(&kustomizations, "apps", &reverted).await.filter(|r| r.0 == "True")
-    })
+    wait(
+        &Logs { flux: &flux, controller: &controller_log },
+        pushed,
+        "the Kustomization healthy at the revert",
+        || async { kustomization_at(&kustomizations, "apps", &reverted).await.filter(|r| r.0 == "True") },
+    )
     .await;
 
     // 4. A value sealed to another cluster's key: the health check fails with gitseal's
@@ -324,10 +330,11 @@ async fn commits_drive_secrets_through_flux() {
     repo.write("apps/kustomization.yaml", "resources:\n  - db.yaml\n  - bad.yaml\n");
     let bad = repo.commit("a value for another cluster");
     let pushed = Instant::now();
-    let (failed, took) = wait(&flux, pushed, "the health check to fail on bad", || async {
-        kustomization_at(&kustomizations, "apps", &bad).await.filter(|r| r.0 == "False")
-    })
-    .await;
+    let (failed, took) =
+        wait(&Logs { flux: &flux, controller: &controller_log }, pushed, "the health check to fail on bad", || async {
+            kustomization_at(&kustomizations, "apps", &bad).await.filter(|r| r.0 == "False")
+        })
+        .await;
     eprintln!("foreign key: Kustomization failed {took:?} after the push: {} {}", failed.1, failed.2);
     assert!(failed.2.contains(&format!("SealedSecret/{ns}/bad")), "{failed:?}");
     let sealed_bad = sealed.get("bad").await.unwrap();
@@ -339,10 +346,15 @@ async fn commits_drive_secrets_through_flux() {
     repo.write("apps/kustomization.yaml", "resources:\n  - db.yaml\n");
     let fixed = repo.commit("drop the foreign value");
     let pushed = Instant::now();
-    wait(&flux, pushed, "bad pruned and the Kustomization healthy again", || async {
-        let pruned = sealed.get_opt("bad").await.ok()?.is_none();
-        kustomization_at(&kustomizations, "apps", &fixed).await.filter(|r| pruned && r.0 == "True")
-    })
+    wait(
+        &Logs { flux: &flux, controller: &controller_log },
+        pushed,
+        "bad pruned and the Kustomization healthy again",
+        || async {
+            let pruned = sealed.get_opt("bad").await.ok()?.is_none();
+            kustomization_at(&kustomizations, "apps", &fixed).await.filter(|r| pruned && r.0 == "True")
+        },
+    )
     .await;
 
     // 5. An overlay renaming the strict SealedSecret: verify fails naming the overlay; in
@@ -356,15 +368,16 @@ async fn commits_drive_secrets_through_flux() {
     let overlay = engine_objects(&ns, &server.url("apps.git"), "renamed", "./overlays/renamed");
     apply(&cluster, &overlay.into_iter().filter(|o| o["kind"] == "Kustomization").collect::<Vec<_>>());
     let pushed = Instant::now();
-    let (failed, took) = wait(&flux, pushed, "renamed-db refused", || async {
-        let object = sealed.get_opt("renamed-db").await.ok()??;
-        ready(&object).filter(|r| r.0 == "False")
-    })
-    .await;
+    let (failed, took) =
+        wait(&Logs { flux: &flux, controller: &controller_log }, pushed, "renamed-db refused", || async {
+            let object = sealed.get_opt("renamed-db").await.ok()??;
+            ready(&object).filter(|r| r.0 == "False")
+        })
+        .await;
     eprintln!("rename: SealedSecret refused {took:?} after apply: {} {}", failed.1, failed.2);
     assert_eq!(failed.1, "ScopeMismatch", "{failed:?}");
     assert!(failed.2.contains("renamed"), "the message says the object was probably renamed: {failed:?}");
-    wait(&flux, pushed, "the renaming Kustomization to fail", || async {
+    wait(&Logs { flux: &flux, controller: &controller_log }, pushed, "the renaming Kustomization to fail", || async {
         kustomization_at(&kustomizations, "renamed", &renamed).await.filter(|r| r.0 == "False")
     })
     .await;
@@ -377,20 +390,30 @@ async fn commits_drive_secrets_through_flux() {
     drop(controller.take());
     gitseal_ok(&admin, &repo.work, &["set", "apps/db.yaml", "password"], b"v3");
     let outage = repo.commit("rotate while the server is down");
-    wait(&flux, Instant::now(), "the GitRepository to report the server down", || async {
-        let source = repositories.get("apps").await.ok()?;
-        ready(&source).filter(|r| r.0 == "False")
-    })
+    wait(
+        &Logs { flux: &flux, controller: &controller_log },
+        Instant::now(),
+        "the GitRepository to report the server down",
+        || async {
+            let source = repositories.get("apps").await.ok()?;
+            ready(&source).filter(|r| r.0 == "False")
+        },
+    )
     .await;
     assert_eq!(secret_value(&secrets, "db", "password").await.as_deref(), Some(&b"v1"[..]), "unchanged while down");
     let server = GitServer::start_on(&root, address).unwrap();
     flux.restart(Component::Kustomize).await.unwrap();
     let back = Instant::now();
-    wait(&flux, back, "Flux to apply the change pushed during the outage", || async {
-        let object = sealed.get_opt("db").await.ok()??;
-        let observed = object.data["status"]["observedGeneration"].as_i64();
-        (object.metadata.generation != observed).then_some(())
-    })
+    wait(
+        &Logs { flux: &flux, controller: &controller_log },
+        back,
+        "Flux to apply the change pushed during the outage",
+        || async {
+            let object = sealed.get_opt("db").await.ok()??;
+            let observed = object.data["status"]["observedGeneration"].as_i64();
+            (object.metadata.generation != observed).then_some(())
+        },
+    )
     .await;
     let behind = argo_health(&lua, &sealed, "db").await;
     assert_eq!(behind.status, "Progressing", "a generation the controller has not observed: {behind:?}");
@@ -400,15 +423,21 @@ async fn commits_drive_secrets_through_flux() {
         Some("True".into()),
         "healthy while the controller is down"
     );
-    controller = Some(Controller::start(&sa, &ns, &controller_log));
-    let (_, took) = wait(&flux, back, "the value pushed during the outage", || async {
-        (secret_value(&secrets, "db", "password").await? == b"v3").then_some(())
-    })
+    controller = Some(start_controller(&sa, &ns, &controller_log));
+    let (_, took) = wait(
+        &Logs { flux: &flux, controller: &controller_log },
+        back,
+        "the value pushed during the outage",
+        || async { (secret_value(&secrets, "db", "password").await? == b"v3").then_some(()) },
+    )
     .await;
     eprintln!("outage: Secret changed {took:?} after the server came back");
-    wait(&flux, back, "the Kustomization healthy after the outage", || async {
-        kustomization_at(&kustomizations, "apps", &outage).await.filter(|r| r.0 == "True")
-    })
+    wait(
+        &Logs { flux: &flux, controller: &controller_log },
+        back,
+        "the Kustomization healthy after the outage",
+        || async { kustomization_at(&kustomizations, "apps", &outage).await.filter(|r| r.0 == "True") },
+    )
     .await;
 
     // 7. The file removed: Flux prunes the SealedSecret, and the Secret goes with it.
@@ -416,10 +445,15 @@ async fn commits_drive_secrets_through_flux() {
     repo.write("apps/kustomization.yaml", "resources: []\n");
     repo.commit("db no longer needed");
     let pushed = Instant::now();
-    let (_, took) = wait(&flux, pushed, "the Secret pruned with its SealedSecret", || async {
-        let gone = sealed.get_opt("db").await.ok()?.is_none() && secrets.get_opt("db").await.ok()?.is_none();
-        gone.then_some(())
-    })
+    let (_, took) = wait(
+        &Logs { flux: &flux, controller: &controller_log },
+        pushed,
+        "the Secret pruned with its SealedSecret",
+        || async {
+            let gone = sealed.get_opt("db").await.ok()?.is_none() && secrets.get_opt("db").await.ok()?.is_none();
+            gone.then_some(())
+        },
+    )
     .await;
     eprintln!("file removed: SealedSecret and Secret gone {took:?} after the push");
     drop((controller, server, flux));

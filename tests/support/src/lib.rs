@@ -46,6 +46,7 @@ pub mod git_server;
 pub mod helm;
 mod http;
 pub mod incumbent;
+pub mod local_controller;
 pub mod lua;
 mod metrics_text;
 pub mod node;
