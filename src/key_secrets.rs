@@ -40,6 +40,7 @@ pub struct StoredKey {
 }
 
 /// What a Secret of the controller's namespace is to the ring.
+#[derive(Clone)]
 pub enum Read {
     /// Not labelled as a key: no key at all, however it is named.
     NotAKey,
@@ -86,10 +87,16 @@ impl StoredKey {
 /// with their states ([`order`]), and the names of Secrets labelled as keys that hold
 /// none (never their content).
 pub fn read_ring<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> (Vec<ClusterKey>, Vec<String>) {
+    ring_of(secrets.into_iter().map(StoredKey::read))
+}
+
+/// The ring that Secrets already read ([`StoredKey::read`]) make: as [`read_ring`], for
+/// a reader that keeps what it read (the controller's watch of its namespace).
+pub fn ring_of(read: impl IntoIterator<Item = Read>) -> (Vec<ClusterKey>, Vec<String>) {
     let mut stored = Vec::new();
     let mut skipped = Vec::new();
-    for secret in secrets {
-        match StoredKey::read(secret) {
+    for r in read {
+        match r {
             Read::Key(key) => stored.push(key),
             Read::Unusable(name) => skipped.push(name),
             Read::NotAKey => {}

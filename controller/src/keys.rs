@@ -52,17 +52,7 @@ impl LoadedKeys {
 
     /// Builds the state from Secrets already read ([`StoredKey::read`]).
     pub fn from_read<'a>(read: impl IntoIterator<Item = &'a Read>) -> (LoadedKeys, Vec<String>) {
-        let mut stored = Vec::new();
-        let mut skipped = Vec::new();
-        for r in read {
-            match r {
-                Read::Key(key) => stored.push(key.clone()),
-                Read::Unusable(name) => skipped.push(name.clone()),
-                Read::NotAKey => {}
-            }
-        }
-        let (keys, unusable) = key_secrets::order(stored);
-        skipped.extend(unusable);
+        let (keys, skipped) = key_secrets::ring_of(read.into_iter().cloned());
         let mut ring = KeyRing::new();
         for key in keys.iter().filter(|k| k.status() != KeyStatus::Retired) {
             ring.push(key.identity().clone());
