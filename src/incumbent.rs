@@ -168,7 +168,8 @@ pub fn open(value: &str, label: &str, keys: &IncumbentKeys) -> Result<Zeroizing<
 /// Whether `document` (any parsed YAML or JSON) is one of the incumbent's SealedSecrets.
 pub fn is_sealed_secret(document: &serde_json::Value) -> bool {
     let field = |f: &str| document.get(f).and_then(serde_json::Value::as_str);
-    field("kind") == Some("SealedSecret") && field("apiVersion").is_some_and(|v| v.starts_with("bitnami.com/"))
+    field("kind") == Some("SealedSecret")
+        && field("apiVersion").is_some_and(|v| v.starts_with(crate::crds::migration::INCUMBENT_GROUP_PREFIX))
 }
 
 /// The incumbent's SealedSecret, as far as migrating reads it. Fields it does not know

@@ -192,7 +192,7 @@ pub fn ownership(existing: &ObjectMeta, sealed: &SealedSecret) -> Ownership {
 /// Whether `owner` is the incumbent's SealedSecret of the same name as `sealed`.
 fn is_incumbent(owner: &OwnerReference, sealed: &SealedSecret) -> bool {
     owner.kind == "SealedSecret"
-        && owner.api_version.starts_with("bitnami.com/")
+        && owner.api_version.starts_with(gitseal::crds::migration::INCUMBENT_GROUP_PREFIX)
         && Some(owner.name.as_str()) == sealed.meta().name.as_deref()
 }
 

@@ -11,6 +11,8 @@
 
 /// The incumbent's `apiVersion`.
 pub const INCUMBENT_API_VERSION: &str = "bitnami.com/v1alpha1";
+/// The start of every `apiVersion` of the incumbent's API group, whatever its version.
+pub const INCUMBENT_GROUP_PREFIX: &str = "bitnami.com/";
 /// Annotation `gitseal migrate` puts on each SealedSecret it writes: the object replaces
 /// the incumbent's SealedSecret of the same name, whose Secret gitseal-controller may
 /// therefore take over (docs/migrating-from-sealed-secrets.md).

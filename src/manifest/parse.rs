@@ -170,7 +170,7 @@ impl RawDoc {
                 });
                 Ok(Document::List { kind: list.to_owned(), items: items.collect::<Result<_>>()? })
             }
-            (Some(other), Some("SealedSecret")) if other.starts_with("bitnami.com/") => {
+            (Some(other), Some("SealedSecret")) if other.starts_with(crds::migration::INCUMBENT_GROUP_PREFIX) => {
                 Ok(Document::Incumbent(Box::new(serde_json::json!({
                     "apiVersion": other,
                     "kind": "SealedSecret",
