@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::helm::build_go_tool;
-use crate::{Cluster, Error, http_get};
+use crate::{Cluster, Error, free_ports, http_get};
 
 /// How long a (re)started controller has to answer `/readyz`.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -304,17 +304,4 @@ fn crd_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         .collect();
     files.sort();
     Ok(files)
-}
-
-/// `N` distinct loopback ports nothing listens on now (the controllers bind them a moment
-/// later): all bound at once, so none is handed out twice.
-fn free_ports<const N: usize>() -> Result<[u16; N], Error> {
-    let listeners = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::FreePort))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr().map_err(Error::FreePort)?.port();
-    }
-    Ok(ports)
 }

@@ -13,8 +13,24 @@ use crate::Error;
 /// # Errors
 /// [`Error::FreePort`] when no socket can be bound.
 pub fn free_port() -> Result<u16, Error> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::FreePort)?;
-    Ok(listener.local_addr().map_err(Error::FreePort)?.port())
+    let [port] = free_ports()?;
+    Ok(port)
+}
+
+/// `N` distinct loopback ports nothing listens on now (the caller's servers bind them a
+/// moment later): all bound at once, so none is handed out twice.
+///
+/// # Errors
+/// [`Error::FreePort`] when no socket can be bound.
+pub fn free_ports<const N: usize>() -> Result<[u16; N], Error> {
+    let listeners = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::FreePort))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr().map_err(Error::FreePort)?.port();
+    }
+    Ok(ports)
 }
 
 /// `GET path` on 127.0.0.1:`port` over HTTP/1.0: (status, body), or (0, "") when nothing

@@ -62,7 +62,7 @@ pub use build::incumbent_bin;
 use in_cluster::{PodIdentity, PodProcess};
 
 use crate::command::{output_with_stdin, succeeded};
-use crate::{Cluster, Error, workspace_root};
+use crate::{Cluster, Error, free_ports, workspace_root};
 use keys::key_secrets;
 
 /// The incumbent's namespace: its controller's ServiceAccount and its keys live here.
@@ -313,12 +313,4 @@ fn launch(bin: &Path, identity: &PodIdentity, dir: &Path, extra: &[&str]) -> Res
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let process = PodProcess::spawn(identity, &bin.join("controller"), &args, &dir.join("controller.log"))?;
     Ok((process, port))
-}
-
-/// Two loopback ports nothing listens on now (the controller binds them a moment later).
-fn free_ports() -> Result<[u16; 2], Error> {
-    let bind = || std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::FreePort);
-    let listeners = [bind()?, bind()?];
-    let port = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port()).map_err(Error::FreePort);
-    Ok([port(&listeners[0])?, port(&listeners[1])?])
 }

@@ -62,7 +62,7 @@ pub use command::{output_with_stdin, succeeded};
 pub use crd::workspace_root;
 pub use error::Error;
 pub use gitseal_test_macros::needs_cluster;
-pub use http::{free_port, http_get, http_get_at};
+pub use http::{free_port, free_ports, http_get, http_get_at};
 pub use metrics_text::{Sample, parse_metrics};
 pub use service_account::TOKEN_LIFETIME;
 pub use wait::{eventually, poll_until};
