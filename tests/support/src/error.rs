@@ -121,9 +121,6 @@ pub enum Error {
     CommandFailed { command: String, status: ExitStatus, stderr: String },
 
     // helm and the chart's manifests (crate::helm).
-    #[error("dev/tools/helm/build could not build helm:\n{stderr}")]
-    BuildHelm { stderr: String },
-
     #[error("cannot make a temporary home for helm")]
     HelmHome(#[source] std::io::Error),
 
@@ -131,9 +128,6 @@ pub enum Error {
     RunHelm { args: String, stderr: String },
 
     // promtool and the chart's alerts (crate::prometheus).
-    #[error("dev/tools/prometheus/build could not build promtool and prometheus:\n{stderr}")]
-    BuildPromtool { stderr: String },
-
     #[error("promtool {args} failed:\n{output}")]
     RunPromtool { args: String, output: String },
 
@@ -145,9 +139,6 @@ pub enum Error {
     },
 
     // Flux (crate::flux).
-    #[error("dev/tools/flux/build could not build source-controller and kustomize-controller:\n{stderr}")]
-    BuildFlux { stderr: String },
-
     #[error("Flux is not built: Go is not installed, and dev/tools/flux/build needs it")]
     FluxNotBuilt,
 
@@ -232,8 +223,8 @@ pub enum Error {
     LeaseHeld { holder: String, namespace: String, name: String },
 
     /// A tool's build script (dev/tools/<tool>/build) failed.
-    #[error("{script} failed:\n{stderr}")]
-    BuildTool { script: &'static str, stderr: String },
+    #[error("{script} could not build {what}:\n{stderr}")]
+    BuildTool { script: &'static str, what: &'static str, stderr: String },
 
     /// A Lua health check could not run or failed.
     #[error("lua: {0}")]

@@ -83,16 +83,17 @@ impl Flux {
     /// gets SIGKILL when that thread ends, so a test process that dies leaves none behind.
     ///
     /// # Errors
-    /// [`Error::BuildFlux`], [`Error::FluxNotBuilt`] (no Go, outside CI), the errors of
+    /// [`Error::BuildTool`], [`Error::FluxNotBuilt`] (no Go, outside CI), the errors of
     /// [`Cluster::install_crd`], [`Error::FluxDir`], [`Error::RunCommand`], and
     /// [`Error::FluxExited`] or [`Error::FluxNotReady`] with the end of the logs.
     pub async fn start(cluster: &Cluster, namespace: &str, dir: &Path) -> Result<Flux, Error> {
         // The first build takes minutes: off the runtime's thread.
-        let built = tokio::task::spawn_blocking(|| build_go_tool("dev/tools/flux/build"))
-            .await
-            .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()))
-            .map_err(|stderr| Error::BuildFlux { stderr })?
-            .ok_or(Error::FluxNotBuilt)?;
+        let built = tokio::task::spawn_blocking(|| {
+            build_go_tool("dev/tools/flux/build", "source-controller and kustomize-controller")
+        })
+        .await
+        .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()))?
+        .ok_or(Error::FluxNotBuilt)?;
         let crds = crd_files(&built.join("crds"))?;
         futures::future::try_join_all(crds.iter().map(|crd| cluster.install_crd(crd))).await?;
 

@@ -27,10 +27,10 @@ impl Helm {
     /// `Ok(None)` only when Go is missing and `$CI` is unset: the caller skips with a note.
     ///
     /// # Errors
-    /// [`Error::BuildHelm`] when the build fails on a machine with Go, or anywhere in CI;
+    /// [`Error::BuildTool`] when the build fails on a machine with Go, or anywhere in CI;
     /// [`Error::HelmHome`] when no temporary home can be made.
     pub fn build() -> Result<Option<Helm>, Error> {
-        let Some(bin) = build_go_tool("dev/tools/helm/build").map_err(|stderr| Error::BuildHelm { stderr })? else {
+        let Some(bin) = build_go_tool("dev/tools/helm/build", "helm")? else {
             return Ok(None);
         };
         let bin = bin.join("helm");
@@ -121,15 +121,17 @@ pub fn find<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> Opt
 /// `dev/tools/flux/build`) that builds a Go tool into a cache and prints its directory (bin/,
 /// or for Flux the directory holding bin/ and crds/) as its last line.
 ///
-/// `Ok(None)` only when Go is missing and `$CI` is unset; `Err` carries the script's stderr.
-pub(crate) fn build_go_tool(script: &str) -> Result<Option<PathBuf>, String> {
-    let script = workspace_root().join(script);
-    let output = Command::new(&script).output();
+/// `Ok(None)` only when Go is missing and `$CI` is unset; [`Error::BuildTool`], naming
+/// `what` it builds, carries the script's stderr.
+pub(crate) fn build_go_tool(script: &'static str, what: &'static str) -> Result<Option<PathBuf>, Error> {
+    let failed = |stderr| Error::BuildTool { script, what, stderr };
+    let path = workspace_root().join(script);
+    let output = Command::new(&path).output();
     let stdout = match &output {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
         _ if std::env::var_os("CI").is_none() && !go_installed() => return Ok(None),
-        Ok(out) => return Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-        Err(e) => return Err(format!("cannot run {}: {e}", script.display())),
+        Ok(out) => return Err(failed(String::from_utf8_lossy(&out.stderr).into_owned())),
+        Err(e) => return Err(failed(format!("cannot run {}: {e}", path.display()))),
     };
     Ok(Some(PathBuf::from(stdout.lines().last().unwrap_or_default())))
 }

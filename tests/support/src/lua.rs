@@ -33,8 +33,7 @@ impl Lua {
     /// # Errors
     /// [`Error::BuildTool`] when the build fails on a machine with Go, or anywhere in CI.
     pub fn build() -> Result<Option<Lua>, Error> {
-        const SCRIPT: &str = "dev/tools/lua/build";
-        let bin = build_go_tool(SCRIPT).map_err(|stderr| Error::BuildTool { script: SCRIPT, stderr })?;
+        let bin = build_go_tool("dev/tools/lua/build", "glua")?;
         Ok(bin.map(|bin| Lua { glua: bin.join("glua") }))
     }
 

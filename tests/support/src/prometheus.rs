@@ -34,7 +34,7 @@ impl Promtool {
     /// `Ok(None)` only when Go is missing and `$CI` is unset: the caller skips with a note.
     ///
     /// # Errors
-    /// [`Error::BuildPromtool`] when the build fails on a machine with Go, or anywhere in CI.
+    /// [`Error::BuildTool`] when the build fails on a machine with Go, or anywhere in CI.
     pub fn build() -> Result<Option<Promtool>, Error> {
         Ok(build_dir()?.map(|bin| Promtool { bin: bin.join("promtool") }))
     }
@@ -66,7 +66,7 @@ impl Promtool {
 /// # Errors
 /// As [`Promtool::build`].
 pub fn build_dir() -> Result<Option<PathBuf>, Error> {
-    build_go_tool("dev/tools/prometheus/build").map_err(|stderr| Error::BuildPromtool { stderr })
+    build_go_tool("dev/tools/prometheus/build", "promtool and prometheus")
 }
 
 /// The content of a Prometheus rule file for the PrometheusRule `name` among `objects`:
