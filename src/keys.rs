@@ -22,6 +22,13 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyId(String);
 
+/// The name `names` gives the key `id` (`prod`, `break-glass`; see
+/// [`Recipients::parse_named_file`]), when it gives one.
+pub fn key_name<'a>(names: &'a [(KeyId, String)], id: &str) -> Option<&'a str> {
+    let id = KeyId::parse(id)?;
+    names.iter().find(|(k, _)| k.names(&id)).map(|(_, name)| name.as_str())
+}
+
 impl KeyId {
     /// Length of a key id in characters (128 bits).
     pub const LEN: usize = 32;

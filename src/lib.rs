@@ -44,7 +44,7 @@ pub use error::{Error, Result, UnsealError};
 pub use gitseal_crds as crds;
 pub use gitseal_crds::storage::KeyStatus;
 pub use gitseal_crds::{Scope, SealedSecret, SealedSecretSpec, SecretTemplate};
-pub use keys::{KeyId, KeyRing, Recipients, generate_identity, identity_file};
+pub use keys::{KeyId, KeyRing, Recipients, generate_identity, identity_file, key_name};
 pub use manifest::PlainSecret;
 pub use scope_rule::{ScopeError, ScopeRule};
 pub use seal::{

@@ -167,9 +167,11 @@ fn check_known(key: &str, ids: &[String], known: &Known<'_>) -> Result<(), Probl
             let message = format!("value is not sealed to {} ({})", missing.join(", "), known.source);
             return Err(problem(message).remedy(Remedy::Reseal));
         }
-        let strangers: Vec<&str> =
-            recorded.iter().filter(|id| !known.ids.iter().any(|k| k.names(id))).map(KeyId::as_str).collect();
-        let strangers: Vec<String> = strangers.iter().map(|id| known.label(id)).collect();
+        let strangers: Vec<String> = recorded
+            .iter()
+            .filter(|id| !known.ids.iter().any(|k| k.names(id)))
+            .map(|id| known.label(id.as_str()))
+            .collect();
         if !strangers.is_empty() {
             return Err(problem(format!(
                 "value is also sealed to {}, which {} does not list",
@@ -209,8 +211,7 @@ pub struct Known<'a> {
 impl Known<'_> {
     /// `id`, with its name when it has one: `3f1c… (prod)`.
     fn label(&self, id: &str) -> String {
-        let name = KeyId::parse(id).and_then(|id| self.names.iter().find(|(k, _)| k.names(&id)));
-        name.map_or_else(|| id.to_owned(), |(_, name)| format!("{id} ({name})"))
+        crate::keys::key_name(self.names, id).map_or_else(|| id.to_owned(), |name| format!("{id} ({name})"))
     }
 }
 

@@ -122,8 +122,7 @@ fn names_of(named: &[(x25519::Recipient, Option<String>)], default: Option<&str>
 impl Rule {
     /// The name the repository gives the key `id` (`prod`, `break-glass`), if any.
     pub fn name_of(&self, id: &str) -> Option<&str> {
-        let id = gitseal::KeyId::parse(id)?;
-        self.names.iter().find(|(k, _)| k.names(&id)).map(|(_, name)| name.as_str())
+        gitseal::key_name(&self.names, id)
     }
 
     /// The key ids of its recipients.
