@@ -67,16 +67,12 @@ pub fn verify(
     let mut summary = Summary::default();
     if files.is_empty() && !allow_empty {
         let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        summary.problems.push(Finding {
-            file: paths.join(", "),
-            document: None,
-            item: None,
-            object: None,
-            key: None,
-            message: "no file to check: no .yaml, .yml, .json or kustomization file there, or every one \
-                      excluded (--exclude, .gitsealignore); pass --allow-empty if that is expected"
+        summary.problems.push(Finding::of_file(
+            paths.join(", "),
+            "no file to check: no .yaml, .yml, .json or kustomization file there, or every one \
+             excluded (--exclude, .gitsealignore); pass --allow-empty if that is expected"
                 .into(),
-        });
+        ));
     }
     for file in &files {
         summary.files += 1;
@@ -97,30 +93,22 @@ pub fn verify(
             && summary.sealed_secrets > sealed_before
             && let Some(config) = rules.config_missing(file)?
         {
-            summary.problems.push(Finding {
-                file: file.display().to_string(),
-                document: None,
-                item: None,
-                object: None,
-                key: None,
-                message: format!(
+            summary.problems.push(Finding::of_file(
+                file.display().to_string(),
+                format!(
                     "no rule of {config} matches this file, so its values are held to no key; add a rule whose path (a glob, e.g. dir/**) matches it"
                 ),
-            });
+            ));
         }
     }
     // A rule that matches no file is a typo or a pattern for another syntax.
     let walked: Vec<PathBuf> =
         paths.iter().filter(|p| p.is_dir()).filter_map(|p| std::fs::canonicalize(p).ok()).collect();
     for (config, rule) in rules.unused_rules(&walked) {
-        summary.problems.push(Finding {
-            file: config,
-            document: None,
-            item: None,
-            object: None,
-            key: None,
-            message: format!("{rule} matches no file checked; a typo, or a regex in path (a glob: `**` any depth, `*` within a directory; pathRegex takes a regex)?"),
-        });
+        summary.problems.push(Finding::of_file(
+            config,
+            format!("{rule} matches no file checked; a typo, or a regex in path (a glob: `**` any depth, `*` within a directory; pathRegex takes a regex)?"),
+        ));
     }
     check_kustomizations(&files, &mut summary);
     match report {
@@ -150,6 +138,11 @@ pub fn verify(
 }
 
 impl Finding {
+    /// A finding about a file (or a configuration) as a whole, no object or key in it.
+    fn of_file(file: String, message: String) -> Finding {
+        Finding { file, document: None, item: None, object: None, key: None, message }
+    }
+
     /// File, document, item, object and key, as far as known.
     fn place(&self) -> String {
         let mut place = self.file.clone();
@@ -175,7 +168,7 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
         |document, item, object, key, message| Finding { file: label.clone(), document, item, object, key, message };
     let text = match io::read_input(&label) {
         Ok(input) => input.text,
-        Err(e) => return summary.problems.push(finding(None, None, None, None, format!("{e:#}"))),
+        Err(e) => return summary.problems.push(Finding::of_file(label.clone(), format!("{e:#}"))),
     };
     let docs = match parse_documents(&text) {
         Ok(docs) => docs,
@@ -187,15 +180,15 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
         }
         // Other files that do not parse are reported: a Secret hidden in one would
         // otherwise go unseen.
-        Err(e) => return summary.problems.push(finding(None, None, None, None, format!("cannot check: {e}"))),
+        Err(e) => return summary.problems.push(Finding::of_file(label.clone(), format!("cannot check: {e}"))),
     };
     if kustomize::is_kustomization(file) {
         let (problems, warnings) = kustomize::generator_findings(&text, &io::dir_of(file));
         for problem in problems {
-            summary.problems.push(finding(None, None, None, None, problem));
+            summary.problems.push(Finding::of_file(label.clone(), problem));
         }
         for warning in warnings {
-            summary.warnings.push(finding(None, None, None, None, warning));
+            summary.warnings.push(Finding::of_file(label.clone(), warning));
         }
     }
     // The controller's default template policy: its operator may refuse more, never less.
@@ -249,8 +242,7 @@ fn check_kustomizations(files: &[PathBuf], summary: &mut Summary) {
     let mut walker = kustomize::Walker::new(&checked);
     for file in kustomizations {
         let label = file.display().to_string();
-        let problem =
-            |message| Finding { file: label.clone(), document: None, item: None, object: None, key: None, message };
+        let problem = |message| Finding::of_file(label.clone(), message);
         let here = std::fs::canonicalize(file).map(|f| walker.shown(&f)).unwrap_or_default();
         let reached = match walker.render(file) {
             Ok(reached) => reached,
