@@ -22,7 +22,7 @@
 //! flags only: the repository's recipients name the cluster itself, not the administrators
 //! a backup is for.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -111,12 +111,17 @@ pub struct Rule {
     pub exact: bool,
 }
 
-/// Each named recipient's key id and name; `default` names those without one.
-fn names_of(named: &[(x25519::Recipient, Option<String>)], default: Option<&str>) -> Vec<(gitseal::KeyId, String)> {
-    named
+/// Recipients as read with their names, split: the recipients, and each named one's key
+/// id and name (`default` naming those without one).
+fn split_named(
+    named: Vec<(x25519::Recipient, Option<String>)>,
+    default: Option<&str>,
+) -> (Vec<x25519::Recipient>, Vec<(gitseal::KeyId, String)>) {
+    let names = named
         .iter()
         .filter_map(|(r, name)| Some((gitseal::KeyId::of(r), name.as_deref().or(default)?.to_owned())))
-        .collect()
+        .collect();
+    (named.into_iter().map(|(r, _)| r).collect(), names)
 }
 
 impl Rule {
@@ -180,8 +185,8 @@ pub fn from_flags(recipients: &[String], files: &[PathBuf]) -> Result<Vec<x25519
 pub struct Resolver {
     configs: BTreeMap<PathBuf, Rc<Parsed>>,
     recipient_files: BTreeMap<PathBuf, Vec<(x25519::Recipient, Option<String>)>>,
-    /// Files each rule (configuration file, index) matched.
-    hits: BTreeMap<(PathBuf, usize), usize>,
+    /// The rules (configuration file, index) that matched a file asked about.
+    hits: BTreeSet<(PathBuf, usize)>,
 }
 
 /// A configuration file as read: its rules, each with its pattern compiled (or why it
@@ -234,10 +239,8 @@ impl Resolver {
             }
             let simple = at.join(REPO_RECIPIENTS);
             if simple.is_file() {
-                let named = self.recipients_file(&simple)?;
+                let (recipients, names) = split_named(self.recipients_file(&simple)?, None);
                 let source = simple.display().to_string();
-                let names = names_of(&named, None);
-                let recipients = named.into_iter().map(|(r, _)| r).collect();
                 return Ok(Some(Rule { source, recipients, names, scope: None, namespace: None, exact: false }));
             }
         }
@@ -254,7 +257,7 @@ impl Resolver {
             if !pattern.is_match(&relative) {
                 continue;
             }
-            *self.hits.entry((config.to_path_buf(), i)).or_default() += 1;
+            self.hits.insert((config.to_path_buf(), i));
             let inline = Recipients::parse_each(spec.recipients.iter().map(String::as_str))
                 .map_err(worded)
                 .context(at.clone())?;
@@ -262,8 +265,7 @@ impl Resolver {
             if let Some(extra) = &spec.recipients_file {
                 named.extend(self.recipients_file(&dir.join(extra)).context(at.clone())?);
             }
-            let names = names_of(&named, spec.name.as_deref());
-            let recipients = named.into_iter().map(|(r, _)| r).collect();
+            let (recipients, names) = split_named(named, spec.name.as_deref());
             let scope =
                 match spec.scope.as_deref() {
                     None => None,
@@ -317,7 +319,7 @@ impl Resolver {
                 continue;
             }
             for (i, (spec, _)) in parsed.rules.iter().enumerate() {
-                if !self.hits.contains_key(&(config.clone(), i)) {
+                if !self.hits.contains(&(config.clone(), i)) {
                     unused.push((parsed.label.clone(), format!("rule {} ({})", i + 1, spec.pattern())));
                 }
             }
@@ -427,8 +429,7 @@ impl PerFile {
         let flags = (!files.is_empty()).then(|| -> Result<Rule> {
             let source = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
             let named: Vec<_> = files.iter().map(|f| read_named(f)).collect::<Result<Vec<_>>>()?.concat();
-            let names = names_of(&named, None);
-            let recipients = named.into_iter().map(|(r, _)| r).collect();
+            let (recipients, names) = split_named(named, None);
             Ok(Rule { source, recipients, names, scope: None, namespace: None, exact: false })
         });
         Ok(PerFile { flags: flags.transpose()?, resolver: Resolver::default(), found: BTreeMap::new() })
