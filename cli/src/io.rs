@@ -190,6 +190,7 @@ pub fn check_spliceable(label: &str, text: &str, parsed: usize) -> Result<()> {
 /// `println!` to stdout that returns the write's error instead of panicking: a reader that
 /// went away (`gitseal … | head -1`) ends the command quietly (main treats a broken pipe
 /// as done), as it ends other Unix tools.
+///
 /// Through anstream: colours reach a terminal only, and never with `NO_COLOR` set.
 macro_rules! outln {
     ($($arg:tt)*) => {{

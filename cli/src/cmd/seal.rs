@@ -60,22 +60,13 @@ pub fn seal(args: SealArgs) -> Result<()> {
         let (document, place) = (located.document + 1, located.place());
         match located.object {
             Document::Secret(secret) => sealed.push({
+                let what = format!("{}: {place} ({})", input.label, secret.name.as_deref().unwrap_or("<unnamed>"));
                 for (key, value) in &secret.data {
-                    let who = secret.name.as_deref().unwrap_or("<unnamed>");
-                    args.values.check(&format!("{}: {place} ({who}): key {key:?}", input.label), value)?;
+                    args.values.check(&format!("{what}: key {key:?}"), value)?;
                 }
-                seal_secret(
-                    secret,
-                    scope,
-                    default_namespace(
-                        secret.namespace.as_deref(),
-                        &format!("{}: {place} ({})", input.label, secret.name.as_deref().unwrap_or("<unnamed>")),
-                    ),
-                    &recipients,
-                    document,
-                )
-                .map_err(with_fix)
-                .with_context(|| input.label.clone())?
+                seal_secret(secret, scope, default_namespace(secret.namespace.as_deref(), &what), &recipients, document)
+                    .map_err(with_fix)
+                    .with_context(|| input.label.clone())?
             }),
             Document::Sealed(s) => bail!(
                 "{}: {place} ({}) is already sealed; use `gitseal set` to change a value or `gitseal reseal` to re-encrypt it",
