@@ -48,6 +48,20 @@ pub fn read_value(path: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     Ok(buf)
 }
 
+/// Reads an age identity file (`-i`): the private keys, never copied out of zeroized
+/// memory.
+///
+/// # Errors
+/// When it cannot be read, is not UTF-8 text, or holds no valid identity (naming it).
+pub fn read_identity(path: &Path) -> Result<gitseal::KeyRing> {
+    let bytes =
+        Zeroizing::new(fs::read(path).with_context(|| format!("cannot read identity file {}", path.display()))?);
+    let text = std::str::from_utf8(&bytes)
+        .ok()
+        .with_context(|| format!("identity file {}: not UTF-8 text", path.display()))?;
+    gitseal::KeyRing::parse_identity_file(text).with_context(|| path.display().to_string())
+}
+
 /// Reads one line from the terminal on stdin with echo off, after `prompt` on stderr;
 /// without its line end. The terminal's settings are restored whatever happens.
 pub fn prompt_hidden(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {

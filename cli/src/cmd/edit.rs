@@ -114,9 +114,7 @@ pub fn edit(
     let shown = match identity {
         None => None,
         Some(path) => {
-            let text = io::read_value(Some(path))?;
-            let text = std::str::from_utf8(&text).map_err(|_| anyhow::anyhow!("{}: not UTF-8", path.display()))?;
-            let ring = gitseal::KeyRing::parse_identity_file(text)?;
+            let ring = io::read_identity(path)?;
             Some(gitseal::unseal_secret(sealed, &ring).map_err(|e| anyhow::anyhow!("{label}: {e}"))?)
         }
     };

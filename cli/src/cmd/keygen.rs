@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use gitseal::{KeyRing, generate_identity, identity_file};
+use anyhow::Result;
+use gitseal::{generate_identity, identity_file};
 use k8s_openapi::jiff::{Timestamp, Unit};
 use secrecy::ExposeSecret;
 
@@ -30,9 +30,7 @@ pub fn keygen(output: Option<&Path>) -> Result<()> {
 
 /// Prints the public key of every identity in an identity file, one per line.
 pub fn public_of(path: &Path) -> Result<()> {
-    let bytes = io::read_value(Some(path))?;
-    let text = std::str::from_utf8(&bytes).ok().with_context(|| format!("{}: not UTF-8 text", path.display()))?;
-    let ring = KeyRing::parse_identity_file(text).with_context(|| path.display().to_string())?;
+    let ring = io::read_identity(path)?;
     let lines: String = ring.recipients().iter().map(|r| format!("{r}\n")).collect();
     io::emit(&lines, None)
 }

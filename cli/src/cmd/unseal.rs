@@ -6,17 +6,11 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use gitseal::manifest::{Document, OutputFormat, objects, parse_documents, render, render_list};
 use gitseal::{KeyRing, unseal_secret};
-use secrecy::{ExposeSecret, SecretString};
 
 use crate::io;
 
 pub fn unseal(identity: &Path, file: &str, format: OutputFormat) -> Result<()> {
-    let key_text = SecretString::from(
-        std::fs::read_to_string(identity)
-            .with_context(|| format!("cannot read identity file {}", identity.display()))?,
-    );
-    let ring =
-        KeyRing::parse_identity_file(key_text.expose_secret()).with_context(|| identity.display().to_string())?;
+    let ring = io::read_identity(identity)?;
     let input = io::read_input(file)?;
     let docs = parse_documents(&input.text).with_context(|| input.label.clone())?;
     let mut secrets = Vec::new();

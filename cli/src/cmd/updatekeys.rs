@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use gitseal::{KeyId, KeyRing, Recipients, SealedSecret, open_value, seal_value};
-use secrecy::{ExposeSecret, SecretString};
 
 use crate::io;
 use crate::repository::Resolver;
@@ -38,12 +37,7 @@ enum Outcome {
 
 /// Returns whether every file could be brought to its recipients.
 pub fn updatekeys(paths: &[PathBuf], identity: &Path, dry_run: bool) -> Result<bool> {
-    let key_text = SecretString::from(
-        std::fs::read_to_string(identity)
-            .with_context(|| format!("cannot read identity file {}", identity.display()))?,
-    );
-    let ring =
-        KeyRing::parse_identity_file(key_text.expose_secret()).with_context(|| identity.display().to_string())?;
+    let ring = io::read_identity(identity)?;
     let mut files = Vec::new();
     for path in paths {
         io::collect_manifests(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;

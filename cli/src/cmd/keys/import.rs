@@ -17,7 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::io::IsTerminal as _;
 
 use gitseal::manifest::WipeOnDrop;
-use gitseal::{ClusterKey, KeyBackup, KeyId, KeyRing, KeyStatus};
+use gitseal::{ClusterKey, KeyBackup, KeyId, KeyStatus};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
@@ -33,11 +33,7 @@ use crate::io;
 const ATTEMPTS: usize = 5;
 
 pub fn import(identity: &Path, file: &str, expect: &[String], publish: bool, args: &ClusterArgs) -> Result<()> {
-    let identities = io::read_value(Some(identity))?;
-    let identities = std::str::from_utf8(&identities)
-        .ok()
-        .with_context(|| format!("identity file {}: not UTF-8 text", identity.display()))
-        .and_then(|text| KeyRing::parse_identity_file(text).with_context(|| identity.display().to_string()))?;
+    let identities = io::read_identity(identity)?;
     let (label, bytes) = match file {
         "-" => ("<stdin>".to_owned(), io::read_value(None)?),
         path => (path.to_owned(), io::read_value(Some(Path::new(path)))?),
