@@ -150,8 +150,14 @@ impl SealedFile {
                 names.len()
             ),
         };
-        let label = if self.objects.len() > 1 { format!("{label} ({})", names[i]) } else { label };
+        let label = self.label_of(&self.objects[i].1);
         Ok(Picked { label, object: &mut self.objects[i].1 })
+    }
+
+    /// How messages name `object`, one of this file's: the file, and the object too when
+    /// the file holds several.
+    pub fn label_of(&self, object: &SealedSecret) -> String {
+        if self.objects.len() > 1 { format!("{} ({})", self.label(), who(object)) } else { self.label() }
     }
 
     /// Writes the SealedSecrets back in place of their documents; the rest of the file is

@@ -70,15 +70,10 @@ fn update_file(path: &Path, ring: &KeyRing, resolver: &mut Resolver, dry_run: bo
     if file.objects.is_empty() {
         return Ok(Outcome::NoneSealed);
     }
-    let label = file.label();
-    let recipients = recipients_for(&label, path, resolver)?;
+    let recipients = recipients_for(&file.label(), path, resolver)?;
     let mut count = 0;
-    let several = file.objects.len() > 1;
-    for (_, object) in &mut file.objects {
-        let who =
-            gitseal::manifest::display_name(object.metadata.namespace.as_deref(), object.metadata.name.as_deref())
-                .unwrap_or_default();
-        let label = if several { format!("{label} ({who})") } else { label.clone() };
+    let labels: Vec<String> = file.objects.iter().map(|(_, object)| file.label_of(object)).collect();
+    for ((_, object), label) in file.objects.iter_mut().zip(labels) {
         let keys = rekey(&label, object, ring, &recipients)?;
         if !keys.is_empty() {
             let verb = if dry_run { "would re-seal" } else { "re-sealed" };
