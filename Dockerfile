@@ -2,7 +2,7 @@
 #
 # gitseal-controller image, for those who build with a container engine:
 #
-#   docker build -t ghcr.io/gitseal/gitseal-controller:0.1.0 .
+#   docker build -t ghcr.io/gitseal/gitseal-controller:0.2.0 .
 #
 # The same image as dev/image/build writes without an engine (the one that tests/run and
 # the node tier run): its build stage runs that script with --rootfs, so the file list

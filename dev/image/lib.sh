@@ -45,7 +45,7 @@ members() { # <dir>
 
 sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
-# A name like ghcr.io/gitseal/gitseal-controller:0.1.0: lower-case repository, a tag.
+# A name like ghcr.io/gitseal/gitseal-controller:0.2.0: lower-case repository, a tag.
 valid_ref() { # <ref>
     [[ "$1" =~ ^[a-z0-9]([a-z0-9._/-]|:[0-9]+/)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]
 }
