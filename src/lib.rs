@@ -15,6 +15,7 @@
 
 mod backup;
 mod binding;
+mod build_info;
 mod cluster_key;
 pub mod documents;
 pub mod envelope;
@@ -34,6 +35,7 @@ pub mod verify;
 
 pub use backup::{KeyBackup, decrypt_file, encrypt_file};
 pub use binding::{Binding, BindingError, Moved, Payload, SealedTo};
+pub use build_info::BuildInfo;
 
 /// The sealed-value formats this library opens (docs/FORMAT.md), by payload header tag.
 pub const FORMATS_READ: [&str; 2] = [binding::HEADER_TAG_V1, binding::HEADER_TAG];

@@ -47,8 +47,13 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct VersionLabel {
+struct BuildLabels {
     version: &'static str,
+    commit: &'static str,
+    /// Comma-separated header tags, e.g. `gitseal/v1,gitseal/v2`.
+    formats_read: String,
+    format_written: &'static str,
+    api_version: &'static str,
 }
 
 /// The controller's metrics and the registry that renders them.
@@ -110,9 +115,22 @@ impl Default for Metrics {
             "SealedSecrets handed to the decrypt workers to be unsealed (each one attempt, whatever its outcome)",
             decryptions.clone(),
         );
-        let build = Family::<VersionLabel, Gauge>::default();
-        build.get_or_create(&VersionLabel { version: env!("CARGO_PKG_VERSION") }).set(1);
-        registry.register("build_info", "Build information", build);
+        let build = Family::<BuildLabels, Gauge>::default();
+        let info = crate::BUILD;
+        build
+            .get_or_create(&BuildLabels {
+                version: info.version,
+                commit: info.commit,
+                formats_read: info.formats_read.join(","),
+                format_written: info.format_written,
+                api_version: info.api_version,
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; the labels say which release and commit runs, the sealed-value formats it reads and writes, and the API version it reads",
+            build,
+        );
         // Every series of the labelled counters exists from the start, at 0, so that
         // increase() and rate() see the first failure as a step from 0.
         for result in ReconcileResult::ALL {
@@ -267,10 +285,16 @@ mod tests {
             "gitseal_key_rotation_failures_total{reason=\"NameConflict\"} 1",
             "gitseal_keys 1",
             "gitseal_reconcile_duration_seconds_count 2",
-            "gitseal_build_info{version=",
+            "formats_read=\"gitseal/v1,gitseal/v2\",format_written=\"gitseal/v2\",api_version=\"gitseal.dev/v1\"} 1",
         ] {
             assert!(text.contains(expected), "missing {expected} in\n{text}");
         }
+        let build = format!(
+            "gitseal_build_info{{version=\"{}\",commit=\"{}\",",
+            env!("CARGO_PKG_VERSION"),
+            env!("GITSEAL_COMMIT")
+        );
+        assert!(text.contains(&build), "missing {build} in\n{text}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ use crate::leader::Elector;
 use crate::reconcile::{Context, error_policy, reconcile};
 use crate::state::Shared;
 use crate::supervise::Tasks;
-use crate::{LEASE_NAME, http, reseal, rotation};
+use crate::{LEASE_NAME, http, reseal, rotation, served};
 
 /// Longest a graceful shutdown may take: less than the Deployment's 30 s grace period.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -54,6 +54,7 @@ const LIST_PAGE: u32 = 50;
 /// task dies (then the process exits non-zero and its Deployment restarts it).
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
+    served::check(&client).await?;
     let shared = Arc::new(Shared::default());
     let decrypt = DecryptPool::per_core();
     let (stop_tx, stop_rx) = watch::channel(false);
