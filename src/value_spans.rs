@@ -1,5 +1,6 @@
-//! Where each SealedSecret's sealed values stand in the text, so a tool can replace a
-//! value where the parser found it, and nothing else (never by searching the text); and
+//! Where each SealedSecret's sealed values (and its `apiVersion`) stand in the text, so a
+//! tool can replace a value where the parser found it, and nothing else (never by searching
+//! the text); and
 //! where the entries of its `encryptedData` and `keyIds` mappings stand, so a tool can
 //! remove an entry's lines or add one after the last ([`BlockMap`]).
 //!
@@ -58,16 +59,37 @@ impl<'a> ValueSpans<'a> {
         range(&value.referenced)
     }
 
+    /// The byte range of the `apiVersion` scalar of the object at 0-based `document` (and
+    /// `item`, inside a List), as [`sealed_value`](Self::sealed_value) gives a value's.
+    pub fn api_version(&self, document: usize, item: Option<usize>) -> Option<Range<usize>> {
+        let value = self.object(document, item)?.get("apiVersion")?;
+        if !matches!(value.value, Node::Scalar) || !self.own(value) {
+            return None;
+        }
+        range(&value.referenced)
+    }
+
+    /// The text of that `apiVersion` scalar, quotes stripped (`None` as above).
+    pub fn api_version_text(&self, document: usize, item: Option<usize>) -> Option<&'a str> {
+        let text = self.text.get(self.api_version(document, item)?)?;
+        Some(text.trim_matches(|c| c == '"' || c == '\''))
+    }
+
+    /// The object at 0-based `document` (and `item`, inside a List).
+    fn object(&self, document: usize, item: Option<usize>) -> Option<&Spanned<Node>> {
+        let object = self.documents.get(document)?;
+        match item {
+            None => Some(object),
+            Some(i) => match &object.get("items")?.value {
+                Node::Seq(items) => items.get(i),
+                _ => None,
+            },
+        }
+    }
+
     /// The `spec` of the object at 0-based `document` (and `item`, inside a List).
     fn spec(&self, document: usize, item: Option<usize>) -> Option<&Spanned<Node>> {
-        let mut object = self.documents.get(document)?;
-        if let Some(i) = item {
-            object = match &object.get("items")?.value {
-                Node::Seq(items) => items.get(i)?,
-                _ => return None,
-            };
-        }
-        object.get("spec")
+        self.object(document, item)?.get("spec")
     }
 
     /// Whether `node` is written where it stands and nowhere else: not an alias, and no
@@ -192,6 +214,20 @@ mod tests {
         assert_eq!(at(2, Some(1), "z"), Some("\"YWdl\""));
         let a = ValueSpans::parse(STREAM).unwrap().sealed_value(1, None, "a").unwrap();
         assert_eq!(STREAM[..a.start].matches("YWdl").count(), 1, "the comment's copy before it is not it");
+    }
+
+    #[test]
+    fn the_api_version_is_found_in_documents_and_list_items() {
+        let text = "# apiVersion: gitseal.dev/v1alpha1\napiVersion: \"gitseal.dev/v1alpha1\"\nkind: SealedSecret\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: 'gitseal.dev/v1alpha1', kind: SealedSecret}\n- kind: SealedSecret\n";
+        let spans = ValueSpans::parse(text).unwrap();
+        let first = spans.api_version(0, None).unwrap();
+        assert_eq!(&text[first.clone()], "\"gitseal.dev/v1alpha1\"");
+        assert!(first.start > text.find('\n').unwrap(), "the comment's copy is not it");
+        assert_eq!(spans.api_version_text(0, None), Some("gitseal.dev/v1alpha1"));
+        assert_eq!(spans.api_version_text(1, None), Some("v1"));
+        assert_eq!(spans.api_version_text(1, Some(0)), Some("gitseal.dev/v1alpha1"));
+        assert_eq!(spans.api_version(1, Some(1)), None, "no apiVersion");
+        assert_eq!(spans.api_version(2, None), None);
     }
 
     #[test]

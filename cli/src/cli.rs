@@ -213,6 +213,27 @@ pub enum Command {
         after_help = "Rules are matched in order against each file's path relative to the .gitseal.yaml; the first\nmatch gives its recipients, default scope and default namespace. Flags always win.\n\nExamples:\n  gitseal fetch-key -w .gitseal-recipients && gitseal init"
     )]
     Init,
+    /// Rewrite gitseal objects of an older API version (gitseal.dev/v1alpha1) as gitseal.dev/v1, in place.
+    #[command(
+        after_help = "Only each object's apiVersion changes: the sealed values, comments and other documents stay\nas they are, so the diff is one line per object. v1alpha1 is still served and read; verify\nwarns about it.\n\nExamples:\n  gitseal convert .\n  gitseal convert --check k8s/    # CI: exit 1 while anything is left to convert"
+    )]
+    Convert {
+        /// Files and directories (walked recursively for .yaml, .yml and .json files).
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Change nothing; list what would change and exit 1 if anything would.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the version, the commit, the sealed-value formats read and written, and the API version.
+    #[command(
+        after_help = "The same as --version; -o json for scripts.\n\nExamples:\n  gitseal version\n  gitseal version -o json | jq -r .commit"
+    )]
+    Version {
+        /// `table`: the lines --version prints; `json`: one object.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+    },
     /// Print a completion script for a shell.
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), or write one page per command into a directory.

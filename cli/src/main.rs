@@ -17,7 +17,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, ListFormat};
+use io::outln;
 
 fn main() -> ExitCode {
     if let Err(e) = hardening::forbid_core_dumps() {
@@ -56,18 +57,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// What this binary is: version, commit, formats and API (`-V` prints its first line).
+const BUILD: gitseal::BuildInfo = gitseal::BuildInfo::new(env!("CARGO_PKG_VERSION"), env!("GITSEAL_COMMIT"));
+
 /// `-V`: the version and the commit built.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GITSEAL_COMMIT"), ")");
 
-/// `--version`: also the sealed-value formats read and written, and the API it writes.
+/// `--version` and `gitseal version`: also the sealed-value formats read and written, and
+/// the API version written.
 fn long_version() -> String {
-    use kube::Resource as _;
-    format!(
-        "{VERSION}\nsealed values: reads {}; writes {}\nSealedSecret API: {}",
-        gitseal::FORMATS_READ.join(" and "),
-        gitseal::FORMAT_WRITTEN,
-        gitseal::SealedSecret::api_version(&())
-    )
+    BUILD.to_string()
 }
 
 /// Runs a command; `Ok(false)` means it ran but found problems.
@@ -104,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Keys(command) => cmd::keys::run(command)?,
         Command::Init => cmd::init::init(std::path::Path::new("."))?,
+        Command::Convert { paths, check } => return cmd::convert::convert(&paths, check),
         Command::Completions { shell } => {
             // Into memory first: clap_complete panics when its writer fails (`| head -1`).
             let mut script = Vec::new();
@@ -111,6 +111,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
         }
         Command::Man { dir } => man(dir.as_deref())?,
+        Command::Version { output: ListFormat::Table } => outln!("{BUILD}")?,
+        Command::Version { output: ListFormat::Json } => outln!("{}", serde_json::to_string_pretty(&BUILD)?)?,
     }
     Ok(true)
 }

@@ -1007,7 +1007,7 @@ fn version_says_the_commit_the_formats_and_the_api() {
     let commit = String::from_utf8_lossy(&commit.stdout).trim().to_owned();
     assert!(long.starts_with(&format!("gitseal {} (commit {commit})", env!("CARGO_PKG_VERSION"))), "{long}");
     assert!(long.contains("sealed values: reads gitseal/v1 and gitseal/v2; writes gitseal/v2"), "{long}");
-    assert!(long.contains("SealedSecret API: gitseal.dev/v1alpha1"), "{long}");
+    assert!(long.contains("API: writes gitseal.dev/v1; also reads gitseal.dev/v1alpha1"), "{long}");
     assert_eq!(env.ok(&["-V"], None).lines().count(), 1);
 }
 
@@ -1463,3 +1463,7 @@ mod documents;
 /// Item 9 of issue 23: offline re-keying.
 #[path = "cli/updatekeys.rs"]
 mod updatekeys;
+
+/// Issue 24: API versions, `convert` and `version`.
+#[path = "cli/api_versions.rs"]
+mod api_versions;

@@ -372,7 +372,7 @@ async fn rotate_without_a_controller_times_out_and_says_why() {
 
 /// The KeyRotation API, as the CLI uses it.
 fn key_rotations() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("gitseal.dev", "v1alpha1", "KeyRotation"), "keyrotations")
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("gitseal.dev", "v1", "KeyRotation"), "keyrotations")
 }
 
 #[gitseal_test_support::needs_cluster]

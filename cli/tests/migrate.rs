@@ -251,7 +251,7 @@ fn a_list_a_pem_key_and_the_repository_rules_per_directory() {
     let after: serde_json::Value =
         serde_saphyr::from_str(&fs::read_to_string(env.path("team-b/list.yaml")).unwrap()).unwrap();
     assert_eq!(after["items"][0]["kind"], "ConfigMap");
-    assert_eq!(after["items"][1]["apiVersion"], "gitseal.dev/v1alpha1");
+    assert_eq!(after["items"][1]["apiVersion"], "gitseal.dev/v1");
 }
 
 #[test]

@@ -244,10 +244,8 @@ async fn each_key_task_role_grants_that_task_only() {
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
     // No controller here; cancel the request so a later controller does not carry it out.
     let request = stdout.split_whitespace().find_map(|w| w.strip_prefix(&format!("{NS}/"))).unwrap();
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("gitseal.dev", "v1alpha1", "KeyRotation"),
-        "keyrotations",
-    );
+    let resource =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("gitseal.dev", "v1", "KeyRotation"), "keyrotations");
     let rotations = Api::<DynamicObject>::namespaced_with(cluster.client(), NS, &resource);
     rotations.delete(request, &DeleteParams::default()).await.unwrap();
     let export = ["keys", "export", "--to", admin_key.trim(), "-w", "ring.age"];

@@ -152,7 +152,7 @@ pub fn ownership(existing: &ObjectMeta, sealed: &SealedSecret) -> Ownership {
         Some(o) if Some(o.uid.as_str()) == uid => return Ownership::Ours,
         Some(o)
             if o.kind == "SealedSecret"
-                && o.api_version == gitseal::crds::API_VERSION
+                && gitseal::crds::is_api_version(&o.api_version)
                 && Some(o.name.as_str()) == sealed.meta().name.as_deref()
                 && is_managed(existing) =>
         {
@@ -384,6 +384,21 @@ mod tests {
         let opted =
             ObjectMeta { annotations: Some(BTreeMap::from([(ADOPT_ANNOTATION.into(), "true".into())])), ..plain };
         assert_eq!(ownership(&opted, &s), Ownership::Adoptable);
+    }
+
+    #[test]
+    fn a_secret_written_under_an_older_api_version_is_still_ours() {
+        let s = sealed("u1");
+        let written_by = |api_version: &str| {
+            let mut meta = owned_by("old", "db", true);
+            meta.owner_references.as_mut().unwrap()[0].api_version = api_version.into();
+            meta
+        };
+        // A predecessor of the same name, written by v0.1.0 (gitseal.dev/v1alpha1).
+        assert_eq!(ownership(&written_by("gitseal.dev/v1alpha1"), &s), Ownership::Ours);
+        assert_eq!(ownership(&written_by(gitseal::crds::API_VERSION), &s), Ownership::Ours);
+        assert!(matches!(ownership(&written_by("gitseal.dev/v9"), &s), Ownership::Foreign(_)));
+        assert!(matches!(ownership(&written_by("example.com/v1"), &s), Ownership::Foreign(_)));
     }
 
     #[test]

@@ -239,7 +239,7 @@ async fn both_controllers_running_the_switch_over_never_deletes_or_changes_a_sec
         assert_eq!(refs.len(), 1, "{name}: only gitseal's owner reference is left: {refs:?}");
         assert_eq!(
             (refs[0].api_version.as_str(), refs[0].uid.as_str()),
-            ("gitseal.dev/v1alpha1", owner.metadata.uid.as_deref().unwrap())
+            (gitseal::crds::API_VERSION, owner.metadata.uid.as_deref().unwrap())
         );
         assert_eq!(kept(&s), kept(&before[name]), "{name}: the Secret gitseal wrote is the incumbent's, byte for byte");
     }

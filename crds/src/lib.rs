@@ -1,4 +1,4 @@
-//! The `SealedSecret` custom resource, `gitseal.dev/v1alpha1`.
+//! gitseal's custom resources (`SealedSecret`, `KeyRotation`, `ResealRequest`), `gitseal.dev/v1`.
 //!
 //! ```text
 //!  Secret ──gitseal seal──▶ SealedSecret ──apply──▶ controller ──▶ Secret
@@ -28,16 +28,26 @@ use serde::{Deserialize, Serialize};
 
 /// API group of every gitseal resource.
 pub const GROUP: &str = "gitseal.dev";
-/// Version of the `SealedSecret` API.
-pub const VERSION: &str = "v1alpha1";
+/// Version of the API: the one gitseal writes, the controller reads and the API server
+/// stores.
+pub const VERSION: &str = "v1";
 /// `apiVersion` as it appears in manifests.
-pub const API_VERSION: &str = "gitseal.dev/v1alpha1";
+pub const API_VERSION: &str = "gitseal.dev/v1";
+/// Earlier versions of the API, still served (same schema, so the API server converts by
+/// renaming) and still read by every command; `gitseal convert` rewrites files to
+/// [`API_VERSION`]. What each version guarantees: docs/controller.md, "API versions".
+pub const OLDER_API_VERSIONS: [&str; 1] = ["gitseal.dev/v1alpha1"];
+
+/// Whether `api_version` is one of gitseal's: [`API_VERSION`] or an older one still served.
+pub fn is_api_version(api_version: &str) -> bool {
+    api_version == API_VERSION || OLDER_API_VERSIONS.contains(&api_version)
+}
 
 /// Desired state of a `SealedSecret`: the sealed values and the Secret they become.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "gitseal.dev",
-    version = "v1alpha1",
+    version = "v1",
     kind = "SealedSecret",
     namespaced,
     status = "SealedSecretStatus",
@@ -192,7 +202,7 @@ pub struct SealedSecretStatus {
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "gitseal.dev",
-    version = "v1alpha1",
+    version = "v1",
     kind = "KeyRotation",
     namespaced,
     status = "KeyRotationStatus",
@@ -236,7 +246,7 @@ pub struct KeyRotationStatus {
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "gitseal.dev",
-    version = "v1alpha1",
+    version = "v1",
     kind = "ResealRequest",
     namespaced,
     status = "ResealRequestStatus",
@@ -309,8 +319,30 @@ pub struct ResealResult {
 pub fn crd_files() -> Result<Vec<(&'static str, String)>, serde_saphyr::ser::Error> {
     use kube::CustomResourceExt;
     Ok(vec![
-        ("sealedsecret.yaml", serde_saphyr::to_string(&SealedSecret::crd())?),
-        ("keyrotation.yaml", serde_saphyr::to_string(&KeyRotation::crd())?),
-        ("resealrequest.yaml", serde_saphyr::to_string(&ResealRequest::crd())?),
+        ("sealedsecret.yaml", serde_saphyr::to_string(&with_older_versions(SealedSecret::crd()))?),
+        ("keyrotation.yaml", serde_saphyr::to_string(&with_older_versions(KeyRotation::crd()))?),
+        ("resealrequest.yaml", serde_saphyr::to_string(&with_older_versions(ResealRequest::crd()))?),
     ])
+}
+
+/// The CRD serving [`OLDER_API_VERSIONS`] beside [`VERSION`], with the same schema (so the
+/// API server converts between them by renaming, without a webhook), deprecated; the
+/// storage version stays [`VERSION`].
+fn with_older_versions(
+    mut crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    let current = crd.spec.versions.iter().find(|v| v.name == VERSION).cloned();
+    for older in OLDER_API_VERSIONS.iter().filter_map(|v| v.strip_prefix("gitseal.dev/")) {
+        if let Some(mut version) = current.clone() {
+            version.name = older.to_owned();
+            version.storage = false;
+            version.deprecated = Some(true);
+            version.deprecation_warning = Some(format!(
+                "{GROUP}/{older} {kind} is deprecated: use {API_VERSION} (`gitseal convert FILE` rewrites a file)",
+                kind = crd.spec.names.kind
+            ));
+            crd.spec.versions.push(version);
+        }
+    }
+    crd
 }

@@ -17,7 +17,8 @@ use crate::{SealedSecret, crds};
 pub enum Document {
     /// A `v1` `Secret`.
     Secret(PlainSecret),
-    /// A `gitseal.dev/v1alpha1` `SealedSecret`.
+    /// A gitseal `SealedSecret`: `gitseal.dev/v1`, or an older version still served
+    /// (`gitseal_crds::OLDER_API_VERSIONS`), read alike.
     Sealed(Box<SealedSecret>),
     /// A bitnami sealed-secrets `SealedSecret` (`bitnami.com/v1alpha1`), as parsed: only
     /// `gitseal migrate` reads it (`gitseal::incumbent::migrate`, behind the feature `incumbent`).
@@ -150,7 +151,7 @@ impl RawDoc {
                 }
                 self.into_secret(document, name, namespace).map(Document::Secret)
             }
-            (Some(crds::API_VERSION), Some("SealedSecret")) => {
+            (Some(version), Some("SealedSecret")) if crds::is_api_version(version) => {
                 let value = serde_json::json!({
                     "apiVersion": crds::API_VERSION,
                     "kind": "SealedSecret",

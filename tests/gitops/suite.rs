@@ -93,10 +93,8 @@ fn flux_api(cluster: &Cluster, ns: &str, group: &str, kind: &str, plural: &str) 
 }
 
 fn sealed_api(cluster: &Cluster, ns: &str) -> Api<DynamicObject> {
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("gitseal.dev", "v1alpha1", "SealedSecret"),
-        "sealedsecrets",
-    );
+    let resource =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("gitseal.dev", "v1", "SealedSecret"), "sealedsecrets");
     Api::namespaced_with(cluster.client(), ns, &resource)
 }
 

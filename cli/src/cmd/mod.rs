@@ -1,5 +1,6 @@
 //! One module per command; each is glue between `crate::io` and the core library.
 
+pub mod convert;
 pub mod edit;
 pub mod fetch_key;
 pub mod init;

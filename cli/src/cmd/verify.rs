@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use gitseal::KeyId;
 use gitseal::manifest::{Document, display_name, objects, parse_documents};
 use gitseal::template_policy::TemplatePolicy;
+use gitseal::value_spans::ValueSpans;
 use gitseal::verify::{
     Known, Problem, Remedy, Renamed, check_applied_as, check_plain, check_sealed, check_template_policy,
 };
@@ -193,6 +194,8 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
     }
     // The controller's default template policy: its operator may refuse more, never less.
     let policy = TemplatePolicy::default();
+    // Where each object's apiVersion stands, read only when a SealedSecret needs it.
+    let spans = std::cell::OnceCell::new();
     // Inside Lists too: `kubectl get secret -o yaml` prints several Secrets as one List.
     for located in objects(&docs) {
         let (object, problems) = match located.object {
@@ -202,6 +205,15 @@ fn check_file(file: &Path, known: Option<&Known<'_>>, summary: &mut Summary) {
                 let (document, item) = (Some(located.document + 1), located.item.map(|i| i + 1));
                 for w in check_template_policy(s, &policy) {
                     summary.warnings.push(finding(document, item, object.clone(), w.key, w.message));
+                }
+                let spans = spans.get_or_init(|| ValueSpans::parse(&text));
+                let api = spans.as_ref().and_then(|s| s.api_version_text(located.document, located.item));
+                if let Some(older) = api.filter(|v| gitseal::crds::OLDER_API_VERSIONS.contains(v)) {
+                    let message = format!(
+                        "{older} is deprecated (still served and read); `gitseal convert {label}` rewrites it as {}",
+                        gitseal::crds::API_VERSION
+                    );
+                    summary.warnings.push(finding(document, item, object.clone(), None, message));
                 }
                 (object, check_sealed(s, known))
             }

@@ -35,7 +35,7 @@ fn refusal<T>(result: kube::Result<T>) -> anyhow::Result<Option<u16>> {
 
 fn sealed_secret(name: &str, spec: serde_json::Value) -> anyhow::Result<DynamicObject> {
     Ok(serde_json::from_value(json!({
-        "apiVersion": "gitseal.dev/v1alpha1",
+        "apiVersion": "gitseal.dev/v1",
         "kind": "SealedSecret",
         "metadata": { "name": name },
         "spec": spec,
@@ -50,9 +50,12 @@ async fn sealedsecret_crd_installs_and_its_schema_is_enforced() -> anyhow::Resul
     ensure!(crd.spec.group == "gitseal.dev", "unexpected group {}", crd.spec.group);
 
     let namespace = cluster.fresh_namespace("smoke-crd").await?;
-    let gvk = GroupVersionKind::gvk("gitseal.dev", "v1alpha1", "SealedSecret");
-    let resource = ApiResource::from_gvk_with_plural(&gvk, "sealedsecrets");
-    let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(), &namespace, &resource);
+    let api_of = |version: &str| -> Api<DynamicObject> {
+        let gvk = GroupVersionKind::gvk("gitseal.dev", version, "SealedSecret");
+        let resource = ApiResource::from_gvk_with_plural(&gvk, "sealedsecrets");
+        Api::namespaced_with(cluster.client(), &namespace, &resource)
+    };
+    let api = api_of("v1");
     let post = PostParams::default();
 
     let valid = sealed_secret("valid", json!({ "encryptedData": { "password": "YWdlLWVuY3J5cHRpb24ub3JnL3Yx" } }))?;
@@ -68,8 +71,22 @@ async fn sealedsecret_crd_installs_and_its_schema_is_enforced() -> anyhow::Resul
     let code = refusal(api.create(&post, &no_data).await)?;
     ensure!(code == Some(422), "missing spec.encryptedData was not rejected: {code:?}");
 
+    // An object written as v1alpha1 (as v0.1.0's CLI wrote files) is stored, and served
+    // as v1 with the same spec: the versions share one schema.
+    let mut old = sealed_secret("old", json!({ "encryptedData": { "password": "YWdlLWVuY3J5cHRpb24ub3JnL3Yx" } }))?;
+    old.types.as_mut().context("types")?.api_version = "gitseal.dev/v1alpha1".into();
+    let written = api_of("v1alpha1").create(&post, &old).await.context("a v1alpha1 SealedSecret")?;
+    let served = api.get("old").await?;
+    ensure!(served.types.as_ref().map(|t| t.api_version.as_str()) == Some("gitseal.dev/v1"), "{served:?}");
+    ensure!(
+        served.data["spec"] == written.data["spec"],
+        "v1 serves {} for {}",
+        served.data["spec"],
+        written.data["spec"]
+    );
+
     let names: Vec<_> = api.list(&ListParams::default()).await?.into_iter().map(|o| o.name_any()).collect();
-    ensure!(names == ["valid"], "stored SealedSecrets: {names:?}");
+    ensure!(names == ["old", "valid"], "stored SealedSecrets: {names:?}");
     Ok(())
 }
 
