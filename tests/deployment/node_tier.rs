@@ -17,6 +17,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
+mod upgrade;
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -35,7 +37,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::json;
 
 static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -355,6 +357,18 @@ fn make_namespace(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The README's namespace for the chart: labelled for the restricted Pod Security level.
+fn make_restricted_namespace(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
+    make_namespace(cluster, ns)?;
+    let level = "restricted";
+    let labels: Vec<String> =
+        ["enforce", "audit", "warn"].iter().map(|mode| format!("pod-security.kubernetes.io/{mode}={level}")).collect();
+    let mut args = vec!["label", "namespace", ns];
+    args.extend(labels.iter().map(String::as_str));
+    kubectl(cluster, &args)?;
+    Ok(())
+}
+
 async fn delete_namespace_and_wait(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
     let namespaces = Api::<Namespace>::all(cluster.client());
     if namespaces.get_opt(ns).await?.is_some() {
@@ -437,13 +451,7 @@ async fn helm_chart_runs_in_its_pods_on_the_node() -> anyhow::Result<()> {
     remove_installs(&cluster).await?;
     delete_namespace_and_wait(&cluster, "helm-demo").await?; // a failed earlier run's
     // The README's install: the namespace, labelled restricted, then helm install.
-    make_namespace(&cluster, ns)?;
-    let labels = json!({ "metadata": { "labels": {
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/audit": "restricted",
-        "pod-security.kubernetes.io/warn": "restricted",
-    } } });
-    Api::<Namespace>::all(cluster.client()).patch(ns, &PatchParams::default(), &Patch::Merge(&labels)).await?;
+    make_restricted_namespace(&cluster, ns)?;
     let kubeconfig = cluster.kubeconfig_path().to_str().context("kubeconfig path")?.to_owned();
     let chart = chart_dir().to_str().context("chart path")?.to_owned();
     helm.run(&["install", "gitseal", &chart, "--namespace", ns, "--kubeconfig", &kubeconfig])?;

@@ -7,6 +7,7 @@
 //! in a Pod would reconcile every other test's SealedSecrets with its own keys.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use k8s_openapi::api::core::v1::Pod;
@@ -42,6 +43,26 @@ impl Cluster {
             },
             other => other,
         })
+    }
+
+    /// Imports an OCI image archive (`dev/image/build`'s) into the node's containerd, where
+    /// the kubelet finds it by the name it carries, as `up --node` imports this checkout's
+    /// (dev/cluster/node.sh, `node_import`). The node's state dir is the kubeconfig's.
+    ///
+    /// # Errors
+    /// When `ctr` cannot run or refuses the archive; its stderr is in the message.
+    pub fn import_node_image(&self, archive: &Path) -> anyhow::Result<()> {
+        let state = self.kubeconfig_path().parent().context("kubeconfig without a directory")?;
+        let socket = state.join("node/containerd/containerd.sock");
+        let output = Command::new("ctr")
+            .arg("--address")
+            .arg(&socket)
+            .args(["--namespace", "k8s.io", "images", "import"])
+            .arg(archive)
+            .output()
+            .context("running ctr (Debian package containerd, installed by up --node)")?;
+        crate::succeeded(&format!("ctr images import {}", archive.display()), output)?;
+        Ok(())
     }
 }
 
