@@ -29,7 +29,7 @@ fn not_served(api: &str) -> String {
     format!(
         "the API server does not serve {api} SealedSecrets: the CRDs are an earlier release's. Apply this release's CRDs first \
          (`kubectl apply --server-side -f gitseal.yaml` applies them with the rest; for the Helm chart, \
-         `helm show crds gitseal-VERSION.tgz | kubectl apply --server-side -f -` before `helm upgrade`, which never upgrades CRDs)"
+         `helm show crds gitseal-VERSION.tgz | kubectl apply --server-side --force-conflicts -f -` before `helm upgrade`, which never upgrades CRDs)"
     )
 }
 
