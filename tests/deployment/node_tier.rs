@@ -17,6 +17,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
+mod release;
 mod upgrade;
 
 use std::collections::BTreeSet;
@@ -47,8 +48,13 @@ const SELECTOR: &str = "app.kubernetes.io/name=gitseal-controller";
 /// The scale the product targets (benches/RESULTS.md).
 const AT_SCALE: usize = 10_000;
 
-fn gitseal(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_gitseal")).args(args).current_dir(dir).output()?;
+/// This checkout's `gitseal`.
+fn this_gitseal() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gitseal"))
+}
+
+fn gitseal(bin: &Path, dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(bin).args(args).current_dir(dir).output()?;
     let output = succeeded(&format!("gitseal {}", args.join(" ")), output)?;
     Ok(String::from_utf8(output.stdout)?)
 }
@@ -238,9 +244,21 @@ async fn check_endpoints(cluster: &Cluster, ns: &str, pods: &[Pod]) -> anyhow::R
 /// The user's flow: fetch the cluster's key, seal a Secret with it, apply it, and see the
 /// Secret the controller in its Pod makes.
 async fn seal_and_apply(cluster: &Cluster, controller_ns: &str, target_ns: &str, secret: &str) -> anyhow::Result<()> {
+    seal_and_apply_with(this_gitseal(), cluster, controller_ns, target_ns, secret).await
+}
+
+/// [`seal_and_apply`] with the `gitseal` binary at `bin`.
+async fn seal_and_apply_with(
+    bin: &Path,
+    cluster: &Cluster,
+    controller_ns: &str,
+    target_ns: &str,
+    secret: &str,
+) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let kubeconfig = cluster.kubeconfig_path().to_str().context("kubeconfig path")?;
     gitseal(
+        bin,
         work.path(),
         &[
             "fetch-key",
@@ -254,6 +272,7 @@ async fn seal_and_apply(cluster: &Cluster, controller_ns: &str, target_ns: &str,
     )?;
     let value = format!("{secret}-value-in-a-pod");
     gitseal(
+        bin,
         work.path(),
         &["create", secret, "-n", target_ns, "--from-literal", &format!("password={value}"), "-w", "sealed.yaml"],
     )?;
@@ -319,6 +338,7 @@ async fn check_memory_at_scale(cluster: &Cluster, ns: &str, controller_ns: &str)
     let kubeconfig = cluster.kubeconfig_path().to_str().context("kubeconfig path")?;
     let keys = work.path().join("keys");
     gitseal(
+        this_gitseal(),
         work.path(),
         &["fetch-key", "--kubeconfig", kubeconfig, "--controller-namespace", controller_ns, "-w", "keys"],
     )?;

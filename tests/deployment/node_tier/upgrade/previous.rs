@@ -34,9 +34,7 @@ impl Previous {
 
     /// `<previous>/bin/gitseal args…` in `dir`.
     pub(super) fn gitseal(&self, dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-        let output = Command::new(self.dir.join("bin/gitseal")).args(args).current_dir(dir).output()?;
-        let output = succeeded(&format!("gitseal ({}) {}", self.image, args.join(" ")), output)?;
-        Ok(String::from_utf8(output.stdout)?)
+        super::super::gitseal(&self.dir.join("bin/gitseal"), dir, args)
     }
 
     /// Its chart.
