@@ -244,8 +244,15 @@ node_load_images() {
 
 # Also on every `up --node` of a running node: a Pod started afterwards runs this
 # checkout's controller (the tag stays; the import replaces what it names).
+# GITSEAL_CONTROLLER_IMAGE names an archive already built (tests/run: the release's, from
+# dev/release/build) instead of building one.
 node_load_controller_image() {
-    node_import "$("${REPO_DIR}/dev/image/build" | tail -n1)"
+    if [[ -n "${GITSEAL_CONTROLLER_IMAGE:-}" ]]; then
+        [[ -f "${GITSEAL_CONTROLLER_IMAGE}" ]] || die "GITSEAL_CONTROLLER_IMAGE: no file ${GITSEAL_CONTROLLER_IMAGE}"
+        node_import "${GITSEAL_CONTROLLER_IMAGE}"
+    else
+        node_import "$("${REPO_DIR}/dev/image/build" | tail -n1)"
+    fi
 }
 
 node_import() { # <oci archive>
