@@ -1,7 +1,8 @@
 //! charts/gitseal's values do what values.yaml says, rendered by the real helm
 //! (dev/tools/helm/build): each toggle adds its objects, selecting the controller's pods and
 //! port; the rotation period and extraArgs reach the container; another release namespace
-//! and release name flow everywhere. Without Go (outside CI) they skip with a note.
+//! and release name flow everywhere; a digest pins the image. Without Go (outside CI) they
+//! skip with a note.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
@@ -151,6 +152,21 @@ fn rotation_period_and_extra_args_reach_the_container() {
     // What the controller would refuse is refused at install time.
     let refused = helm.template("gitseal", NS, &["--set", "keyRotationPeriod=3w"]).unwrap_err().to_string();
     assert!(refused.contains("keyRotationPeriod \"3w\" is not a period"), "{refused}");
+}
+
+#[test]
+fn image_is_pinned_by_digest_when_one_is_set() {
+    let Some(helm) = helm() else { return };
+    let repository = "ghcr.io/gitseal/gitseal-controller";
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let objects = helm.template("gitseal", NS, &["--set", &format!("image.tag=1.2.3,image.digest={digest}")]).unwrap();
+    assert_eq!(container(&objects)["image"], format!("{repository}:1.2.3@{digest}"));
+    // The version label stays the tag: a label value cannot hold the digest.
+    let labels = &get(&objects, "Deployment", "gitseal-controller")["metadata"]["labels"];
+    assert_eq!(labels["app.kubernetes.io/version"], "1.2.3");
+
+    let refused = helm.template("gitseal", NS, &["--set", "image.digest=latest"]).unwrap_err().to_string();
+    assert!(refused.contains("image.digest must be sha256:"), "{refused}");
 }
 
 #[test]

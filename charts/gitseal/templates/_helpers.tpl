@@ -19,6 +19,21 @@ deploy/'s names (gitseal-controller, gitseal-sealedsecrets-edit, …).
 {{- end -}}
 
 {{/*
+The image reference: repository:tag, and @digest when image.digest is set (a released
+chart pins the image it was built with). A digest that is not sha256 fails the install.
+*/}}
+{{- define "gitseal.image" -}}
+{{- $image := printf "%s:%s" .Values.image.repository (include "gitseal.tag" .) -}}
+{{- with .Values.image.digest -}}
+{{- if not (regexMatch "^sha256:[0-9a-f]{64}$" (toString .)) -}}
+{{- fail (printf "image.digest must be sha256: and 64 lower-case hex digits, not %q" (toString .)) -}}
+{{- end -}}
+{{- $image = printf "%s@%s" $image . -}}
+{{- end -}}
+{{- $image -}}
+{{- end -}}
+
+{{/*
 Whether keyRotationPeriod is set; unset, the Deployment passes no flag, as deploy/.
 (A null value reads as "<nil>"; a number 0 is set.)
 */}}
