@@ -47,21 +47,39 @@ impl Cluster {
 
     /// Imports an OCI image archive (`dev/image/build`'s) into the node's containerd, where
     /// the kubelet finds it by the name it carries, as `up --node` imports this checkout's
-    /// (dev/cluster/node.sh, `node_import`). The node's state dir is the kubeconfig's.
+    /// (dev/cluster/node.sh, `node_import`), and by `repository@digest` as a pull from a
+    /// registry would record it: `ctr import` names the tag only, and a reference pinned by
+    /// digest (the release's `gitseal.yaml`) would otherwise be pulled. The node's state dir
+    /// is the kubeconfig's.
     ///
     /// # Errors
-    /// When `ctr` cannot run or refuses the archive; its stderr is in the message.
+    /// When `ctr` cannot run or refuses the archive, or the archive's index.json names no
+    /// image; `ctr`'s stderr is in the message.
     pub fn import_node_image(&self, archive: &Path) -> anyhow::Result<()> {
+        let index = Command::new("tar").arg("-xOf").arg(archive).arg("index.json").output()?;
+        let index: serde_json::Value = serde_json::from_slice(
+            &crate::succeeded(&format!("tar -xOf {} index.json", archive.display()), index)?.stdout,
+        )?;
+        let manifest = &index["manifests"][0];
+        let name = manifest["annotations"]["io.containerd.image.name"].as_str().context("index.json names no image")?;
+        let digest = manifest["digest"].as_str().context("index.json has no manifest digest")?;
+        let repository = name.rsplit_once(':').map_or(name, |(repository, _tag)| repository);
+        self.ctr(&["images", "import", &archive.to_string_lossy()])?;
+        self.ctr(&["images", "tag", "--force", name, &format!("{repository}@{digest}")])
+    }
+
+    /// `ctr ARGS` in the node's containerd, namespace k8s.io (the kubelet's).
+    fn ctr(&self, args: &[&str]) -> anyhow::Result<()> {
         let state = self.kubeconfig_path().parent().context("kubeconfig without a directory")?;
         let socket = state.join("node/containerd/containerd.sock");
         let output = Command::new("ctr")
             .arg("--address")
             .arg(&socket)
-            .args(["--namespace", "k8s.io", "images", "import"])
-            .arg(archive)
+            .args(["--namespace", "k8s.io"])
+            .args(args)
             .output()
             .context("running ctr (Debian package containerd, installed by up --node)")?;
-        crate::succeeded(&format!("ctr images import {}", archive.display()), output)?;
+        crate::succeeded(&format!("ctr {}", args.join(" ")), output)?;
         Ok(())
     }
 }
