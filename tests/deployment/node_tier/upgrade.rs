@@ -140,6 +140,17 @@ async fn kubectl_apply_upgrades_the_previous_release_and_back() -> anyhow::Resul
     Ok(())
 }
 
+/// A clean node, the previous chart installed and settled, and `n` SealedSecrets its
+/// controller unsealed: where both helm tests start. Returns its leader.
+async fn previous_chart_over(helm: &Helm, cluster: &Cluster, n: usize) -> anyhow::Result<String> {
+    let previous = Previous::build_and_import(cluster)?;
+    clean(cluster).await?;
+    helm_install_previous(helm, cluster, &previous)?;
+    let leader = settled(cluster, HELM_NS, &previous.image, 0).await?;
+    fill(cluster, &previous, HELM_NS, n).await?;
+    Ok(leader)
+}
+
 /// The README's restricted namespace, and the previous chart installed in it on its image.
 fn helm_install_previous(helm: &Helm, cluster: &Cluster, previous: &Previous) -> anyhow::Result<()> {
     make_restricted_namespace(cluster, HELM_NS)?;
@@ -189,11 +200,7 @@ async fn helm_upgrade_after_the_crds_upgrades_the_previous_chart() -> anyhow::Re
     let _turn = TURNS.lock().await;
     let started = Instant::now();
     let cluster = Cluster::connect_node().await?;
-    let previous = Previous::build_and_import(&cluster)?;
-    clean(&cluster).await?;
-    helm_install_previous(&helm, &cluster, &previous)?;
-    settled(&cluster, HELM_NS, &previous.image, 0).await?;
-    fill(&cluster, &previous, HELM_NS, N).await?;
+    previous_chart_over(&helm, &cluster, N).await?;
 
     // charts/gitseal/README.md, "Upgrading": the CRDs first (helm never upgrades them),
     // then helm upgrade.
@@ -227,11 +234,7 @@ async fn helm_upgrade_without_the_crds_leaves_the_previous_controller_serving() 
     let _turn = TURNS.lock().await;
     let started = Instant::now();
     let cluster = Cluster::connect_node().await?;
-    let previous = Previous::build_and_import(&cluster)?;
-    clean(&cluster).await?;
-    helm_install_previous(&helm, &cluster, &previous)?;
-    let leader = settled(&cluster, HELM_NS, &previous.image, 0).await?;
-    fill(&cluster, &previous, HELM_NS, FEW).await?;
+    let leader = previous_chart_over(&helm, &cluster, FEW).await?;
 
     let before = Snapshot::take(&cluster, WORKLOAD_NS, HELM_NS).await?;
     let watch = ReadyWatch::start(&cluster, WORKLOAD_NS);
